@@ -1,0 +1,62 @@
+/* URL query strings: splitting, percent-decoding, and the client metadata
+ * allow-list. No I/O; every size capped. */
+#ifndef NP_HTTP_QUERY_H
+#define NP_HTTP_QUERY_H
+
+#include <stddef.h>
+
+#include "core/slice.h"
+
+#define NP_QUERY_MAX_PAIRS 32
+#define NP_QUERY_MAX_BYTES 4096   /* raw query length cap */
+
+typedef struct {
+  const char *key;    /* decoded, NUL-terminated, points into storage */
+  const char *value;  /* decoded, NUL-terminated ("" when no '=') */
+} np_query_pair;
+
+/* Decoded pairs in order; owns its storage (no heap). */
+typedef struct {
+  size_t npairs;
+  np_query_pair pairs[NP_QUERY_MAX_PAIRS];
+  char storage[NP_QUERY_MAX_BYTES + NP_QUERY_MAX_PAIRS * 2];
+} np_query;
+
+/* Parses a raw query (no leading '?'). '+' decodes to space; %XX escapes
+ * must be valid hex; decoded NUL bytes are rejected. Returns 0, NP_E_TOOBIG
+ * (over NP_QUERY_MAX_BYTES or NP_QUERY_MAX_PAIRS), or NP_E_PROTO. */
+int np_query_parse(np_slice raw, np_query *ret_q);
+
+/* Value of the first pair named key, NULL if absent. */
+const char *np_query_get(const np_query *q, const char *key);
+
+/* Percent-decodes in into out (cap bytes incl. NUL). '+' → ' ' when
+ * plus_is_space. Returns decoded length or NP_E_PROTO / NP_E_TOOBIG. */
+int np_percent_decode(np_slice in, char *out, size_t cap, int plus_is_space);
+
+/* Percent-encodes s for a query value (unreserved chars kept). Returns the
+ * length or NP_E_TOOBIG if out (cap incl. NUL) is too small. */
+int np_percent_encode(const char *s, char *out, size_t cap);
+
+/* Client metadata: the allow-listed query keys kept in the data. */
+#define NP_META_MAX_ITEMS 16
+#define NP_META_MAX_VALUE 128    /* longer values are truncated at a UTF-8 boundary */
+
+typedef struct {
+  char name[32];
+  char value[NP_META_MAX_VALUE + 1];
+} np_meta_item;
+
+typedef struct {
+  size_t n;
+  np_meta_item items[NP_META_MAX_ITEMS];
+} np_meta;
+
+/* Keeps only keys in the fixed allow-list (client_name, client_version,
+ * client_library_name, client_library_version, client_os, client_arch)
+ * plus those in extra_keys (NULL-terminated, may be NULL). Never keeps
+ * access_token. Values with control characters are dropped. Duplicate keys:
+ * first wins. Always succeeds. */
+void np_meta_from_query(const np_query *q, const char *const *extra_keys, np_meta *ret_meta);
+
+#endif

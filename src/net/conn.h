@@ -1,0 +1,101 @@
+/* One stream transport for plain TCP and TLS over a non-blocking socket,
+ * driven by libuv's poll watcher. Reads are pushed to the owner through a
+ * callback; writes are queued as copies (small) or references (bulk). */
+#ifndef NP_NET_CONN_H
+#define NP_NET_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include "core/slice.h"
+#include "net/tls.h"
+
+typedef struct np_conn np_conn;
+
+/* Callbacks; ud is the owner's pointer given to np_conn_set_callbacks.
+ * on_data: data[0..len) arrived (decrypted for TLS). Returns how many bytes
+ *   it consumed; the rest stays buffered and is offered again with more.
+ *   data is NULL when len bytes were dropped unread (see np_conn_skip).
+ *   The buffer is writable: the owner may modify it in place.
+ * on_writable: the write queue fell below the low-water mark set with
+ *   np_conn_set_lowat (bulk senders refill here).
+ * on_connected: (client conns) TCP connected and, for TLS, the handshake is
+ *   done; status < 0 on failure (then on_close follows).
+ * on_close: the connection is closed (status 0 = clean EOF handled, or a
+ *   negative error such as NP_E_CLOSED, -ECONNRESET, NP_E_TLS). After this
+ *   returns, the conn memory is freed: do not touch it again. Called exactly
+ *   once, also after np_conn_close. */
+typedef struct {
+  size_t (*on_data)(np_conn *c, void *ud, uint8_t *data, size_t len);
+  void (*on_writable)(np_conn *c, void *ud);
+  void (*on_connected)(np_conn *c, void *ud, int status);
+  void (*on_close)(np_conn *c, void *ud, int status);
+} np_conn_callbacks;
+
+/* Byte counters of one connection (application layer, before TLS). */
+typedef struct {
+  uint64_t app_read;     /* payload bytes delivered or skipped */
+  uint64_t app_written;  /* payload bytes fully handed to the kernel/TLS */
+  uint64_t wire_read;    /* bytes read from the socket */
+  uint64_t wire_written; /* bytes written to the socket */
+} np_conn_stats;
+
+/* Wraps an accepted, connected socket fd (takes ownership; the fd is made
+ * non-blocking). tls: NULL for cleartext, or a server TLS context. Reading
+ * starts after np_conn_set_callbacks. */
+int np_conn_accept(uv_loop_t *loop, int fd, np_tls_ctx *tls, np_conn **ret_conn);
+
+/* Starts a client connection to addr. tls: NULL or a client context;
+ * sni/verify host in server_name (may be NULL for cleartext). Result
+ * arrives via on_connected. */
+int np_conn_connect(uv_loop_t *loop, const struct sockaddr *addr, np_tls_ctx *tls,
+                    const char *server_name, const np_conn_callbacks *cbs, void *ud,
+                    np_conn **ret_conn);
+
+void np_conn_set_callbacks(np_conn *c, const np_conn_callbacks *cbs, void *ud);
+
+/* Queues a copy of data[0..len). Returns 0 or -ENOBUFS past the queue's
+ * copy cap (4 MiB). Sending starts at once. */
+int np_conn_write(np_conn *c, const void *data, size_t len);
+
+/* Queues a reference: data must stay valid and unchanged until the conn
+ * closes (netpulse uses it for the shared random payload). */
+int np_conn_write_ref(np_conn *c, const void *data, size_t len);
+
+/* Bytes queued but not yet handed to the kernel / TLS. */
+size_t np_conn_pending(const np_conn *c);
+
+/* on_writable fires when pending drops to <= lowat (default 0). */
+void np_conn_set_lowat(np_conn *c, size_t lowat);
+
+/* Drops the next n incoming stream bytes without delivering them (for TLS
+ * they are decrypted and dropped; for cleartext, recv(MSG_TRUNC) discards
+ * them in the kernel). on_data reports them with data == NULL. */
+void np_conn_skip(np_conn *c, uint64_t n);
+
+/* Stops (0) or resumes (1) reading. */
+void np_conn_read_enable(np_conn *c, int on);
+
+/* Graceful close: flushes the queue (bounded by a 2 s linger timer), sends
+ * TLS close_notify and FIN, then closes. on_close follows. */
+void np_conn_close(np_conn *c);
+
+/* Immediate close (RST-free unless the kernel decides); on_close follows. */
+void np_conn_abort(np_conn *c, int status);
+
+int np_conn_fd(const np_conn *c);
+int np_conn_is_tls(const np_conn *c);
+const np_conn_stats *np_conn_get_stats(const np_conn *c);
+
+/* Negotiated ALPN protocol ("" if none). */
+const char *np_conn_alpn(const np_conn *c);
+
+/* "ip:port" of the local / remote end (IPv6 in brackets), and the bare IP
+ * and port. 0 or a negative error. */
+int np_conn_local_addr(const np_conn *c, char *ip, size_t ipcap, int *ret_port);
+int np_conn_peer_addr(const np_conn *c, char *ip, size_t ipcap, int *ret_port);
+
+#endif

@@ -44,7 +44,10 @@ typedef enum {
   NP_WS_EV_NONE = 0,  /* bytes consumed, nothing to report yet */
   NP_WS_EV_BINARY,    /* a chunk of a binary message's payload (unmasked in
                          place); data.ptr is NULL for skipped bytes */
-  NP_WS_EV_BINARY_END,/* the binary message is complete; msg_len = size */
+  NP_WS_EV_BINARY_END,/* the binary message is complete; msg_len = size.
+                         data = the message's final chunk (possibly empty;
+                         ptr NULL if skipped): count it like a BINARY chunk,
+                         so that one call can finish a message */
   NP_WS_EV_TEXT,      /* a complete, UTF-8-valid text message in data */
   NP_WS_EV_PING,      /* data = ping payload (<= 125 bytes) */
   NP_WS_EV_PONG,      /* data = pong payload */
@@ -101,8 +104,10 @@ int np_ws_read(np_ws_reader *r, uint8_t *in, size_t len, np_ws_event *ev);
  * dropped unread (e.g. with recv(MSG_TRUNC)); 0 when not in such a payload. */
 uint64_t np_ws_reader_skippable(const np_ws_reader *r);
 
-/* Accounts for n dropped payload bytes (n <= skippable). May report
- * NP_WS_EV_BINARY with data.ptr NULL, or NP_WS_EV_BINARY_END. */
+/* Accounts for n dropped payload bytes (n <= skippable, else NP_E_BADARG).
+ * Reports NP_WS_EV_BINARY with data = {NULL, n}, or NP_WS_EV_BINARY_END
+ * (data = {NULL, n}) when they end the message. Reading with np_ws_read
+ * may resume anywhere afterwards: the masking offset follows. */
 int np_ws_reader_skip(np_ws_reader *r, uint64_t n, np_ws_event *ev);
 
 /* The close code to send after a reader error. */
@@ -117,8 +122,9 @@ size_t np_ws_frame_header(uint8_t *out, int fin, int opcode, uint64_t payload_le
 /* XORs data with key, starting at payload offset off (for chunked masking). */
 void np_ws_mask(uint8_t *data, size_t len, const uint8_t key[4], uint64_t off);
 
-/* Builds a close frame payload (code + reason, reason cut to fit 123 bytes)
- * into out (>= 125 bytes); returns its length. */
+/* Builds a close frame payload (code + reason, reason cut to fit 123 bytes
+ * at a UTF-8 character boundary) into out (>= 125 bytes); returns its
+ * length. A code that may not be sent (e.g. 1005) gives an empty payload. */
 size_t np_ws_close_payload(uint8_t *out, uint16_t code, const char *reason);
 
 /* Whether code may appear on the wire in a close frame (RFC 6455 7.4). */

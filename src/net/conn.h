@@ -20,8 +20,8 @@ typedef struct np_conn np_conn;
  *   it consumed; the rest stays buffered and is offered again with more.
  *   data is NULL when len bytes were dropped unread (see np_conn_skip).
  *   The buffer is writable: the owner may modify it in place.
- * on_writable: the write queue fell below the low-water mark set with
- *   np_conn_set_lowat (bulk senders refill here).
+ * on_writable: the socket is writable and the queue holds <= lowat bytes
+ *   (see np_conn_want_writable; bulk senders refill here).
  * on_connected: (client conns) TCP connected and, for TLS, the handshake is
  *   done; status < 0 on failure (then on_close follows).
  * on_close: the connection is closed (status 0 = clean EOF handled, or a
@@ -68,8 +68,9 @@ int np_conn_write_ref(np_conn *c, const void *data, size_t len);
 /* Bytes queued but not yet handed to the kernel / TLS. */
 size_t np_conn_pending(const np_conn *c);
 
-/* on_writable fires when pending drops to <= lowat (default 0). */
-void np_conn_set_lowat(np_conn *c, size_t lowat);
+/* While on, on_writable fires on every writable event at which pending <=
+ * lowat (bulk senders refill there; turn it off when done, or it spins). */
+void np_conn_want_writable(np_conn *c, int on, size_t lowat);
 
 /* Drops the next n incoming stream bytes without delivering them (for TLS
  * they are decrypted and dropped; for cleartext, recv(MSG_TRUNC) discards

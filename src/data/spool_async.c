@@ -1,0 +1,75 @@
+/* Spool writes moved off the event loop onto libuv's thread pool. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "data/spool.h"
+
+/* One queued write. The strings are copied so the caller's may go away;
+ * the path is filled by the worker and read back on the loop thread. */
+typedef struct {
+  uv_work_t req;
+  np_spool *spool;
+  int64_t wall_ns;
+  uint8_t *data;
+  size_t len;
+  np_spool_done_cb cb;
+  void *ud;
+  int status;
+  char datatype[NAME_MAX + 1];
+  char name[NAME_MAX + 1];
+  char path[PATH_MAX];
+} spool_job;
+
+static void work_cb(uv_work_t *req) {
+  spool_job *j = req->data;
+  j->status = np_spool_write(j->spool, j->datatype, j->wall_ns, j->name,
+                             j->data, j->len, j->path, sizeof j->path);
+  /* Freed here, on the worker: a large file's memory goes back as soon as
+   * it is on disk, not when the loop gets round to the callback. */
+  free(j->data);
+  j->data = NULL;
+}
+
+static void after_work_cb(uv_work_t *req, int status) {
+  spool_job *j = req->data;
+  /* status is UV_ECANCELED if uv_cancel() took the job before it ran. */
+  int rc = status < 0 ? status : j->status;
+  free(j->data);
+  j->cb(j->ud, rc, rc >= 0 ? j->path : NULL);
+  free(j);
+}
+
+int np_spool_write_async(uv_loop_t *loop, np_spool *s, const char *datatype,
+                         int64_t wall_ns, const char *name, uint8_t *data,
+                         size_t len, np_spool_done_cb cb, void *ud) {
+  if (!loop || !s || !cb || !np_spool_datatype_ok(datatype) ||
+      !np_spool_name_ok(name) || (!data && len)) {
+    free(data);
+    return NP_E_BADARG;
+  }
+  spool_job *j = calloc(1, sizeof *j);
+  if (!j) {
+    free(data);
+    return -ENOMEM;
+  }
+  /* Both names were validated, so they fit (NAME_MAX bounds them). */
+  memcpy(j->datatype, datatype, strlen(datatype) + 1);
+  memcpy(j->name, name, strlen(name) + 1);
+  j->req.data = j;
+  j->spool = s;
+  j->wall_ns = wall_ns;
+  j->data = data;
+  j->len = len;
+  j->cb = cb;
+  j->ud = ud;
+  int rc = uv_queue_work(loop, &j->req, work_cb, after_work_cb);
+  if (rc < 0) {
+    free(data);
+    free(j);
+    return rc;
+  }
+  return 0;
+}

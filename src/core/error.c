@@ -20,6 +20,7 @@ const char *np_strerror(int err) {
   case NP_E_REFUSED: return "refused by server";
   case NP_E_URI_TOOLONG: return "request target too long";
   case NP_E_HEADERS_TOOBIG: return "request header too large";
+  case NP_E_TOKEN: return "access token rejected";
   default: break;
   }
   if (err < 0 && err > NP_E_BASE) return strerror(-err);

@@ -21,6 +21,7 @@ enum {
   NP_E_REFUSED,       /* the server refused the test (busy, token) */
   NP_E_URI_TOOLONG,   /* request target or query over its cap */
   NP_E_HEADERS_TOOBIG, /* request head over its cap */
+  NP_E_TOKEN,         /* access token rejected (reason from np_jwt_*) */
   NP_E_LAST
 };
 

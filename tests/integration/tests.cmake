@@ -1,0 +1,51 @@
+# Integration tests: real processes, real peers, real filesystems. Included by
+# the top CMakeLists.txt. One section per subject; add yours at the end in the
+# same shape: helper programs first, then add_test with the `integration`
+# label and a TIMEOUT. Skip (do not fail) when an external tool is missing.
+
+find_package(Python3 COMPONENTS Interpreter)
+
+# --- spool: files reach M-Lab's uploaders complete, exactly once ----------
+# spool_watch.py watches like pusher/jostler (inotify close_write+moved_to)
+# while a writer runs; "{datadir}" in the command is its fresh temp dir.
+add_executable(spool_writer ${CMAKE_CURRENT_LIST_DIR}/spool_writer.c)
+target_link_libraries(spool_writer PRIVATE netpulse)
+
+find_program(NP_INOTIFYWAIT inotifywait)
+if(Python3_Interpreter_FOUND AND NP_INOTIFYWAIT)
+  set(NP_SPOOL_WATCH ${Python3_EXECUTABLE}
+      ${CMAKE_CURRENT_LIST_DIR}/spool_watch.py)
+
+  # Clean run: 20 gzip files and 10 single-line JSON files.
+  add_test(NAME integration.spool_watch
+           COMMAND ${NP_SPOOL_WATCH} --expect 20 --
+                   $<TARGET_FILE:spool_writer> --datadir {datadir}
+                   --count 20 --delay-ms 10 --size 65536)
+  add_test(NAME integration.spool_watch_json
+           COMMAND ${NP_SPOOL_WATCH} --expect 10 --
+                   $<TARGET_FILE:spool_writer> --datadir {datadir}
+                   --datatype responsiveness1 --json --count 10 --delay-ms 5)
+
+  # SIGKILL at a random point in a stream of 1 MiB writes, then recovery:
+  # whatever got written is complete and handed once; nothing partial left.
+  add_test(NAME integration.spool_watch_kill
+           COMMAND ${NP_SPOOL_WATCH} --kill-after 1.0
+                   --restart "$<TARGET_FILE:spool_writer> --datadir {datadir} --recover"
+                   --
+                   $<TARGET_FILE:spool_writer> --datadir {datadir}
+                   --count 400 --delay-ms 5 --size 1048576)
+
+  # Death in the narrowest window (staged, not yet renamed): recovery must
+  # publish the staged file by a single moved_to.
+  add_test(NAME integration.spool_watch_crash
+           COMMAND ${NP_SPOOL_WATCH} --expect 4
+                   --restart "$<TARGET_FILE:spool_writer> --datadir {datadir} --recover"
+                   -- sh -c "$<TARGET_FILE:spool_writer> --datadir {datadir} --count 0 --crash-after 3 --delay-ms 5; test $? -eq 137"
+  )
+
+  set_tests_properties(integration.spool_watch integration.spool_watch_json
+                       integration.spool_watch_kill integration.spool_watch_crash
+                       PROPERTIES LABELS integration TIMEOUT 180)
+else()
+  message(STATUS "python3 or inotifywait missing: spool watch tests skipped")
+endif()

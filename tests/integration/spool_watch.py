@@ -235,6 +235,7 @@ def main():
     os.makedirs(datadir, exist_ok=True)
     sub = lambda argv: [x.replace("{datadir}", datadir) for x in argv]
     errors = []
+    w = None
     try:
         w = Watcher(datadir)
         log("watching %s" % datadir)
@@ -299,6 +300,10 @@ def main():
     except RuntimeError as e:
         errors.append(str(e))
     finally:
+        # Never leave a monitor running, whatever went wrong.
+        if w is not None and w.proc.poll() is None:
+            w.proc.kill()
+            w.proc.wait()
         if made and not a.keep and not errors:
             shutil.rmtree(datadir, ignore_errors=True)
     for e in errors:

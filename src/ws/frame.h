@@ -97,7 +97,13 @@ void np_ws_reader_free(np_ws_reader *r);
  * at most one event in *ev. Returns the bytes consumed (>= 0; 0 only when
  * len == 0) or a negative error after which the connection must be closed
  * with np_ws_close_code_for(err): NP_E_PROTO (1002), NP_E_TOOBIG (1009),
- * NP_E_UTF8 (1007). Call again with the rest until it consumes everything. */
+ * NP_E_UTF8 (1007); errors are sticky (later calls return the same one).
+ * Call again with the rest until it consumes everything. One call goes on
+ * through headers, empty frames and buffered (text/control) payload until
+ * an event is ready, so it may consume several frames. Binary payload is
+ * reported as it arrives, never copied; text and control payload is
+ * reported from internal buffers once the message/frame is complete.
+ * Input after a close frame is NP_E_PROTO. Consumes at most INT_MAX bytes. */
 int np_ws_read(np_ws_reader *r, uint8_t *in, size_t len, np_ws_event *ev);
 
 /* How many upcoming stream bytes are payload of a binary frame and may be

@@ -23,7 +23,7 @@ typedef struct {
   uint64_t bin_len;
 } trace;
 
-static void tr_add(trace *t, const char *fmt, ...) {
+__attribute__((format(printf, 2, 3))) static void tr_add(trace *t, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   int w = vsnprintf(t->s + t->n, sizeof t->s - t->n, fmt, ap);

@@ -60,7 +60,7 @@ typedef struct {
   np_ndt7_direction direction;
   int error;                  /* 0 or a negative netpulse error code */
   char error_text[256];       /* human-readable when error != 0 */
-  char uuid[128];             /* the server's connection UUID ("" unknown) */
+  char uuid[256];             /* the server's connection UUID ("" unknown) */
   char server_ip[64];
   int server_port;
   char client_ip[64];

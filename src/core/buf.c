@@ -29,6 +29,7 @@ int np_buf_reserve(np_buf *b, size_t n) {
   if (need <= b->cap) return 0;
   size_t cap = b->cap ? b->cap : 256;
   while (cap < need) cap = cap > b->max / 2 ? b->max : cap * 2;
+  if (cap > b->max) cap = b->max;
   if (cap < need) cap = need;
   uint8_t *p = realloc(b->data, cap);
   if (!p) return -ENOMEM;

@@ -152,15 +152,21 @@ static int tls_setup(np_conn *c, np_tls_ctx *tls, const char *server_name) {
 
 int np_conn_accept(uv_loop_t *loop, int fd, np_tls_ctx *tls, np_conn **ret_conn) {
   int fl = fcntl(fd, F_GETFL);
-  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+    int e = -errno;
+    (void)close(fd);
+    return e;
+  }
   np_conn *c = conn_new(loop, fd);
-  if (!c) return -ENOMEM;
+  if (!c) {
+    (void)close(fd);
+    return -ENOMEM;
+  }
   c->state = ST_OPEN;
   if (tls) {
     int rc = tls_setup(c, tls, NULL);
     if (rc < 0) {
-      c->fd = -1;
-      finish_close(c, rc);
+      finish_close(c, rc); /* closes fd; on_close is not set yet */
       return rc;
     }
   }
@@ -676,6 +682,8 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 }
 
 int np_conn_fd(const np_conn *c) { return c->fd; }
+
+uv_loop_t *np_conn_loop(const np_conn *c) { return c->loop; }
 
 int np_conn_is_tls(const np_conn *c) { return c->ssl != NULL; }
 

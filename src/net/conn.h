@@ -88,6 +88,7 @@ void np_conn_close(np_conn *c);
 void np_conn_abort(np_conn *c, int status);
 
 int np_conn_fd(const np_conn *c);
+uv_loop_t *np_conn_loop(const np_conn *c);
 int np_conn_is_tls(const np_conn *c);
 const np_conn_stats *np_conn_get_stats(const np_conn *c);
 

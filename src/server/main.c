@@ -1,3 +1,257 @@
-/* netpulse-server entry point (placeholder until the server lands). */
+/* netpulse-server: flags, start-up, signals and the event loop. */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void) { fputs("netpulse-server: under construction\n", stderr); return 1; }
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/flags.h"
+#include "core/rand.h"
+#include "core/version.h"
+#include "ndt7/ndt7.h"
+#include "net/sockuuid.h"
+#include "server/log.h"
+#include "server/server.h"
+
+#define ENV_PREFIX "NETPULSE_"
+
+static np_server g_srv;
+
+static const np_flag kFlags[] = {
+    {"ndt7-addr-cleartext", 0, NP_FLAG_STRING, &g_srv.cfg.ndt7_addr_cleartext, "ADDR",
+     "listen address for ndt7 over ws:// (empty disables)", ":80", 0, 0, 0},
+    {"ndt7-addr", 0, NP_FLAG_STRING, &g_srv.cfg.ndt7_addr, "ADDR",
+     "listen address for ndt7 over wss:// (empty disables)", ":443", 0, 0, 0},
+    {"cert", 0, NP_FLAG_STRING, &g_srv.cfg.cert, "FILE", "TLS certificate chain (PEM)", NULL,
+     0, 0, 0},
+    {"key", 0, NP_FLAG_STRING, &g_srv.cfg.key, "FILE", "TLS private key (PEM)", NULL, 0, 0, 0},
+    {"tls-self-signed", 0, NP_FLAG_BOOL, &g_srv.cfg.tls_self_signed, NULL,
+     "generate an in-memory self-signed certificate (local use only)", "false", 0, 0, 0},
+    {"datadir", 0, NP_FLAG_STRING, &g_srv.cfg.datadir, "DIR",
+     "spool directory for result files", "/var/spool/netpulse", 0, 0, 0},
+    {"uuid-prefix-file", 0, NP_FLAG_STRING, &g_srv.cfg.uuid_prefix_file, "FILE",
+     "file holding M-Lab's socket UUID prefix", NP_UUID_PREFIX_FILE_DEFAULT, 0, 0, 0},
+    {"label", 0, NP_FLAG_LIST, &g_srv.cfg.labels, "K=V",
+     "server metadata added to every result (repeatable)", NULL, 0, 0, 0},
+    {"health-addr", 0, NP_FLAG_STRING, &g_srv.cfg.health_addr, "ADDR",
+     "listen address for GET /health (empty disables)", "127.0.0.1:8000", 0, 0, 0},
+    {"header-timeout-ms", 0, NP_FLAG_INT, &g_srv.cfg.header_timeout_ms, "MS",
+     "time a client gets for the TLS handshake and request head", "10000", 100, 600000, 0},
+    {"max-concurrent-tests", 0, NP_FLAG_INT, &g_srv.cfg.max_concurrent_tests, "N",
+     "tests running at once before new ones get 503 (0 = no limit)", "1000", 0, 1000000, 0},
+    {"drain-timeout", 0, NP_FLAG_INT, &g_srv.cfg.drain_timeout_s, "SECONDS",
+     "after SIGTERM, exit at the latest after this long", "30", 0, 3600, 0},
+    {"log-level", 0, NP_FLAG_STRING, &g_srv.cfg.log_level, "LEVEL",
+     "debug, info, warn or error", "info", 0, 0, 0},
+};
+#define NFLAGS (sizeof kFlags / sizeof kFlags[0])
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "Usage: netpulse-server [flags]\n"
+          "\n"
+          "Serves ndt7 throughput tests (ws:// and wss:// on /ndt/v7/download and\n"
+          "/ndt/v7/upload) and writes one result file per test into the spool\n"
+          "directory, the way M-Lab's uploaders expect. Every flag can also be set\n"
+          "with the environment variable shown in brackets.\n"
+          "\nFlags:\n");
+  np_flags_usage(f, kFlags, NFLAGS, ENV_PREFIX);
+  fprintf(f, "  %-34s %s\n", "-h, --help", "show this help");
+}
+
+void np_server_maybe_exit(np_server *s) {
+  if (!s->draining) return;
+  if (s->active_tests == 0 && s->pending_writes == 0) {
+    np_log(NP_LOG_INFO, "drained, exiting", NULL);
+    uv_stop(s->loop);
+  }
+}
+
+static void on_drain_timeout(uv_timer_t *t) {
+  np_server *s = t->data;
+  np_log(NP_LOG_WARN, "drain timeout, exiting", "active_tests=%llu pending_writes=%llu",
+         (unsigned long long)s->active_tests, (unsigned long long)s->pending_writes);
+  uv_stop(s->loop);
+}
+
+static void on_term(uv_signal_t *h, int signum) {
+  np_server *s = h->data;
+  if (++s->terms > 1 || signum == SIGINT) {
+    /* Files in flight are safe: a staging name is renamed into place only
+     * when complete, and leftovers are recovered at the next start. */
+    np_log(NP_LOG_WARN, "second signal, exiting now", NULL);
+    uv_stop(s->loop);
+    return;
+  }
+  s->draining = 1;
+  np_log(NP_LOG_INFO, "lame duck: refusing new tests, finishing running ones",
+         "active_tests=%llu", (unsigned long long)s->active_tests);
+  (void)uv_timer_start(&s->drain_timer, on_drain_timeout,
+                       (uint64_t)s->cfg.drain_timeout_s * 1000, 0);
+  np_server_maybe_exit(s);
+}
+
+static void on_hup(uv_signal_t *h, int signum) {
+  np_server *s = h->data;
+  (void)signum;
+  if (!s->tls || s->cfg.tls_self_signed) return;
+  char err[256] = "";
+  static const char *const alpn[] = {"http/1.1", NULL};
+  np_tls_server_opts o = {.cert_file = s->cfg.cert, .key_file = s->cfg.key, .alpn = alpn};
+  if (np_tls_server_reload(s->tls, &o, err, sizeof err) < 0)
+    np_log(NP_LOG_ERROR, "TLS reload failed, keeping the old certificate", "err=\"%s\"", err);
+  else
+    np_log(NP_LOG_INFO, "TLS certificate reloaded", NULL);
+}
+
+static json_t *labels_json(const np_flag_list *l, char *err, size_t errcap) {
+  json_t *a = json_array();
+  for (size_t i = 0; a && i < l->n; i++) {
+    const char *eq = strchr(l->items[i], '=');
+    if (!eq || eq == l->items[i]) {
+      (void)snprintf(err, errcap, "invalid --label \"%s\": want KEY=VALUE", l->items[i]);
+      json_decref(a);
+      return NULL;
+    }
+    json_t *name = json_stringn(l->items[i], (size_t)(eq - l->items[i]));
+    json_t *val = json_string(eq + 1);
+    if (!name || !val) {
+      json_decref(name);
+      json_decref(val);
+      (void)snprintf(err, errcap, "invalid --label \"%s\": not UTF-8", l->items[i]);
+      json_decref(a);
+      return NULL;
+    }
+    (void)json_array_append_new(a, json_pack("{s:o,s:o}", "Name", name, "Value", val));
+  }
+  return a;
+}
+
+static int open_listener(np_server *s, const char *addr, np_accept_cb cb, const char *what,
+                         np_listener **ret) {
+  if (!addr || !*addr) return 0;
+  int rc = np_listener_open(s->loop, addr, cb, s, ret);
+  if (rc < 0) {
+    fprintf(stderr, "netpulse-server: cannot listen on %s for %s: %s\n", addr, what,
+            np_strerror(rc));
+    return rc;
+  }
+  np_log(NP_LOG_INFO, "listening", "proto=%s addr=%s port=%d", what, addr,
+         np_listener_port(*ret));
+  return 0;
+}
+
+static int setup(np_server *s) {
+  char err[512] = "";
+  s->server_metadata = labels_json(&s->cfg.labels, err, sizeof err);
+  if (!s->server_metadata) {
+    fprintf(stderr, "netpulse-server: %s\n", err);
+    return 2;
+  }
+  int rc = np_uuid_prefix_load(s->cfg.uuid_prefix_file, s->uuid_prefix, sizeof s->uuid_prefix);
+  if (rc < 0) {
+    fprintf(stderr, "netpulse-server: cannot read UUID prefix from %s: %s\n",
+            s->cfg.uuid_prefix_file, np_strerror(rc));
+    return 1;
+  }
+  if (rc == 1)
+    np_log(NP_LOG_WARN, "no UUID prefix file, using an unsafe fallback", "prefix=%s",
+           s->uuid_prefix);
+  rc = np_spool_open(s->cfg.datadir, &s->spool);
+  if (rc < 0) {
+    fprintf(stderr, "netpulse-server: cannot use datadir %s: %s\n", s->cfg.datadir,
+            np_strerror(rc));
+    return 1;
+  }
+  size_t recovered = 0;
+  rc = np_spool_recover(s->spool, "ndt7", &recovered);
+  if (rc < 0)
+    np_log(NP_LOG_ERROR, "spool recovery failed", "err=\"%s\"", np_strerror(rc));
+  else if (recovered)
+    np_log(NP_LOG_INFO, "recovered complete files left by a crash", "count=%zu", recovered);
+  /* The day directories exist before the first rename into them, so a
+   * recursive watcher has its watch in place in time. */
+  (void)np_spool_prepare(s->spool, "ndt7", np_wall_ns());
+  if (s->cfg.ndt7_addr && *s->cfg.ndt7_addr) {
+    static const char *const alpn[] = {"http/1.1", NULL};
+    np_tls_server_opts o = {.cert_file = s->cfg.cert,
+                            .key_file = s->cfg.key,
+                            .self_signed = s->cfg.tls_self_signed,
+                            .alpn = alpn};
+    rc = np_tls_server_new(&o, &s->tls, err, sizeof err);
+    if (rc < 0) {
+      fprintf(stderr, "netpulse-server: %s (or disable wss with --ndt7-addr=\"\")\n", err);
+      return 2;
+    }
+  }
+  s->payload = malloc(NP_NDT7_MAX_SENT_MESSAGE);
+  if (!s->payload || np_random_bytes(s->payload, NP_NDT7_MAX_SENT_MESSAGE) < 0) return 1;
+  s->ndt7.payload = s->payload;
+  s->ndt7.server_metadata = s->server_metadata;
+  if (open_listener(s, s->cfg.ndt7_addr_cleartext, np_front_accept_ndt7, "ndt7+ws",
+                    &s->ndt7_plain) < 0 ||
+      open_listener(s, s->cfg.ndt7_addr, np_front_accept_ndt7, "ndt7+wss", &s->ndt7_tls) < 0 ||
+      open_listener(s, s->cfg.health_addr, np_front_accept_health, "health", &s->health) < 0)
+    return 1;
+  if (!s->ndt7_plain && !s->ndt7_tls) {
+    fprintf(stderr, "netpulse-server: no ndt7 listener (both addresses are empty)\n");
+    return 2;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  np_server *s = &g_srv;
+  s->cfg.ndt7_addr_cleartext = ":80";
+  s->cfg.ndt7_addr = ":443";
+  s->cfg.datadir = "/var/spool/netpulse";
+  s->cfg.uuid_prefix_file = NP_UUID_PREFIX_FILE_DEFAULT;
+  s->cfg.health_addr = "127.0.0.1:8000";
+  s->cfg.header_timeout_ms = 10000;
+  s->cfg.max_concurrent_tests = 1000;
+  s->cfg.drain_timeout_s = 30;
+  s->cfg.log_level = "info";
+  char err[512] = "";
+  int first = 0;
+  int rc = np_flags_parse(kFlags, NFLAGS, argc, argv, ENV_PREFIX, &first, err, sizeof err);
+  if (rc == 1) {
+    usage(stdout);
+    return 0;
+  }
+  if (rc < 0) {
+    fprintf(stderr, "netpulse-server: %s\n", err);
+    return 2;
+  }
+  if (first < argc) {
+    if (strcmp(argv[first], "version") == 0) {
+      printf("netpulse-server %s (%s)\n", NP_VERSION, NP_GIT_COMMIT);
+      return 0;
+    }
+    fprintf(stderr, "netpulse-server: unexpected argument \"%s\" (see --help)\n", argv[first]);
+    return 2;
+  }
+  if (np_log_set_level(s->cfg.log_level) < 0) {
+    fprintf(stderr, "netpulse-server: invalid --log-level \"%s\"\n", s->cfg.log_level);
+    return 2;
+  }
+  (void)signal(SIGPIPE, SIG_IGN);
+  s->loop = uv_default_loop();
+  rc = setup(s);
+  if (rc != 0) return rc;
+  (void)uv_timer_init(s->loop, &s->drain_timer);
+  s->drain_timer.data = s;
+  uv_unref((uv_handle_t *)&s->drain_timer);
+  (void)uv_signal_init(s->loop, &s->sigterm);
+  (void)uv_signal_init(s->loop, &s->sigint);
+  (void)uv_signal_init(s->loop, &s->sighup);
+  s->sigterm.data = s->sigint.data = s->sighup.data = s;
+  (void)uv_signal_start(&s->sigterm, on_term, SIGTERM);
+  (void)uv_signal_start(&s->sigint, on_term, SIGINT);
+  (void)uv_signal_start(&s->sighup, on_hup, SIGHUP);
+  np_log(NP_LOG_INFO, "netpulse-server started", "version=%s commit=%s datadir=%s",
+         NP_VERSION, NP_GIT_COMMIT, s->cfg.datadir);
+  (void)uv_run(s->loop, UV_RUN_DEFAULT);
+  return s->exit_code;
+}

@@ -1,0 +1,75 @@
+/* Turns finished tests into spool files: serialise, gzip, and hand the
+ * bytes to the spool's worker threads so the loop never waits on disk. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/error.h"
+#include "data/gzip.h"
+#include "data/ndt7_record.h"
+#include "server/log.h"
+#include "server/server.h"
+
+#define MAX_RECORD (64u * 1024 * 1024)
+
+typedef struct {
+  np_server *srv;
+  char uuid[NP_UUID_BUFSZ];
+} write_ctx;
+
+static void on_written(void *ud, int status, const char *path) {
+  write_ctx *w = ud;
+  np_server *s = w->srv;
+  s->pending_writes--;
+  if (status < 0)
+    np_log(NP_LOG_ERROR, "data file not written", "uuid=%s err=\"%s\"", w->uuid,
+           np_strerror(status));
+  else
+    np_log(NP_LOG_INFO, "data file written", "uuid=%s path=%s", w->uuid, path);
+  free(w);
+  np_server_maybe_exit(s);
+}
+
+void np_server_ndt7_done(void *ud, np_ndt7_outcome *o) {
+  np_server *s = ud;
+  s->active_tests--;
+  const char *test = o->dir == NP_NDT7_DIR_DOWNLOAD ? "download" : "upload";
+  double secs = (double)o->elapsed_ns / 1e9;
+  double mbps = secs > 0 ? 8.0 * (double)o->app_bytes / secs / 1e6 : 0;
+  np_log(NP_LOG_INFO, "test finished",
+         "uuid=%s test=%s result=%s%s%s bytes=%llu seconds=%.3f mbps=%.2f", o->uuid, test,
+         o->success ? "success" : "failure", o->failure ? " stage=" : "",
+         o->failure ? o->failure : "", (unsigned long long)o->app_bytes, secs, mbps);
+  np_buf js, gz;
+  np_buf_init(&js, MAX_RECORD);
+  np_buf_init(&gz, MAX_RECORD);
+  char name[256];
+  int rc = np_ndt7_record_json(o, &js);
+  if (rc == 0) rc = np_gzip(js.data, js.len, &gz);
+  if (rc == 0 && np_ndt7_record_name(o, name, sizeof name) < 0) rc = -ENAMETOOLONG;
+  json_decref(o->record);
+  o->record = NULL;
+  np_buf_free(&js);
+  write_ctx *w = rc == 0 ? calloc(1, sizeof *w) : NULL;
+  if (!w) {
+    np_log(NP_LOG_ERROR, "data file not written", "uuid=%s err=\"%s\"", o->uuid,
+           np_strerror(rc < 0 ? rc : -ENOMEM));
+    np_buf_free(&gz);
+    np_server_maybe_exit(s);
+    return;
+  }
+  w->srv = s;
+  memcpy(w->uuid, o->uuid, sizeof w->uuid);
+  /* Ownership of gz.data passes to the spool. */
+  rc = np_spool_write_async(s->loop, s->spool, "ndt7", o->start_wall_ns, name, gz.data, gz.len,
+                            on_written, w);
+  if (rc < 0) {
+    np_log(NP_LOG_ERROR, "data file not written", "uuid=%s err=\"%s\"", o->uuid,
+           np_strerror(rc));
+    free(w);
+    np_server_maybe_exit(s);
+    return;
+  }
+  s->pending_writes++;
+}

@@ -1,0 +1,164 @@
+/* The front door: accepts connections, reads one HTTP/1.1 request head under
+ * a deadline, and routes it (ndt7 upgrade, health) or answers an error. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/error.h"
+#include "http/request.h"
+#include "http/response.h"
+#include "ndt7/ndt7.h"
+#include "net/conn.h"
+#include "net/sockuuid.h"
+#include "net/tcpinfo.h"
+#include "server/log.h"
+#include "server/server.h"
+
+enum { KIND_NDT7, KIND_HEALTH };
+
+typedef struct {
+  np_server *srv;
+  np_conn *c;
+  uv_timer_t timer;
+  int kind;
+  int tls;
+  char uuid[NP_UUID_BUFSZ];
+} front;
+
+static void front_free(uv_handle_t *h) { free(h->data); }
+
+static void release(front *f) {
+  (void)uv_timer_stop(&f->timer);
+  uv_close((uv_handle_t *)&f->timer, front_free);
+}
+
+static void answer(front *f, int status, int retry_after, const char *const *extra) {
+  np_buf out;
+  np_buf_init(&out, 4096);
+  if (np_http_write_error(&out, status, retry_after, extra) == 0)
+    (void)np_conn_write(f->c, out.data, out.len);
+  np_buf_free(&out);
+  np_conn_close(f->c);
+}
+
+static void answer_health(front *f, const np_http_request *req) {
+  if (!np_slice_eq(req->path, np_slice_cstr("/health"))) {
+    answer(f, 404, -1, NULL);
+    return;
+  }
+  np_buf out;
+  np_buf_init(&out, 1024);
+  int draining = f->srv->draining;
+  (void)np_http_write_simple(&out, draining ? 500 : 200, "text/plain; charset=utf-8",
+                             draining ? "draining\n" : "ok\n", NULL);
+  (void)np_conn_write(f->c, out.data, out.len);
+  np_buf_free(&out);
+  np_conn_close(f->c);
+}
+
+static void route_ndt7(front *f, const np_http_request *req) {
+  np_server *s = f->srv;
+  if (!np_slice_eq(req->path, np_slice_cstr(NP_NDT7_PATH_DOWNLOAD)) &&
+      !np_slice_eq(req->path, np_slice_cstr(NP_NDT7_PATH_UPLOAD))) {
+    answer(f, 404, -1, NULL);
+    return;
+  }
+  if (s->draining) {
+    answer(f, 503, 30, NULL);
+    return;
+  }
+  if (s->cfg.max_concurrent_tests > 0 &&
+      s->active_tests >= (uint64_t)s->cfg.max_concurrent_tests) {
+    answer(f, 503, 10, NULL);
+    np_log(NP_LOG_INFO, "test refused", "uuid=%s reason=at_capacity", f->uuid);
+    return;
+  }
+  int status = 0;
+  int rc = np_ndt7_serve(f->c, req, &s->ndt7, f->uuid, np_server_ndt7_done, s, &status);
+  if (rc < 0) {
+    np_log(NP_LOG_INFO, "upgrade refused", "uuid=%s status=%d reason=\"%s\"", f->uuid, status,
+           np_strerror(rc));
+    return;
+  }
+  s->active_tests++;
+  s->open_conns--;
+  np_log(NP_LOG_DEBUG, "test started", "uuid=%s proto=%s", f->uuid,
+         f->tls ? "ndt7+wss" : "ndt7+ws");
+  /* The session owns the conn now. */
+  release(f);
+}
+
+static size_t on_data(np_conn *c, void *ud, uint8_t *data, size_t len) {
+  front *f = ud;
+  if (!data) return len;
+  np_http_request req;
+  int rc = np_http_parse_request(data, len, &req);
+  if (rc == 0) return 0; /* need more; the parser caps the head at 8 KiB */
+  if (rc < 0) {
+    int status = np_http_status_for_error(rc);
+    np_log(NP_LOG_DEBUG, "bad request", "uuid=%s status=%d reason=\"%s\"", f->uuid, status,
+           np_strerror(rc));
+    answer(f, status, -1, NULL);
+    return len;
+  }
+  (void)uv_timer_stop(&f->timer);
+  np_conn_read_enable(c, 1);
+  if (f->kind == KIND_HEALTH)
+    answer_health(f, &req);
+  else
+    route_ndt7(f, &req);
+  return (size_t)rc;
+}
+
+static void on_close(np_conn *c, void *ud, int status) {
+  front *f = ud;
+  (void)c;
+  (void)status;
+  f->srv->open_conns--;
+  release(f);
+}
+
+static void on_timeout(uv_timer_t *t) {
+  front *f = t->data;
+  np_log(NP_LOG_DEBUG, "request head timeout", "uuid=%s", f->uuid);
+  np_conn_abort(f->c, NP_E_TIMEOUT);
+}
+
+static void start(np_server *s, int fd, np_tls_ctx *tls, int kind) {
+  front *f = calloc(1, sizeof *f);
+  if (!f) {
+    (void)close(fd);
+    return;
+  }
+  f->srv = s;
+  f->kind = kind;
+  f->tls = tls != NULL;
+  if (kind == KIND_NDT7) {
+    (void)np_tcp_try_bbr(fd);
+    if (np_uuid_for_fd(s->uuid_prefix, fd, f->uuid, sizeof f->uuid) < 0)
+      (void)snprintf(f->uuid, sizeof f->uuid, "%.200s_unknown", s->uuid_prefix);
+  }
+  if (np_conn_accept(s->loop, fd, tls, &f->c) < 0) {
+    free(f);
+    return; /* np_conn_accept closed or owns the fd */
+  }
+  s->open_conns++;
+  (void)uv_timer_init(s->loop, &f->timer);
+  f->timer.data = f;
+  (void)uv_timer_start(&f->timer, on_timeout, (uint64_t)s->cfg.header_timeout_ms, 0);
+  static const np_conn_callbacks cbs = {.on_data = on_data, .on_close = on_close};
+  np_conn_set_callbacks(f->c, &cbs, f);
+}
+
+void np_front_accept_ndt7(np_listener *l, void *ud, int fd) {
+  np_server *s = ud;
+  start(s, fd, l == s->ndt7_tls ? s->tls : NULL, KIND_NDT7);
+}
+
+void np_front_accept_health(np_listener *l, void *ud, int fd) {
+  (void)l;
+  start(ud, fd, NULL, KIND_HEALTH);
+}

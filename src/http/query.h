@@ -23,19 +23,23 @@ typedef struct {
 } np_query;
 
 /* Parses a raw query (no leading '?'). '+' decodes to space; %XX escapes
- * must be valid hex; decoded NUL bytes are rejected. Returns 0, NP_E_TOOBIG
- * (over NP_QUERY_MAX_BYTES or NP_QUERY_MAX_PAIRS), or NP_E_PROTO. */
+ * must be valid hex; decoded NUL bytes are rejected. Pairs split on '&';
+ * empty pairs ("a&&b", a trailing '&') are skipped; the first '=' splits key
+ * from value. Returns 0, NP_E_TOOBIG (over NP_QUERY_MAX_BYTES or
+ * NP_QUERY_MAX_PAIRS), or NP_E_PROTO; ret_q is written only on success. */
 int np_query_parse(np_slice raw, np_query *ret_q);
 
 /* Value of the first pair named key, NULL if absent. */
 const char *np_query_get(const np_query *q, const char *key);
 
 /* Percent-decodes in into out (cap bytes incl. NUL). '+' → ' ' when
- * plus_is_space. Returns decoded length or NP_E_PROTO / NP_E_TOOBIG. */
+ * plus_is_space. Returns decoded length or NP_E_PROTO (bad escape, or a
+ * decoded NUL) / NP_E_TOOBIG. */
 int np_percent_decode(np_slice in, char *out, size_t cap, int plus_is_space);
 
-/* Percent-encodes s for a query value (unreserved chars kept). Returns the
- * length or NP_E_TOOBIG if out (cap incl. NUL) is too small. */
+/* Percent-encodes s for a query value (unreserved chars kept, everything
+ * else %XX in upper case, space as %20). Returns the length or NP_E_TOOBIG
+ * if out (cap incl. NUL) is too small (out untouched then). */
 int np_percent_encode(const char *s, char *out, size_t cap);
 
 /* Client metadata: the allow-listed query keys kept in the data. */
@@ -54,9 +58,13 @@ typedef struct {
 
 /* Keeps only keys in the fixed allow-list (client_name, client_version,
  * client_library_name, client_library_version, client_os, client_arch)
- * plus those in extra_keys (NULL-terminated, may be NULL). Never keeps
- * access_token. Values with control characters are dropped. Duplicate keys:
- * first wins. Always succeeds. */
+ * plus those in extra_keys (NULL-terminated, may be NULL; keys of 32 bytes
+ * or more are ignored). Never keeps access_token, even if listed in
+ * extra_keys. Values that are not valid UTF-8 or hold a control character
+ * (C0, DEL, C1) anywhere are dropped; longer values are cut to
+ * NP_META_MAX_VALUE bytes at a character boundary. Duplicate keys: the
+ * first occurrence decides, even when its value was dropped. Items keep
+ * query order; at most NP_META_MAX_ITEMS. Always succeeds. */
 void np_meta_from_query(const np_query *q, const char *const *extra_keys, np_meta *ret_meta);
 
 #endif

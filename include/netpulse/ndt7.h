@@ -96,6 +96,13 @@ int np_ndt7_client_start(uv_loop_t *loop, const np_ndt7_options *o,
 /* Cancels a running test; on_done follows with an error. */
 void np_ndt7_client_cancel(np_ndt7_client *c);
 
+/* Splits "host", "host:port" or "[v6]:port" into host (no brackets) and
+ * port (default_port when absent), and writes the Host header value.
+ * Returns 0 or a negative error for malformed input. */
+int np_ndt7_split_server(const char *server, const char *default_port, char *host,
+                         size_t hostcap, char *port, size_t portcap, char *host_header,
+                         size_t hhcap);
+
 /* Human-readable text for a netpulse error code. */
 const char *np_ndt7_strerror(int err);
 

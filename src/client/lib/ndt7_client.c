@@ -1,0 +1,572 @@
+/* The ndt7 client engine behind include/netpulse/ndt7.h: resolve, connect
+ * (ws or wss), upgrade, then one download (payload discarded in the kernel
+ * where possible) or upload (a shared random buffer as wire bytes), with
+ * progress ticks and the server's measurements. */
+#include "netpulse/ndt7.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/rand.h"
+#include "core/version.h"
+#include "http/query.h"
+#include "http/request.h"
+#include "ndt7/ndt7.h"
+#include "net/conn.h"
+#include "net/tls.h"
+#include "ws/frame.h"
+#include "ws/handshake.h"
+
+#define TICK_MS 250
+#define DEFAULT_TIMEOUT_MS 20000
+#define MAX_TARGET 6144
+
+enum { PH_RESOLVE, PH_CONNECT, PH_UPGRADE, PH_TEST, PH_CLOSING, PH_DONE };
+
+struct np_ndt7_client {
+  uv_loop_t *loop;
+  np_ndt7_callbacks cbs;
+  void *ud;
+  np_ndt7_direction dir;
+  int tls;
+  int verify;
+  int family;
+  char host[256];
+  char port[8];
+  char host_header[300];
+  char target[MAX_TARGET];
+  char key[NP_WS_KEY_LEN + 1];
+  char *ca_file;
+  uint64_t timeout_ms;
+  int phase;
+  int handles;        /* open uv handles + conn */
+  int done;
+  uv_getaddrinfo_t gai;
+  uv_timer_t tick;
+  uv_timer_t deadline;
+  np_tls_ctx *tls_ctx;
+  np_conn *c;
+  np_ws_reader rd;
+  uint8_t *payload;
+  uint32_t msg_size;
+  uint64_t t0;
+  uint64_t app_bytes;
+  uint64_t uploaded;
+  int close_sent;
+  int close_received;
+  uint16_t close_code;
+  double rtt_sum_ms;
+  uint64_t rtt_n;
+  np_ndt7_result res;
+};
+
+const char *np_ndt7_strerror(int err) { return np_strerror(err); }
+
+static void release(np_ndt7_client *k);
+
+static void finish(np_ndt7_client *k, int err, const char *text) {
+  if (k->done) return;
+  k->done = 1;
+  uint64_t now = np_mono_ns();
+  np_ndt7_result *r = &k->res;
+  r->direction = k->dir;
+  r->error = err;
+  if (err && !r->error_text[0])
+    (void)snprintf(r->error_text, sizeof r->error_text, "%s", text ? text : np_strerror(err));
+  r->app_bytes = k->app_bytes;
+  r->elapsed_us = k->t0 ? (now - k->t0) / NP_NS_PER_US : 0;
+  const np_ndt7_measurement *m = &r->last;
+  if (k->dir == NP_NDT7_DOWNLOAD) {
+    r->throughput_mbps = r->elapsed_us ? 8.0 * (double)k->app_bytes / (double)r->elapsed_us : 0;
+  } else if (m->has_server && m->server_elapsed_us) {
+    /* As ndt7-client-go: the server's count of what really arrived. */
+    r->throughput_mbps = 8.0 * (double)m->server_bytes_received / (double)m->server_elapsed_us;
+  } else {
+    r->throughput_mbps = r->elapsed_us ? 8.0 * (double)k->app_bytes / (double)r->elapsed_us : 0;
+  }
+  if (m->has_server) {
+    r->min_rtt_ms = (double)m->server_min_rtt_us / 1000.0;
+    r->retrans_pct = m->server_bytes_sent
+                         ? 100.0 * (double)m->server_bytes_retrans / (double)m->server_bytes_sent
+                         : 0;
+  }
+  r->loaded_rtt_ms = k->rtt_n ? k->rtt_sum_ms / (double)k->rtt_n : 0;
+  if (k->cbs.on_done) k->cbs.on_done(k->ud, r);
+  release(k);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  np_ndt7_client *k = h->data;
+  if (--k->handles > 0) return;
+  np_ws_reader_free(&k->rd);
+  np_tls_ctx_free(k->tls_ctx);
+  free(k->payload);
+  free(k->ca_file);
+  free(k);
+}
+
+static void release(np_ndt7_client *k) {
+  if (k->c) {
+    np_conn_abort(k->c, NP_E_CLOSED); /* on_close drops the last count */
+  }
+  uv_close((uv_handle_t *)&k->tick, on_handle_closed);
+  uv_close((uv_handle_t *)&k->deadline, on_handle_closed);
+}
+
+/* ---- frames (client role: always masked) ---- */
+
+static int send_masked(np_ndt7_client *k, int opcode, const void *p, size_t n) {
+  uint8_t buf[NP_WS_MAX_FRAME_HEADER + NP_WS_MAX_CONTROL + 512];
+  if (n > sizeof buf - NP_WS_MAX_FRAME_HEADER) return NP_E_TOOBIG;
+  uint8_t key[4];
+  (void)np_random_bytes(key, 4);
+  size_t h = np_ws_frame_header(buf, 1, opcode, n, key);
+  memcpy(buf + h, p, n);
+  np_ws_mask(buf + h, n, key, 0);
+  return np_conn_write(k->c, buf, h + n);
+}
+
+static void send_close(np_ndt7_client *k, uint16_t code) {
+  if (k->close_sent || !k->c) return;
+  uint8_t pl[NP_WS_MAX_CONTROL];
+  size_t n = np_ws_close_payload(pl, code, "");
+  (void)send_masked(k, NP_WS_OP_CLOSE, pl, n);
+  k->close_sent = 1;
+  np_conn_want_writable(k->c, 0, 0);
+}
+
+/* Upload: the wire bytes of every message are the shared random buffer; a
+ * fresh mask key per frame makes the payload the server unmasks random too,
+ * without masking a megabyte per message. */
+static void on_writable(np_conn *c, void *ud) {
+  np_ndt7_client *k = ud;
+  for (int i = 0; i < 8 && !k->close_sent && np_conn_pending(c) == 0; i++) {
+    uint8_t hdr[NP_WS_MAX_FRAME_HEADER], key[4];
+    uint64_t r = np_random_u64();
+    memcpy(key, &r, 4);
+    size_t h = np_ws_frame_header(hdr, 1, NP_WS_OP_BINARY, k->msg_size, key);
+    if (np_conn_write(c, hdr, h) < 0 || np_conn_write_ref(c, k->payload, k->msg_size) < 0) {
+      finish(k, -EIO, "cannot queue upload data");
+      return;
+    }
+    k->uploaded += k->msg_size;
+    k->msg_size = np_ndt7_next_size(k->msg_size, k->uploaded);
+  }
+}
+
+/* ---- measurements ---- */
+
+static void fill_client(np_ndt7_client *k, np_ndt7_measurement *m, uint64_t now) {
+  m->direction = k->dir;
+  m->elapsed_us = (now - k->t0) / NP_NS_PER_US;
+  m->app_bytes = k->dir == NP_NDT7_UPLOAD ? np_conn_get_stats(k->c)->app_written : k->app_bytes;
+  m->client_mbps = m->elapsed_us ? 8.0 * (double)m->app_bytes / (double)m->elapsed_us : 0;
+}
+
+static void on_server_measurement(np_ndt7_client *k, np_slice text) {
+  np_ndt7_reading r;
+  if (np_ndt7_measurement_read((const char *)text.ptr, text.len, &r, NULL) < 0) return;
+  np_ndt7_measurement *m = &k->res.last;
+  uint64_t now = np_mono_ns();
+  fill_client(k, m, now);
+  if (r.uuid[0] && !k->res.uuid[0])
+    (void)snprintf(k->res.uuid, sizeof k->res.uuid, "%s", r.uuid);
+  if (r.has_tcp) {
+    m->has_server = 1;
+    m->server_elapsed_us = (uint64_t)r.tcp_elapsed_us;
+    m->server_bytes_acked = r.bytes_acked;
+    m->server_bytes_received = r.bytes_received;
+    m->server_bytes_sent = r.bytes_sent;
+    m->server_bytes_retrans = r.bytes_retrans;
+    m->server_min_rtt_us = r.min_rtt_us;
+    m->server_rtt_us = r.rtt_us;
+    m->server_rttvar_us = r.rttvar_us;
+    uint64_t b = k->dir == NP_NDT7_DOWNLOAD ? r.bytes_acked : r.bytes_received;
+    m->server_mbps = r.tcp_elapsed_us > 0 ? 8.0 * (double)b / (double)r.tcp_elapsed_us : 0;
+    if (r.rtt_us) {
+      k->rtt_sum_ms += (double)r.rtt_us / 1000.0;
+      k->rtt_n++;
+    }
+  }
+  if (r.has_bbr) m->bbr_bw_bps = r.bbr_bw * 8;
+  if (k->cbs.on_measurement) k->cbs.on_measurement(k->ud, m);
+}
+
+static void on_tick(uv_timer_t *t) {
+  np_ndt7_client *k = t->data;
+  if (k->phase != PH_TEST || !k->c) return;
+  uint64_t now = np_mono_ns();
+  np_ndt7_measurement m;
+  memset(&m, 0, sizeof m);
+  fill_client(k, &m, now);
+  /* Tell the server our view too; it records ClientMeasurements. */
+  char text[256];
+  int n = snprintf(text, sizeof text,
+                   "{\"AppInfo\":{\"NumBytes\":%llu,\"ElapsedTime\":%llu},\"Origin\":\"client\","
+                   "\"Test\":\"%s\"}",
+                   (unsigned long long)m.app_bytes, (unsigned long long)m.elapsed_us,
+                   k->dir == NP_NDT7_DOWNLOAD ? "download" : "upload");
+  if (n > 0 && (size_t)n < sizeof text && !k->close_sent)
+    (void)send_masked(k, NP_WS_OP_TEXT, text, (size_t)n);
+  if (k->cbs.on_measurement) k->cbs.on_measurement(k->ud, &m);
+  if (k->dir == NP_NDT7_UPLOAD && !k->close_sent && now - k->t0 >= NP_NDT7_DURATION_NS)
+    send_close(k, NP_WS_CLOSE_NORMAL);
+}
+
+/* ---- reading ---- */
+
+static void start_test(np_ndt7_client *k) {
+  k->phase = PH_TEST;
+  k->t0 = np_mono_ns();
+  np_ws_reader_init(&k->rd, NP_WS_ROLE_CLIENT, NP_NDT7_MAX_MESSAGE, NP_NDT7_MAX_TEXT);
+  (void)uv_timer_start(&k->tick, on_tick, TICK_MS, TICK_MS);
+  if (k->dir == NP_NDT7_UPLOAD) {
+    k->msg_size = NP_NDT7_MIN_MESSAGE;
+    np_conn_want_writable(k->c, 1, 0);
+  }
+}
+
+static int parse_retry_after(const np_http_response *resp) {
+  np_slice v = np_http_header_get(resp->headers, resp->nheaders, "Retry-After");
+  int s = 0;
+  for (size_t i = 0; i < v.len && i < 6; i++) {
+    if (v.ptr[i] < '0' || v.ptr[i] > '9') return 0;
+    s = s * 10 + (v.ptr[i] - '0');
+  }
+  return s;
+}
+
+static size_t on_upgrade_data(np_ndt7_client *k, uint8_t *data, size_t len) {
+  np_http_response resp;
+  int rc = np_http_parse_response(data, len, &resp);
+  if (rc == 0) return 0;
+  if (rc < 0) {
+    finish(k, NP_E_PROTO, "the server's answer is not HTTP");
+    return len;
+  }
+  int chk = np_ws_check_accept(&resp, k->key, NP_NDT7_SUBPROTOCOL);
+  if (chk < 0) {
+    char text[200];
+    if (chk == NP_E_REFUSED) {
+      k->res.retry_after_s = parse_retry_after(&resp);
+      if (k->res.retry_after_s > 0)
+        (void)snprintf(text, sizeof text, "server refused the test: HTTP %d, retry after %d s",
+                       resp.status, k->res.retry_after_s);
+      else
+        (void)snprintf(text, sizeof text, "server refused the test: HTTP %d", resp.status);
+    } else {
+      (void)snprintf(text, sizeof text, "WebSocket upgrade failed: %s", np_strerror(chk));
+    }
+    finish(k, chk, text);
+    return len;
+  }
+  start_test(k);
+  return (size_t)rc;
+}
+
+static int handle_event(np_ndt7_client *k, const np_ws_event *ev) {
+  switch (ev->type) {
+  case NP_WS_EV_BINARY:
+  case NP_WS_EV_BINARY_END:
+    k->app_bytes += ev->data.len;
+    break;
+  case NP_WS_EV_TEXT:
+    k->app_bytes += ev->data.len;
+    on_server_measurement(k, ev->data);
+    break;
+  case NP_WS_EV_PING:
+    if (!k->close_sent) (void)send_masked(k, NP_WS_OP_PONG, ev->data.ptr, ev->data.len);
+    break;
+  case NP_WS_EV_CLOSE:
+    k->close_received = 1;
+    k->close_code = ev->close_code;
+    send_close(k, NP_WS_CLOSE_NORMAL);
+    k->phase = PH_CLOSING;
+    np_conn_close(k->c);
+    return 1;
+  default:
+    break;
+  }
+  return 0;
+}
+
+static size_t on_data(np_conn *c, void *ud, uint8_t *data, size_t len) {
+  np_ndt7_client *k = ud;
+  if (k->done) return len;
+  if (k->phase == PH_UPGRADE) {
+    if (!data) return len;
+    return on_upgrade_data(k, data, len);
+  }
+  if (k->phase != PH_TEST) return len;
+  np_ws_event ev;
+  if (!data) {
+    if (np_ws_reader_skip(&k->rd, len, &ev) < 0) {
+      finish(k, NP_E_PROTO, "bad frame from server");
+      return len;
+    }
+    k->app_bytes += len;
+    return len;
+  }
+  size_t off = 0;
+  while (off < len && k->phase == PH_TEST && !k->done) {
+    uint64_t skippable = np_ws_reader_skippable(&k->rd);
+    if (skippable > 0) {
+      size_t n = len - off < skippable ? len - off : (size_t)skippable;
+      if (np_ws_reader_skip(&k->rd, n, &ev) < 0) break;
+      k->app_bytes += n;
+      off += n;
+      continue;
+    }
+    int rc = np_ws_read(&k->rd, data + off, len - off, &ev);
+    if (rc < 0) {
+      char text[160];
+      (void)snprintf(text, sizeof text, "bad WebSocket data from server: %s", np_strerror(rc));
+      finish(k, rc, text);
+      return len;
+    }
+    off += (size_t)rc;
+    if (ev.type != NP_WS_EV_NONE && handle_event(k, &ev)) break;
+    if (rc == 0 && ev.type == NP_WS_EV_NONE) break;
+  }
+  if (k->phase == PH_TEST && !k->done) {
+    uint64_t n = np_ws_reader_skippable(&k->rd);
+    if (n > 0) np_conn_skip(c, n);
+  }
+  return len;
+}
+
+static void on_close(np_conn *c, void *ud, int status) {
+  np_ndt7_client *k = ud;
+  (void)c;
+  k->c = NULL;
+  if (!k->done) {
+    uint64_t ran = k->t0 ? np_mono_ns() - k->t0 : 0;
+    if (k->phase == PH_TEST || k->phase == PH_CLOSING) {
+      /* The test's end: the server's close, or EOF once the time is up. */
+      int ok = k->close_received || ran >= NP_NDT7_DURATION_NS - NP_NS_PER_S;
+      if (ok)
+        finish(k, 0, NULL);
+      else
+        finish(k, status < 0 ? status : NP_E_CLOSED, "connection closed before the test ended");
+    } else {
+      char text[200];
+      (void)snprintf(text, sizeof text, "%s",
+                     status == NP_E_TLS_PLAINTEXT
+                         ? "TLS handshake got a cleartext HTTP answer: this port speaks ws://, "
+                           "try --scheme ws"
+                         : np_strerror(status < 0 ? status : NP_E_CLOSED));
+      finish(k, status < 0 ? status : NP_E_CLOSED, text);
+    }
+  }
+  if (--k->handles == 0) on_handle_closed((uv_handle_t *)&k->tick);
+}
+
+static void on_connected(np_conn *c, void *ud, int status) {
+  np_ndt7_client *k = ud;
+  if (status < 0) return; /* on_close follows with the reason */
+  (void)np_conn_peer_addr(c, k->res.server_ip, sizeof k->res.server_ip, &k->res.server_port);
+  (void)np_conn_local_addr(c, k->res.client_ip, sizeof k->res.client_ip, &k->res.client_port);
+  np_buf req;
+  np_buf_init(&req, 16384);
+  int rc = np_ws_make_key(k->key, sizeof k->key);
+  if (rc == 0)
+    rc = np_ws_write_request(&req, k->host_header, k->target, k->key, NP_NDT7_SUBPROTOCOL,
+                             "netpulse/" NP_VERSION);
+  if (rc == 0) rc = np_conn_write(c, req.data, req.len);
+  np_buf_free(&req);
+  if (rc < 0) {
+    finish(k, rc, "cannot send the upgrade request");
+    return;
+  }
+  k->phase = PH_UPGRADE;
+}
+
+static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai) {
+  np_ndt7_client *k = g->data;
+  k->handles--;
+  if (k->done) {
+    uv_freeaddrinfo(ai);
+    if (k->handles == 0) on_handle_closed((uv_handle_t *)&k->tick);
+    return;
+  }
+  if (status < 0 || !ai) {
+    char text[300];
+    (void)snprintf(text, sizeof text, "cannot resolve %s: %s", k->host, uv_strerror(status));
+    finish(k, -EHOSTUNREACH, text);
+    return;
+  }
+  static const np_conn_callbacks cbs = {.on_data = on_data,
+                                        .on_writable = on_writable,
+                                        .on_connected = on_connected,
+                                        .on_close = on_close};
+  int rc = np_conn_connect(k->loop, ai->ai_addr, k->tls_ctx, k->host, &cbs, k, &k->c);
+  uv_freeaddrinfo(ai);
+  if (rc < 0) {
+    k->c = NULL;
+    finish(k, rc, NULL);
+    return;
+  }
+  k->handles++;
+  k->phase = PH_CONNECT;
+}
+
+static void on_deadline(uv_timer_t *t) {
+  np_ndt7_client *k = t->data;
+  finish(k, NP_E_TIMEOUT, "the test did not finish in time");
+}
+
+/* Splits ws[s]://host[:port]/path?query. */
+static int parse_url(np_ndt7_client *k, const char *url) {
+  const char *p;
+  if (strncmp(url, "wss://", 6) == 0) {
+    k->tls = 1;
+    p = url + 6;
+  } else if (strncmp(url, "ws://", 5) == 0) {
+    k->tls = 0;
+    p = url + 5;
+  } else {
+    return NP_E_BADARG;
+  }
+  const char *slash = strchr(p, '/');
+  size_t alen = slash ? (size_t)(slash - p) : strlen(p);
+  if (alen == 0 || alen >= sizeof k->host_header) return NP_E_BADARG;
+  char auth[sizeof k->host_header];
+  memcpy(auth, p, alen);
+  auth[alen] = 0;
+  int w = snprintf(k->target, sizeof k->target, "%s", slash ? slash : "/");
+  if (w < 0 || (size_t)w >= sizeof k->target) return NP_E_TOOBIG;
+  return np_ndt7_split_server(auth, k->tls ? "443" : "80", k->host, sizeof k->host, k->port,
+                              sizeof k->port, k->host_header, sizeof k->host_header);
+}
+
+int np_ndt7_split_server(const char *server, const char *default_port, char *host,
+                         size_t hostcap, char *port, size_t portcap, char *host_header,
+                         size_t hhcap) {
+  const char *h = server, *pt = NULL;
+  size_t hl;
+  if (server[0] == '[') {
+    const char *end = strchr(server, ']');
+    if (!end) return NP_E_BADARG;
+    h = server + 1;
+    hl = (size_t)(end - h);
+    if (end[1] == ':') pt = end + 2;
+    else if (end[1] != 0) return NP_E_BADARG;
+  } else {
+    const char *colon = strchr(server, ':');
+    if (colon && strchr(colon + 1, ':')) return NP_E_BADARG; /* bare IPv6 needs [] */
+    hl = colon ? (size_t)(colon - server) : strlen(server);
+    if (colon) pt = colon + 1;
+  }
+  if (hl == 0 || hl >= hostcap) return NP_E_BADARG;
+  memcpy(host, h, hl);
+  host[hl] = 0;
+  for (size_t i = 0; i < hl; i++)
+    if ((unsigned char)host[i] <= ' ' || strchr("/?#@", host[i])) return NP_E_BADARG;
+  const char *ps = pt ? pt : default_port;
+  size_t pl = strlen(ps);
+  if (pl == 0 || pl >= portcap || pl > 5) return NP_E_BADARG;
+  long v = 0;
+  for (size_t i = 0; i < pl; i++) {
+    if (ps[i] < '0' || ps[i] > '9') return NP_E_BADARG;
+    v = v * 10 + (ps[i] - '0');
+  }
+  if (v < 1 || v > 65535) return NP_E_BADARG;
+  memcpy(port, ps, pl + 1);
+  int w = strchr(host, ':') ? snprintf(host_header, hhcap, "[%s]:%s", host, port)
+                            : snprintf(host_header, hhcap, "%s:%s", host, port);
+  return (w < 0 || (size_t)w >= hhcap) ? NP_E_BADARG : 0;
+}
+
+static int append_query(np_ndt7_client *k, const np_ndt7_options *o) {
+  size_t len = strlen(k->target);
+  int has_q = strchr(k->target, '?') != NULL;
+  for (size_t i = 0; i < o->nmetadata; i++) {
+    char name[128], value[1024];
+    if (np_percent_encode(o->metadata[i].name, name, sizeof name) < 0 ||
+        np_percent_encode(o->metadata[i].value, value, sizeof value) < 0)
+      return NP_E_TOOBIG;
+    int w = snprintf(k->target + len, sizeof k->target - len, "%c%s=%s", has_q ? '&' : '?',
+                     name, value);
+    if (w < 0 || (size_t)w >= sizeof k->target - len) return NP_E_TOOBIG;
+    len += (size_t)w;
+    has_q = 1;
+  }
+  return 0;
+}
+
+int np_ndt7_client_start(uv_loop_t *loop, const np_ndt7_options *o,
+                         const np_ndt7_callbacks *cbs, void *ud, np_ndt7_client **ret_client) {
+  np_ndt7_client *k = calloc(1, sizeof *k);
+  if (!k) return -ENOMEM;
+  k->loop = loop;
+  k->cbs = *cbs;
+  k->ud = ud;
+  k->dir = o->direction;
+  k->verify = o->verify_tls;
+  k->family = o->family;
+  k->timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+  int rc;
+  if (o->url) {
+    rc = parse_url(k, o->url);
+  } else if (o->server) {
+    const char *scheme = o->scheme ? o->scheme : "wss";
+    if (strcmp(scheme, "ws") != 0 && strcmp(scheme, "wss") != 0) {
+      rc = NP_E_BADARG;
+    } else {
+      k->tls = strcmp(scheme, "wss") == 0;
+      rc = np_ndt7_split_server(o->server, k->tls ? "443" : "80", k->host, sizeof k->host,
+                                k->port, sizeof k->port, k->host_header, sizeof k->host_header);
+      if (rc == 0)
+        (void)snprintf(k->target, sizeof k->target, "%s",
+                       k->dir == NP_NDT7_DOWNLOAD ? NP_NDT7_PATH_DOWNLOAD : NP_NDT7_PATH_UPLOAD);
+    }
+  } else {
+    rc = NP_E_BADARG;
+  }
+  if (rc == 0) rc = append_query(k, o);
+  if (rc == 0 && k->tls) {
+    static const char *const alpn[] = {"http/1.1", NULL};
+    np_tls_client_opts to = {.verify = k->verify, .ca_file = o->ca_file, .alpn = alpn};
+    char err[256];
+    rc = np_tls_client_new(&to, &k->tls_ctx, err, sizeof err);
+  }
+  if (rc == 0 && k->dir == NP_NDT7_UPLOAD) {
+    k->payload = malloc(NP_NDT7_MAX_SENT_MESSAGE);
+    if (!k->payload) rc = -ENOMEM;
+    else rc = np_random_bytes(k->payload, NP_NDT7_MAX_SENT_MESSAGE);
+  }
+  if (rc < 0) {
+    np_tls_ctx_free(k->tls_ctx);
+    free(k->payload);
+    free(k);
+    return rc;
+  }
+  (void)uv_timer_init(loop, &k->tick);
+  (void)uv_timer_init(loop, &k->deadline);
+  k->tick.data = k->deadline.data = k->gai.data = k;
+  k->handles = 3; /* tick, deadline, getaddrinfo (then the conn) */
+  (void)uv_timer_start(&k->deadline, on_deadline, k->timeout_ms, 0);
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = k->family;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_ADDRCONFIG;
+  rc = uv_getaddrinfo(loop, &k->gai, on_resolved, k->host, k->port, &hints);
+  if (rc < 0) {
+    k->handles--;
+    char text[300];
+    (void)snprintf(text, sizeof text, "cannot resolve %s: %s", k->host, uv_strerror(rc));
+    /* Report through on_done like every other failure. */
+    finish(k, -EHOSTUNREACH, text);
+  }
+  if (ret_client) *ret_client = k;
+  return 0;
+}
+
+void np_ndt7_client_cancel(np_ndt7_client *k) { finish(k, -ECANCELED, "cancelled"); }

@@ -1,7 +1,8 @@
 # Integration tests: real processes, real peers, real filesystems. Included by
 # the top CMakeLists.txt. One section per subject; add yours at the end in the
 # same shape: helper programs first, then add_test with the `integration`
-# label and a TIMEOUT. Skip (do not fail) when an external tool is missing.
+# label and a TIMEOUT. When an external tool is missing, call
+# np_missing_tool("...") (an error in CI, a warning elsewhere).
 
 find_package(Python3 COMPONENTS Interpreter)
 
@@ -47,5 +48,5 @@ if(Python3_Interpreter_FOUND AND NP_INOTIFYWAIT)
                        integration.spool_watch_kill integration.spool_watch_crash
                        PROPERTIES LABELS integration TIMEOUT 180)
 else()
-  message(STATUS "python3 or inotifywait missing: spool watch tests skipped")
+  np_missing_tool("python3 or inotifywait missing: spool watch tests")
 endif()

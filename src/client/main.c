@@ -1,3 +1,546 @@
-/* netpulse client entry point (placeholder until the client lands). */
+/* netpulse: the ndt7 command-line client (flags, consent, Locate, tests, output). */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
-int main(void) { fputs("netpulse: under construction\n", stderr); return 1; }
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "client/cli.h"
+#include "client/lib/locate.h"
+#include "core/error.h"
+#include "core/flags.h"
+#include "core/version.h"
+#include "http/query.h"
+#include "netpulse/ndt7.h"
+
+#define ENV_PREFIX "NETPULSE_"
+#define PROG "netpulse"
+
+typedef struct {
+  const char *server;
+  const char *scheme;
+  const char *ca_file;
+  const char *format;
+  const char *locate_url;
+  const char *client_name;
+  int no_verify, download, upload, ipv4, ipv6, accept, quiet, version;
+  long long timeout_s;
+} cli_flags;
+
+static cli_flags g_f;
+
+static const np_flag kFlags[] = {
+    {"server", 0, NP_FLAG_STRING, &g_f.server, "HOST[:PORT]",
+     "test against this ndt7 server instead of asking Locate; IPv6 as [addr]:port; "
+     "port defaults to 443 (wss) or 80 (ws)", NULL, 0, 0, 0},
+    {"scheme", 0, NP_FLAG_STRING, &g_f.scheme, "ws|wss",
+     "WebSocket scheme: wss (TLS) or ws (cleartext)", "wss", 0, 0, 0},
+    {"no-verify", 0, NP_FLAG_BOOL, &g_f.no_verify, NULL,
+     "do not verify TLS certificates (test servers only)", "false", 0, 0, 0},
+    {"ca-file", 0, NP_FLAG_STRING, &g_f.ca_file, "FILE",
+     "also trust the CA certificates in this PEM file", NULL, 0, 0, 0},
+    {"download", 0, NP_FLAG_BOOL, &g_f.download, NULL,
+     "run the download test (without --download/--upload: both)", "false", 0, 0, 0},
+    {"upload", 0, NP_FLAG_BOOL, &g_f.upload, NULL,
+     "run the upload test (without --download/--upload: both)", "false", 0, 0, 0},
+    {"ipv4", '4', NP_FLAG_BOOL, &g_f.ipv4, NULL, "use IPv4 only", "false", 0, 0, 0},
+    {"ipv6", '6', NP_FLAG_BOOL, &g_f.ipv6, NULL, "use IPv6 only", "false", 0, 0, 0},
+    {"format", 0, NP_FLAG_STRING, &g_f.format, "human|json",
+     "output on stdout: a readable summary, or one JSON object per line", "human", 0, 0, 0},
+    {"quiet", 'q', NP_FLAG_BOOL, &g_f.quiet, NULL,
+     "no live progress; with json, only errors and the summary", "false", 0, 0, 0},
+    {"accept-data-policy", 0, NP_FLAG_BOOL, &g_f.accept, NULL,
+     "accept M-Lab's data policy (see above) without asking", "false", 0, 0, 0},
+    {"locate-url", 0, NP_FLAG_STRING, &g_f.locate_url, "URL",
+     "M-Lab Locate v2 URL used without --server (http:// only for local tests)",
+     NP_LOCATE_DEFAULT_URL, 0, 0, 0},
+    {"client-name", 0, NP_FLAG_STRING, &g_f.client_name, "NAME",
+     "client_name sent with the test (metadata)", "netpulse", 0, 0, 0},
+    {"timeout", 0, NP_FLAG_INT, &g_f.timeout_s, "SECONDS",
+     "give up on one test after this long", "30", 5, 600, 0},
+    {"version", 0, NP_FLAG_BOOL, &g_f.version, NULL, "print the version and exit", NULL, 0, 0,
+     1},
+};
+#define NFLAGS (sizeof kFlags / sizeof kFlags[0])
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "Usage: " PROG " [flags]\n"
+          "\n"
+          "Measures your Internet connection with M-Lab's ndt7 protocol: a 10-second\n"
+          "download and a 10-second upload over one WebSocket connection each, then\n"
+          "prints throughput (Mbit/s), minimum round-trip time, round-trip time under\n"
+          "load, and TCP retransmissions. Without --server it asks M-Lab's Locate\n"
+          "service for the nearest server.\n"
+          "\n"
+          "Data policy:\n");
+  np_cli_print_policy(f);
+  fprintf(f,
+          "The client also sends its name, version, OS and architecture (client_name,\n"
+          "client_version, client_library_name, client_library_version, client_os,\n"
+          "client_arch). Nothing is sent before you accept: pass --accept-data-policy,\n"
+          "or answer yes when asked on a terminal.\n"
+          "\n"
+          "Output: results on stdout (--format human or json); live progress on stderr\n"
+          "when it is a terminal. JSON: one event per line ({\"Key\":..,\"Value\":..}),\n"
+          "then a summary object in ndt7-client-go's shape plus \"SchemaVersion\".\n"
+          "\n"
+          "Exit status: the number of failed tests (0 when all passed); 2 for usage\n"
+          "errors or when the data policy was not accepted; 130 when interrupted.\n"
+          "\n"
+          "Flags (each can also be set with the environment variable in brackets):\n");
+  np_flags_usage(f, kFlags, NFLAGS, ENV_PREFIX);
+  fprintf(f, "  %-34s %s\n", "-h, --help", "show this help");
+  fprintf(f,
+          "\nExamples:\n"
+          "  " PROG " --accept-data-policy\n"
+          "  " PROG " --server ndt.example.net --download --format json\n"
+          "  " PROG " --server [2001:db8::1]:8080 --scheme ws\n");
+}
+
+typedef struct {
+  uv_loop_t *loop;
+  int json, quiet, progress, verify, family;
+  const char *scheme;
+  char server_arg[NP_LOCATE_MAX_HOST + 16];
+  char server_host[NP_LOCATE_MAX_HOST];
+  uint64_t timeout_ms;
+  char sysname[65], machine[65];
+  np_ndt7_kv meta[6];
+  np_cli_summary sum;
+  np_locate_list *list;
+  size_t srv;
+  np_locate_req *locate;
+  np_ndt7_client *client;
+  int starting, done_in_start;
+  int cur;
+  unsigned done_mask, started_mask, connected_mask;
+  uint64_t last_client_us, last_server_us;
+  double last_server_mbps;
+  uv_timer_t next;
+  uv_signal_t sigint, sigterm;
+  int interrupted, closing;
+} app;
+
+static app g_app;
+
+static void emit(app *a, json_t *j) {
+  if (a->json) (void)np_cli_print_json_line(stdout, j);
+  json_decref(j);
+}
+
+static void close_all(app *a) {
+  if (a->closing) return;
+  a->closing = 1;
+  uv_close((uv_handle_t *)&a->next, NULL);
+  uv_close((uv_handle_t *)&a->sigint, NULL);
+  uv_close((uv_handle_t *)&a->sigterm, NULL);
+}
+
+static void step(uv_timer_t *t);
+
+static void schedule(app *a) {
+  if (!a->closing) (void)uv_timer_start(&a->next, step, 0, 0);
+}
+
+/* Records a test that ends without the engine's result. */
+static void fail_unrun(app *a, int d, const char *error, const char *hint) {
+  np_cli_test *t = &a->sum.test[d];
+  t->ran = 0;
+  (void)snprintf(t->error, sizeof t->error, "%s", error);
+  (void)snprintf(t->hint, sizeof t->hint, "%s", hint ? hint : "");
+  if (!(a->started_mask & (1u << d)))
+    emit(a, np_cli_event_json("starting", (np_ndt7_direction)d, NULL, NULL));
+  emit(a, np_cli_event_json("error", (np_ndt7_direction)d, NULL, t->error));
+  if (!a->quiet) emit(a, np_cli_event_json("complete", (np_ndt7_direction)d, NULL, NULL));
+  a->done_mask |= 1u << d;
+}
+
+/* Index of the next Locate result at or after from that offers dir. */
+static size_t next_server(const app *a, size_t from, int d) {
+  for (size_t i = from; a->list && i < a->list->n; i++) {
+    const np_locate_server *s = &a->list->servers[i];
+    if ((d == NP_NDT7_DOWNLOAD ? s->download_url : s->upload_url)[0]) return i;
+  }
+  return (size_t)-1;
+}
+
+static void on_measurement(void *ud, const np_ndt7_measurement *m) {
+  app *a = ud;
+  int d = a->cur;
+  if (!(a->connected_mask & (1u << d))) {
+    a->connected_mask |= 1u << d;
+    if (!a->quiet)
+      emit(a, np_cli_event_json("connected", (np_ndt7_direction)d, a->sum.server_fqdn, NULL));
+  }
+  if (m->has_server) {
+    a->last_server_mbps = m->server_mbps;
+    if (m->server_elapsed_us != a->last_server_us) {
+      a->last_server_us = m->server_elapsed_us;
+      if (!a->quiet) emit(a, np_cli_measurement_json(m));
+    }
+  } else if (m->elapsed_us != a->last_client_us) {
+    a->last_client_us = m->elapsed_us;
+    if (!a->quiet) emit(a, np_cli_measurement_json(m));
+  }
+  if (a->progress) {
+    /* Upload: the server's count of what arrived, once it has sent one. */
+    double mbps = m->client_mbps;
+    if (d == NP_NDT7_UPLOAD && a->last_server_mbps > 0) mbps = a->last_server_mbps;
+    char line[160];
+    if (np_cli_progress_format(line, sizeof line, (np_ndt7_direction)d,
+                               (double)m->elapsed_us / 1e6, mbps, a->sum.server_fqdn) > 0)
+      np_cli_progress_draw(stderr, line);
+  }
+}
+
+static void on_done(void *ud, const np_ndt7_result *r) {
+  app *a = ud;
+  int d = a->cur;
+  a->client = NULL;
+  if (a->starting) a->done_in_start = 1;
+  if (a->progress) np_cli_progress_draw(stderr, NULL);
+  /* With Locate, a server we could not even reach is replaced by the next. */
+  int unreached = r->error != 0 && r->error != NP_E_BADARG && r->error != -ECANCELED &&
+                  r->app_bytes == 0 && !r->uuid[0];
+  size_t alt = a->list ? next_server(a, a->srv + 1, d) : (size_t)-1;
+  if (unreached && !a->interrupted && alt != (size_t)-1) {
+    fprintf(stderr, PROG ": %s: %s; trying the next server\n", a->sum.server_fqdn,
+            r->error_text[0] ? r->error_text : np_ndt7_strerror(r->error));
+    a->srv = alt;
+    schedule(a);
+    return;
+  }
+  np_cli_test *t = &a->sum.test[d];
+  t->ran = 1;
+  t->r = *r;
+  if (r->error != 0) {
+    if (r->error == -ECANCELED) (void)snprintf(t->error, sizeof t->error, "interrupted");
+    np_cli_describe_failure(t, a->scheme, a->verify);
+    emit(a, np_cli_event_json("error", (np_ndt7_direction)d, NULL, t->error));
+  }
+  if (!a->quiet) emit(a, np_cli_event_json("complete", (np_ndt7_direction)d, NULL, NULL));
+  a->done_mask |= 1u << d;
+  schedule(a);
+}
+
+static void start_test(app *a, int d) {
+  np_cli_test *t = &a->sum.test[d];
+  if (!(a->started_mask & (1u << d))) {
+    a->started_mask |= 1u << d;
+    if (!a->quiet) emit(a, np_cli_event_json("starting", (np_ndt7_direction)d, NULL, NULL));
+  }
+  np_ndt7_options o = {
+      .direction = (np_ndt7_direction)d,
+      .verify_tls = a->verify,
+      .ca_file = g_f.ca_file,
+      .family = a->family,
+      .metadata = a->meta,
+      .nmetadata = sizeof a->meta / sizeof a->meta[0],
+      .timeout_ms = a->timeout_ms,
+  };
+  if (a->list) {
+    size_t i = next_server(a, a->srv, d);
+    if (i == (size_t)-1) {
+      char e[160];
+      (void)snprintf(e, sizeof e, "the Locate service offered no %s:// %s URL", a->scheme,
+                     d == NP_NDT7_UPLOAD ? "upload" : "download");
+      fail_unrun(a, d, e, "use --server HOST to pick a server yourself");
+      schedule(a);
+      return;
+    }
+    a->srv = i;
+    const np_locate_server *s = &a->list->servers[i];
+    o.url = d == NP_NDT7_DOWNLOAD ? s->download_url : s->upload_url;
+    np_url u;
+    if (np_url_parse(o.url, &u) == 0)
+      (void)snprintf(a->sum.server_fqdn, sizeof a->sum.server_fqdn, "%s", u.host);
+  } else {
+    o.server = a->server_arg;
+    o.scheme = a->scheme;
+    (void)snprintf(a->sum.server_fqdn, sizeof a->sum.server_fqdn, "%s", a->server_host);
+  }
+  a->cur = d;
+  a->last_client_us = a->last_server_us = 0;
+  a->last_server_mbps = 0;
+  a->starting = 1;
+  a->done_in_start = 0;
+  np_ndt7_client *k = NULL;
+  int rc = np_ndt7_client_start(a->loop, &o, &(np_ndt7_callbacks){on_measurement, on_done}, a,
+                                &k);
+  a->starting = 0;
+  if (rc < 0) {
+    char e[256];
+    (void)snprintf(e, sizeof e, "cannot start the %s test: %s",
+                   d == NP_NDT7_UPLOAD ? "upload" : "download", np_ndt7_strerror(rc));
+    t->r.error = rc;
+    fail_unrun(a, d, e, NULL);
+    schedule(a);
+    return;
+  }
+  if (!a->done_in_start) a->client = k; /* on_done may already have run */
+  (void)t;
+}
+
+static void step(uv_timer_t *tm) {
+  app *a = tm->data;
+  for (int d = 0; d < 2; d++) {
+    if (!a->sum.test[d].selected || (a->done_mask & (1u << d))) continue;
+    if (a->interrupted) {
+      fail_unrun(a, d, "not run: interrupted", NULL);
+      continue;
+    }
+    start_test(a, d);
+    return;
+  }
+  close_all(a);
+}
+
+static void on_located(void *ud, int err, const np_locate_reply *rep) {
+  app *a = ud;
+  a->locate = NULL;
+  if (err == 0) {
+    a->list = malloc(sizeof *a->list);
+    if (a->list) {
+      memcpy(a->list, &rep->list, sizeof *a->list);
+      a->srv = 0;
+      schedule(a);
+      return;
+    }
+    err = -ENOMEM;
+  }
+  const char *text = rep->error_text[0] ? rep->error_text : np_strerror(err);
+  char hint[256] = "";
+  if (rep->status == 204)
+    (void)snprintf(hint, sizeof hint,
+                   "M-Lab has no free server near you right now; try again in a few minutes");
+  else if (rep->status == 429 && rep->retry_after_s >= 0)
+    (void)snprintf(hint, sizeof hint, "wait %d s before trying again", rep->retry_after_s);
+  else if (rep->status == 429)
+    (void)snprintf(hint, sizeof hint, "wait a while before trying again");
+  else if (err == NP_E_TLS)
+    (void)snprintf(hint, sizeof hint,
+                   "could not verify the Locate service's certificate; check the system "
+                   "clock and CA certificates, or pass --ca-file");
+  else if (!a->interrupted)
+    (void)snprintf(hint, sizeof hint, "use --server HOST to test against a server directly");
+  char e[400];
+  (void)snprintf(e, sizeof e, "finding a server failed: %s", text);
+  if (!a->interrupted) fprintf(stderr, PROG ": %s\n", e);
+  for (int d = 0; d < 2; d++) {
+    if (!a->sum.test[d].selected) continue;
+    a->sum.test[d].r.retry_after_s = rep->retry_after_s > 0 ? rep->retry_after_s : 0;
+    fail_unrun(a, d, a->interrupted ? "not run: interrupted" : e, hint);
+  }
+  schedule(a);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  app *a = h->data;
+  if (a->interrupted) {
+    if (a->progress) np_cli_progress_draw(stderr, NULL);
+    fprintf(stderr, PROG ": interrupted again, exiting\n");
+    _exit(128 + signum);
+  }
+  a->interrupted = 1;
+  if (a->progress) np_cli_progress_draw(stderr, NULL);
+  fprintf(stderr, PROG ": interrupted, stopping (again to quit at once)\n");
+  if (a->client) np_ndt7_client_cancel(a->client);
+  else if (a->locate) np_locate_cancel(a->locate);
+}
+
+/* Appends client metadata to the Locate URL as query parameters. */
+static int locate_url_with_meta(const app *a, const char *base, char *out, size_t cap) {
+  int n = snprintf(out, cap, "%s", base);
+  if (n < 0 || (size_t)n >= cap) return NP_E_TOOBIG;
+  size_t len = (size_t)n;
+  int has_q = strchr(base, '?') != NULL;
+  for (size_t i = 0; i < 4; i++) { /* name, version, library name and version */
+    char v[256];
+    if (np_percent_encode(a->meta[i].value, v, sizeof v) < 0) return NP_E_TOOBIG;
+    n = snprintf(out + len, cap - len, "%c%s=%s", has_q ? '&' : '?', a->meta[i].name, v);
+    if (n < 0 || (size_t)n >= cap - len) return NP_E_TOOBIG;
+    len += (size_t)n;
+    has_q = 1;
+  }
+  return 0;
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs(PROG ": ", stderr);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputs(" (see --help)\n", stderr);
+  return NP_CLI_EXIT_USAGE;
+}
+
+static int valid_name(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 64) return 0;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f) return 0;
+  return 1;
+}
+
+/* Checks the flags and fills a. Returns 0 or an exit status. */
+static int configure(app *a) {
+  if (strcmp(g_f.format, "human") != 0 && strcmp(g_f.format, "json") != 0)
+    return usage_error("invalid --format \"%s\": want human or json", g_f.format);
+  if (strcmp(g_f.scheme, "ws") != 0 && strcmp(g_f.scheme, "wss") != 0)
+    return usage_error("invalid --scheme \"%s\": want ws or wss", g_f.scheme);
+  if (g_f.ipv4 && g_f.ipv6) return usage_error("-4 and -6 exclude each other");
+  if (!valid_name(g_f.client_name))
+    return usage_error("invalid --client-name \"%s\": want 1-64 printable characters, no "
+                       "spaces",
+                       g_f.client_name);
+  if (g_f.ca_file && access(g_f.ca_file, R_OK) != 0)
+    return usage_error("cannot read --ca-file \"%s\"", g_f.ca_file);
+  a->scheme = g_f.scheme;
+  if (g_f.server) {
+    int port;
+    if (np_hostport_parse(g_f.server, strcmp(g_f.scheme, "ws") == 0 ? 80 : 443, a->server_host,
+                          sizeof a->server_host, &port) < 0)
+      return usage_error("invalid --server \"%s\": want HOST, HOST:PORT or [IPv6]:PORT",
+                         g_f.server);
+    /* A bare IPv6 literal gets its brackets, as the engine expects. */
+    if (strchr(a->server_host, ':') && g_f.server[0] != '[')
+      (void)snprintf(a->server_arg, sizeof a->server_arg, "[%s]", a->server_host);
+    else
+      (void)snprintf(a->server_arg, sizeof a->server_arg, "%s", g_f.server);
+  } else {
+    np_url u;
+    if (np_url_parse(g_f.locate_url, &u) < 0 ||
+        (strcmp(u.scheme, "http") != 0 && strcmp(u.scheme, "https") != 0))
+      return usage_error("invalid --locate-url \"%s\": want an http:// or https:// URL",
+                         g_f.locate_url);
+  }
+  a->json = strcmp(g_f.format, "json") == 0;
+  a->quiet = g_f.quiet;
+  a->progress = !g_f.quiet && isatty(STDERR_FILENO);
+  a->verify = !g_f.no_verify;
+  a->family = g_f.ipv4 ? AF_INET : g_f.ipv6 ? AF_INET6 : AF_UNSPEC;
+  a->timeout_ms = (uint64_t)g_f.timeout_s * 1000;
+  int both = !g_f.download && !g_f.upload;
+  a->sum.test[NP_NDT7_DOWNLOAD].selected = both || g_f.download;
+  a->sum.test[NP_NDT7_UPLOAD].selected = both || g_f.upload;
+  (void)snprintf(a->sum.scheme, sizeof a->sum.scheme, "%s", a->scheme);
+  struct utsname un;
+  if (uname(&un) == 0) {
+    size_t k = 0;
+    for (const char *p = un.sysname; *p && k + 1 < sizeof a->sysname; p++)
+      a->sysname[k++] = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : *p;
+    (void)snprintf(a->machine, sizeof a->machine, "%s", un.machine);
+  }
+  a->meta[0] = (np_ndt7_kv){"client_name", g_f.client_name};
+  a->meta[1] = (np_ndt7_kv){"client_version", NP_VERSION};
+  a->meta[2] = (np_ndt7_kv){"client_library_name", "libnetpulse"};
+  a->meta[3] = (np_ndt7_kv){"client_library_version", NP_VERSION};
+  a->meta[4] = (np_ndt7_kv){"client_os", a->sysname[0] ? a->sysname : "unknown"};
+  a->meta[5] = (np_ndt7_kv){"client_arch", a->machine[0] ? a->machine : "unknown"};
+  return 0;
+}
+
+/* The data-policy gate: nothing touches the network before it passes. */
+static int consent(void) {
+  switch (np_cli_consent_decide(g_f.accept, isatty(STDIN_FILENO), isatty(STDERR_FILENO))) {
+  case NP_CONSENT_GIVEN:
+    return 0;
+  case NP_CONSENT_ASK: {
+    np_cli_print_policy(stderr);
+    fprintf(stderr, "\nDo you accept this and want to run the test? [y/N] ");
+    (void)fflush(stderr);
+    char line[64];
+    if (fgets(line, sizeof line, stdin) && np_cli_consent_yes(line)) return 0;
+    fprintf(stderr, PROG ": not accepted; nothing was sent\n");
+    return NP_CLI_EXIT_USAGE;
+  }
+  case NP_CONSENT_REFUSE:
+  default:
+    np_cli_print_policy(stderr);
+    fprintf(stderr, PROG ": refusing to run without your consent: pass --accept-data-policy "
+                    "(or set NETPULSE_ACCEPT_DATA_POLICY=1) to accept M-Lab's data policy\n");
+    return NP_CLI_EXIT_USAGE;
+  }
+}
+
+int main(int argc, char **argv) {
+  app *a = &g_app;
+  g_f.scheme = "wss";
+  g_f.format = "human";
+  g_f.locate_url = NP_LOCATE_DEFAULT_URL;
+  g_f.client_name = "netpulse";
+  g_f.timeout_s = 30;
+  char err[512] = "";
+  int first = 0;
+  int rc = np_flags_parse(kFlags, NFLAGS, argc, argv, ENV_PREFIX, &first, err, sizeof err);
+  if (rc == 1) {
+    usage(stdout);
+    return 0;
+  }
+  if (rc < 0) {
+    fprintf(stderr, PROG ": %s\n", err);
+    return NP_CLI_EXIT_USAGE;
+  }
+  if (first < argc) return usage_error("unexpected argument \"%s\"", argv[first]);
+  if (g_f.version) {
+    printf(PROG " %s (%s)\n", NP_VERSION, NP_GIT_COMMIT);
+    return 0;
+  }
+  rc = configure(a);
+  if (rc != 0) return rc;
+  rc = consent();
+  if (rc != 0) return rc;
+
+  (void)signal(SIGPIPE, SIG_IGN);
+  a->loop = uv_default_loop();
+  (void)uv_timer_init(a->loop, &a->next);
+  a->next.data = a;
+  (void)uv_signal_init(a->loop, &a->sigint);
+  (void)uv_signal_init(a->loop, &a->sigterm);
+  a->sigint.data = a->sigterm.data = a;
+  (void)uv_signal_start(&a->sigint, on_signal, SIGINT);
+  (void)uv_signal_start(&a->sigterm, on_signal, SIGTERM);
+
+  if (g_f.server) {
+    schedule(a);
+  } else {
+    char url[NP_LOCATE_MAX_URL];
+    if (locate_url_with_meta(a, g_f.locate_url, url, sizeof url) < 0)
+      return usage_error("--locate-url \"%s\" is too long", g_f.locate_url);
+    char ua[128];
+    (void)snprintf(ua, sizeof ua, "netpulse/%s libnetpulse/%s", NP_VERSION, NP_VERSION);
+    np_locate_options lo = {.url = url,
+                            .scheme = a->scheme,
+                            .verify_tls = a->verify,
+                            .ca_file = g_f.ca_file,
+                            .family = a->family,
+                            .user_agent = ua};
+    rc = np_locate_fetch(a->loop, &lo, on_located, a, &a->locate);
+    if (rc < 0) {
+      np_locate_reply rep;
+      memset(&rep, 0, sizeof rep);
+      rep.retry_after_s = -1;
+      (void)snprintf(rep.error_text, sizeof rep.error_text, "%s", np_strerror(rc));
+      on_located(a, rc, &rep);
+    }
+  }
+  (void)uv_run(a->loop, UV_RUN_DEFAULT);
+
+  if (a->json)
+    emit(a, np_cli_summary_json(&a->sum));
+  else
+    np_cli_print_human(stdout, &a->sum);
+  free(a->list);
+  (void)uv_loop_close(a->loop);
+  if (a->interrupted) return 130;
+  return np_cli_failed_count(&a->sum);
+}

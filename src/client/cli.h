@@ -1,0 +1,91 @@
+/* netpulse CLI internals shared by main.c and the output, consent and
+ * progress helpers (pure pieces are unit-tested by including their .c). */
+#ifndef NP_CLIENT_CLI_H
+#define NP_CLIENT_CLI_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "netpulse/ndt7.h"
+
+#define NP_CLI_SCHEMA_VERSION 1
+#define NP_CLI_EXIT_USAGE 2
+
+#define NP_CLI_PRIVACY_URL "https://www.measurementlab.net/privacy/"
+
+/* The result of one test as the CLI reports it. */
+typedef struct {
+  int selected;          /* the user asked for this test */
+  int ran;               /* r holds the engine's result */
+  np_ndt7_result r;
+  char error[512];       /* plain-words failure ("" when it passed) */
+  char hint[256];        /* what the user can do about it ("" if nothing) */
+} np_cli_test;
+
+/* Everything the final summary shows. */
+typedef struct {
+  char server_fqdn[256]; /* host name the tests used */
+  char scheme[4];        /* "ws" or "wss" */
+  np_cli_test test[2];   /* indexed by np_ndt7_direction */
+} np_cli_summary;
+
+/* ---- consent (cli_consent.c) ---- */
+
+typedef enum {
+  NP_CONSENT_GIVEN,  /* --accept-data-policy */
+  NP_CONSENT_ASK,    /* interactive: ask y/N on the terminal */
+  NP_CONSENT_REFUSE, /* not accepted and no terminal to ask on */
+} np_consent_decision;
+
+/* What to do about the data policy, before any network traffic. */
+np_consent_decision np_cli_consent_decide(int accepted, int stdin_tty, int stderr_tty);
+
+/* 1 when an answer line means yes ("y" or "yes", any case, surrounding
+ * blanks and the newline ignored), else 0. */
+int np_cli_consent_yes(const char *line);
+
+/* Prints what M-Lab collects and publishes. */
+void np_cli_print_policy(FILE *f);
+
+/* ---- output (cli_output.c) ---- */
+
+/* Fills t->error and t->hint for a failed result, in plain words, with a
+ * hint keyed on the error code (cleartext port under wss, busy server with
+ * Retry-After, untrusted certificate, refused connection). */
+void np_cli_describe_failure(np_cli_test *t, const char *scheme, int verify_tls);
+
+/* Failed tests among the selected ones (a selected test that never ran
+ * counts as failed). */
+int np_cli_failed_count(const np_cli_summary *s);
+
+/* ndt7-client-go-shaped events: {"Key":"starting","Value":{"Test":..}} and
+ * "connected" (with "Server"), "error" (with "Failure"), "complete". */
+json_t *np_cli_event_json(const char *key, np_ndt7_direction dir, const char *server,
+                          const char *failure);
+
+/* {"Key":"measurement","Value":{..,"Origin":"client"|"server","Test":..}}:
+ * AppInfo for client ticks; TCPInfo (and BBRInfo when known) for the
+ * server's measurements. */
+json_t *np_cli_measurement_json(const np_ndt7_measurement *m);
+
+/* The final summary object (ndt7-client-go's shape plus netpulse fields). */
+json_t *np_cli_summary_json(const np_cli_summary *s);
+
+/* Writes j as one compact line to f (key order kept). 0 or -1. */
+int np_cli_print_json_line(FILE *f, const json_t *j);
+
+/* The human-readable summary. */
+void np_cli_print_human(FILE *f, const np_cli_summary *s);
+
+/* ---- progress (cli_progress.c) ---- */
+
+/* Formats the one-line live view ("download  3.2 s   93.4 Mbit/s"). */
+int np_cli_progress_format(char *out, size_t cap, np_ndt7_direction dir, double elapsed_s,
+                           double mbps, const char *server);
+
+/* Redraws the line on f (a terminal), or clears it when line is NULL. */
+void np_cli_progress_draw(FILE *f, const char *line);
+
+#endif

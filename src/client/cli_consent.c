@@ -1,0 +1,32 @@
+/* netpulse CLI: the data-policy opt-in decision and its explanation. */
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+#include "client/cli.h"
+
+np_consent_decision np_cli_consent_decide(int accepted, int stdin_tty, int stderr_tty) {
+  if (accepted) return NP_CONSENT_GIVEN;
+  /* Only ask when a person can both read the question and answer it. */
+  if (stdin_tty && stderr_tty) return NP_CONSENT_ASK;
+  return NP_CONSENT_REFUSE;
+}
+
+int np_cli_consent_yes(const char *line) {
+  if (!line) return 0;
+  while (*line && isspace((unsigned char)*line)) line++;
+  size_t n = strlen(line);
+  while (n > 0 && isspace((unsigned char)line[n - 1])) n--;
+  return (n == 1 && strncasecmp(line, "y", 1) == 0) ||
+         (n == 3 && strncasecmp(line, "yes", 3) == 0);
+}
+
+void np_cli_print_policy(FILE *f) {
+  fputs("netpulse measures your connection against a server of Measurement Lab\n"
+        "(M-Lab) or one you name with --server. M-Lab publishes all test data,\n"
+        "including your IP address, the test results and the TCP statistics of\n"
+        "the connection, as open data under the CC0 public-domain dedication so\n"
+        "that anyone can study the Internet. No other personal information is\n"
+        "collected. M-Lab's privacy policy: " NP_CLI_PRIVACY_URL "\n",
+        f);
+}

@@ -105,6 +105,10 @@ static void on_writable(np_conn *c, void *ud) {
   /* Keep one message queued beyond what the kernel holds; the loop bound
    * keeps one fast connection from starving the others. */
   for (int i = 0; i < 8 && s->sending && np_conn_pending(c) == 0; i++) {
+    if (s->cfg.max_sent_bytes && s->sent + s->msg_size > s->cfg.max_sent_bytes) {
+      end_test(s, np_mono_ns());
+      return;
+    }
     uint8_t hdr[NP_WS_MAX_FRAME_HEADER];
     size_t h = np_ws_frame_header(hdr, 1, NP_WS_OP_BINARY, s->msg_size, NULL);
     if (np_conn_write(c, hdr, h) < 0 ||

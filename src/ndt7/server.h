@@ -21,6 +21,10 @@ typedef struct {
   const uint8_t *payload;
   uint64_t duration_ns;     /* 0 = 10 s */
   uint64_t hard_stop_ns;    /* 0 = 15 s */
+  /* Transmit allowance (admission control's reservation): a download ends
+   * normally, as if its time were up, before its queued payload bytes
+   * would pass this. 0 = unlimited. */
+  uint64_t max_sent_bytes;
   /* ServerMetadata as [{"Name":..,"Value":..}]; borrowed (loop thread). */
   json_t *server_metadata;
 } np_ndt7_server_cfg;

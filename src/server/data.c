@@ -15,25 +15,34 @@
 
 typedef struct {
   np_server *srv;
+  uint64_t bytes;
   char uuid[NP_UUID_BUFSZ];
 } write_ctx;
+
+/* Disk usage of a file of n bytes, as the spool scan counts it. */
+static uint64_t disk_bytes(uint64_t n) { return (n + 4095) / 4096 * 4096; }
 
 static void on_written(void *ud, int status, const char *path) {
   write_ctx *w = ud;
   np_server *s = w->srv;
   s->pending_writes--;
-  if (status < 0)
+  np_metrics_file(s, "ndt7", status >= 0);
+  if (status < 0) {
     np_log(NP_LOG_ERROR, "data file not written", "uuid=%s err=\"%s\"", w->uuid,
            np_strerror(status));
-  else
+  } else {
+    np_server_spool_added(s, disk_bytes(w->bytes));
     np_log(NP_LOG_INFO, "data file written", "uuid=%s path=%s", w->uuid, path);
+  }
   free(w);
   np_server_maybe_exit(s);
 }
 
 void np_server_ndt7_done(void *ud, np_ndt7_outcome *o) {
-  np_server *s = ud;
+  np_server_test *t = ud;
+  np_server *s = t->srv;
   s->active_tests--;
+  np_metrics_active(s, t->proto, -1);
   const char *test = o->dir == NP_NDT7_DIR_DOWNLOAD ? "download" : "upload";
   double secs = (double)o->elapsed_ns / 1e9;
   double mbps = secs > 0 ? 8.0 * (double)o->app_bytes / secs / 1e6 : 0;
@@ -41,6 +50,8 @@ void np_server_ndt7_done(void *ud, np_ndt7_outcome *o) {
          "uuid=%s test=%s result=%s%s%s bytes=%llu seconds=%.3f mbps=%.2f", o->uuid, test,
          o->success ? "success" : "failure", o->failure ? " stage=" : "",
          o->failure ? o->failure : "", (unsigned long long)o->app_bytes, secs, mbps);
+  np_metrics_test_done(s, t, o->success, o->failure, o->wire_written, o->wire_read, secs, mbps);
+  np_server_test_end(t, o->wire_written);
   np_buf js, gz;
   np_buf_init(&js, MAX_RECORD);
   np_buf_init(&gz, MAX_RECORD);
@@ -55,11 +66,13 @@ void np_server_ndt7_done(void *ud, np_ndt7_outcome *o) {
   if (!w) {
     np_log(NP_LOG_ERROR, "data file not written", "uuid=%s err=\"%s\"", o->uuid,
            np_strerror(rc < 0 ? rc : -ENOMEM));
+    np_metrics_file(s, "ndt7", 0);
     np_buf_free(&gz);
     np_server_maybe_exit(s);
     return;
   }
   w->srv = s;
+  w->bytes = gz.len;
   memcpy(w->uuid, o->uuid, sizeof w->uuid);
   /* Ownership of gz.data passes to the spool. */
   rc = np_spool_write_async(s->loop, s->spool, "ndt7", o->start_wall_ns, name, gz.data, gz.len,
@@ -67,6 +80,7 @@ void np_server_ndt7_done(void *ud, np_ndt7_outcome *o) {
   if (rc < 0) {
     np_log(NP_LOG_ERROR, "data file not written", "uuid=%s err=\"%s\"", o->uuid,
            np_strerror(rc));
+    np_metrics_file(s, "ndt7", 0);
     free(w);
     np_server_maybe_exit(s);
     return;

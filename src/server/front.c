@@ -17,7 +17,7 @@
 #include "server/log.h"
 #include "server/server.h"
 
-enum { KIND_NDT7, KIND_HEALTH };
+enum { KIND_NDT7, KIND_HEALTH, KIND_METRICS };
 
 typedef struct {
   np_server *srv;
@@ -59,34 +59,51 @@ static void answer_health(front *f, const np_http_request *req) {
   np_conn_close(f->c);
 }
 
-static void route_ndt7(front *f, const np_http_request *req) {
-  np_server *s = f->srv;
-  if (!np_slice_eq(req->path, np_slice_cstr(NP_NDT7_PATH_DOWNLOAD)) &&
-      !np_slice_eq(req->path, np_slice_cstr(NP_NDT7_PATH_UPLOAD))) {
+static void answer_metrics(front *f, const np_http_request *req) {
+  if (!np_slice_eq(req->path, np_slice_cstr("/metrics"))) {
     answer(f, 404, -1, NULL);
     return;
   }
-  if (s->draining) {
-    answer(f, 503, 30, NULL);
+  np_buf out;
+  np_buf_init(&out, 16u * 1024 * 1024);
+  np_metrics_respond(f->srv, &out);
+  (void)np_conn_write(f->c, out.data, out.len);
+  np_buf_free(&out);
+  np_conn_close(f->c);
+}
+
+static void route_ndt7(front *f, const np_http_request *req) {
+  np_server *s = f->srv;
+  int download = np_slice_eq(req->path, np_slice_cstr(NP_NDT7_PATH_DOWNLOAD));
+  if (!download && !np_slice_eq(req->path, np_slice_cstr(NP_NDT7_PATH_UPLOAD))) {
+    answer(f, 404, -1, NULL);
     return;
   }
-  if (s->cfg.max_concurrent_tests > 0 &&
-      s->active_tests >= (uint64_t)s->cfg.max_concurrent_tests) {
-    answer(f, 503, 10, NULL);
-    np_log(NP_LOG_INFO, "test refused", "uuid=%s reason=at_capacity", f->uuid);
-    return;
-  }
+  np_server_ask ask = {.type = "ndt7",
+                       .proto = f->tls ? "ndt7+wss" : "ndt7+ws",
+                       .test = download ? "download" : "upload",
+                       .transmits = download,
+                       .req = req,
+                       .conn = f->c,
+                       .uuid = f->uuid};
+  np_server_test *t = NULL;
+  if (np_server_admit(s, &ask, &t) < 0) return; /* answered and counted */
+  np_ndt7_server_cfg cfg = s->ndt7;
+  cfg.max_sent_bytes = np_server_payload_cap(t);
   int status = 0;
-  int rc = np_ndt7_serve(f->c, req, &s->ndt7, f->uuid, np_server_ndt7_done, s, &status);
+  int rc = np_ndt7_serve(f->c, req, &cfg, f->uuid, np_server_ndt7_done, t, &status);
   if (rc < 0) {
     np_log(NP_LOG_INFO, "upgrade refused", "uuid=%s status=%d reason=\"%s\"", f->uuid, status,
            np_strerror(rc));
+    np_metrics_rejected(s, ask.proto, "bad_request");
+    np_server_test_abandon(t);
     return;
   }
   s->active_tests++;
   s->open_conns--;
-  np_log(NP_LOG_DEBUG, "test started", "uuid=%s proto=%s", f->uuid,
-         f->tls ? "ndt7+wss" : "ndt7+ws");
+  np_metrics_active(s, ask.proto, 1);
+  np_log(NP_LOG_DEBUG, "test started", "uuid=%s proto=%s test=%s allowance=%llu", f->uuid,
+         ask.proto, ask.test, (unsigned long long)t->allowance);
   /* The session owns the conn now. */
   release(f);
 }
@@ -108,6 +125,8 @@ static size_t on_data(np_conn *c, void *ud, uint8_t *data, size_t len) {
   np_conn_read_enable(c, 1);
   if (f->kind == KIND_HEALTH)
     answer_health(f, &req);
+  else if (f->kind == KIND_METRICS)
+    answer_metrics(f, &req);
   else
     route_ndt7(f, &req);
   return (size_t)rc;
@@ -161,4 +180,9 @@ void np_front_accept_ndt7(np_listener *l, void *ud, int fd) {
 void np_front_accept_health(np_listener *l, void *ud, int fd) {
   (void)l;
   start(ud, fd, NULL, KIND_HEALTH);
+}
+
+void np_front_accept_metrics(np_listener *l, void *ud, int fd) {
+  (void)l;
+  start(ud, fd, NULL, KIND_METRICS);
 }

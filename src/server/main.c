@@ -39,8 +39,40 @@ static const np_flag kFlags[] = {
      "listen address for GET /health (empty disables)", "127.0.0.1:8000", 0, 0, 0},
     {"header-timeout-ms", 0, NP_FLAG_INT, &g_srv.cfg.header_timeout_ms, "MS",
      "time a client gets for the TLS handshake and request head", "10000", 100, 600000, 0},
+    {"prometheus-addr", 0, NP_FLAG_STRING, &g_srv.cfg.prometheus_addr, "ADDR",
+     "listen address for Prometheus GET /metrics (empty disables)", ":9990", 0, 0, 0},
     {"max-concurrent-tests", 0, NP_FLAG_INT, &g_srv.cfg.max_concurrent_tests, "N",
-     "tests running at once before new ones get 503 (0 = no limit)", "1000", 0, 1000000, 0},
+     "tests running at once before new ones get 503 (0 = 65536)", "1000", 0,
+     NP_ADMIT_MAX_CONCURRENT, 0},
+    {"max-tests-per-client", 0, NP_FLAG_INT, &g_srv.cfg.max_tests_per_client, "N",
+     "tests one client IP may run at once (0 = no limit)", "0", 0, NP_ADMIT_MAX_CONCURRENT, 0},
+    {"tx-max-rate", 0, NP_FLAG_INT, &g_srv.cfg.tx_max_rate, "BITS/S",
+     "refuse downloads while the smoothed transmit rate is above this (0 = off; k/M/G)", "0",
+     0, 1000000000000000LL, 0},
+    {"tx-device", 0, NP_FLAG_STRING, &g_srv.cfg.tx_device, "DEV",
+     "network device whose /proc/net/dev TX bytes feed the rate and budget (empty: "
+     "netpulse's own socket byte counters)", "", 0, 0, 0},
+    {"bandwidth-budget", 0, NP_FLAG_INT, &g_srv.cfg.bandwidth_budget, "BITS/S",
+     "average transmit rate over --budget-window that admission keeps to (0 = off; k/M/G)",
+     "0", 0, 1000000000000000LL, 0},
+    {"budget-window", 0, NP_FLAG_INT, &g_srv.cfg.budget_window_s, "SECONDS",
+     "window the bandwidth budget is averaged over", "300", 1, NP_ADMIT_MAX_WINDOW_S, 0},
+    {"budget-test-bytes", 0, NP_FLAG_INT, &g_srv.cfg.budget_test_bytes, "BYTES",
+     "transmit bytes reserved for (and allowed to) each download under a budget", "125M", 1,
+     1000000000000000LL, 0},
+    {"spool-max-bytes", 0, NP_FLAG_INT, &g_srv.cfg.spool_max_bytes, "BYTES",
+     "refuse tests while the spool directory holds more than this (0 = no quota; k/M/G)",
+     "18G", 0, 1000000000000000000LL, 0},
+    {"spool-scan-interval", 0, NP_FLAG_INT, &g_srv.cfg.spool_scan_interval_s, "SECONDS",
+     "how often the spool's size is measured again (files the uploader removed)", "30", 1,
+     86400, 0},
+    {"token-verify-key", 0, NP_FLAG_LIST, &g_srv.cfg.token_verify_keys, "FILE",
+     "JWK or JWK Set file of Locate's token keys (repeatable; none: tokens ignored)", NULL, 0,
+     0, 0},
+    {"token-machine", 0, NP_FLAG_STRING, &g_srv.cfg.token_machine, "NAME",
+     "this machine's name, required in a token's aud", NULL, 0, 0, 0},
+    {"token-required", 0, NP_FLAG_STRING, &g_srv.cfg.token_required, "TYPES",
+     "comma list of test types that need a valid access_token (ndt7, rpm)", "", 0, 0, 0},
     {"drain-timeout", 0, NP_FLAG_INT, &g_srv.cfg.drain_timeout_s, "SECONDS",
      "after SIGTERM, exit at the latest after this long", "30", 0, 3600, 0},
     {"log-level", 0, NP_FLAG_STRING, &g_srv.cfg.log_level, "LEVEL",
@@ -56,6 +88,11 @@ static void usage(FILE *f) {
           "/ndt/v7/upload) and writes one result file per test into the spool\n"
           "directory, the way M-Lab's uploaders expect. Every flag can also be set\n"
           "with the environment variable shown in brackets.\n"
+          "\n"
+          "       netpulse-server healthcheck [--url URL]\n"
+          "\n"
+          "Probes the health endpoint (default http://<--health-addr>/health) and\n"
+          "exits 0 when it answers 200, 1 otherwise (for liveness probes).\n"
           "\nFlags:\n");
   np_flags_usage(f, kFlags, NFLAGS, ENV_PREFIX);
   fprintf(f, "  %-34s %s\n", "-h, --help", "show this help");
@@ -86,6 +123,7 @@ static void on_term(uv_signal_t *h, int signum) {
     return;
   }
   s->draining = 1;
+  np_server_set_lame_duck(s);
   np_log(NP_LOG_INFO, "lame duck: refusing new tests, finishing running ones",
          "active_tests=%llu", (unsigned long long)s->active_tests);
   (void)uv_timer_start(&s->drain_timer, on_drain_timeout,
@@ -96,8 +134,12 @@ static void on_term(uv_signal_t *h, int signum) {
 static void on_hup(uv_signal_t *h, int signum) {
   np_server *s = h->data;
   (void)signum;
-  if (!s->tls || s->cfg.tls_self_signed) return;
   char err[256] = "";
+  if (np_server_reload_keys(s, err, sizeof err) < 0)
+    np_log(NP_LOG_ERROR, "token key reload failed, keeping the old keys", "err=\"%s\"", err);
+  else if (s->keys)
+    np_log(NP_LOG_INFO, "token keys reloaded", "keys=%zu", np_jwt_keyset_count(s->keys));
+  if (!s->tls || s->cfg.tls_self_signed) return;
   static const char *const alpn[] = {"http/1.1", NULL};
   np_tls_server_opts o = {.cert_file = s->cfg.cert, .key_file = s->cfg.key, .alpn = alpn};
   if (np_tls_server_reload(s->tls, &o, err, sizeof err) < 0)
@@ -145,6 +187,10 @@ static int open_listener(np_server *s, const char *addr, np_accept_cb cb, const 
 
 static int setup(np_server *s) {
   char err[512] = "";
+  if (np_metrics_setup(s) < 0) {
+    fprintf(stderr, "netpulse-server: cannot set up metrics\n");
+    return 1;
+  }
   s->server_metadata = labels_json(&s->cfg.labels, err, sizeof err);
   if (!s->server_metadata) {
     fprintf(stderr, "netpulse-server: %s\n", err);
@@ -174,6 +220,8 @@ static int setup(np_server *s) {
   /* The day directories exist before the first rename into them, so a
    * recursive watcher has its watch in place in time. */
   (void)np_spool_prepare(s->spool, "ndt7", np_wall_ns());
+  rc = np_server_admission_setup(s);
+  if (rc != 0) return rc;
   if (s->cfg.ndt7_addr && *s->cfg.ndt7_addr) {
     static const char *const alpn[] = {"http/1.1", NULL};
     np_tls_server_opts o = {.cert_file = s->cfg.cert,
@@ -193,7 +241,9 @@ static int setup(np_server *s) {
   if (open_listener(s, s->cfg.ndt7_addr_cleartext, np_front_accept_ndt7, "ndt7+ws",
                     &s->ndt7_plain) < 0 ||
       open_listener(s, s->cfg.ndt7_addr, np_front_accept_ndt7, "ndt7+wss", &s->ndt7_tls) < 0 ||
-      open_listener(s, s->cfg.health_addr, np_front_accept_health, "health", &s->health) < 0)
+      open_listener(s, s->cfg.health_addr, np_front_accept_health, "health", &s->health) < 0 ||
+      open_listener(s, s->cfg.prometheus_addr, np_front_accept_metrics, "prometheus",
+                    &s->prometheus) < 0)
     return 1;
   if (!s->ndt7_plain && !s->ndt7_tls) {
     fprintf(stderr, "netpulse-server: no ndt7 listener (both addresses are empty)\n");
@@ -211,6 +261,13 @@ int main(int argc, char **argv) {
   s->cfg.health_addr = "127.0.0.1:8000";
   s->cfg.header_timeout_ms = 10000;
   s->cfg.max_concurrent_tests = 1000;
+  s->cfg.prometheus_addr = ":9990";
+  s->cfg.tx_device = "";
+  s->cfg.budget_window_s = 300;
+  s->cfg.budget_test_bytes = 125000000;
+  s->cfg.spool_max_bytes = 18000000000LL;
+  s->cfg.spool_scan_interval_s = 30;
+  s->cfg.token_required = "";
   s->cfg.drain_timeout_s = 30;
   s->cfg.log_level = "info";
   char err[512] = "";
@@ -225,6 +282,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (first < argc) {
+    if (strcmp(argv[first], "healthcheck") == 0)
+      return np_healthcheck_main(argc - first, argv + first, s->cfg.health_addr);
     if (strcmp(argv[first], "version") == 0) {
       printf("netpulse-server %s (%s)\n", NP_VERSION, NP_GIT_COMMIT);
       return 0;

@@ -14,6 +14,9 @@
 #include "net/listener.h"
 #include "net/sockuuid.h"
 #include "net/tls.h"
+#include "ops/admission.h"
+#include "ops/jwt.h"
+#include "ops/prom.h"
 
 typedef struct {
   const char *ndt7_addr_cleartext;
@@ -29,8 +32,56 @@ typedef struct {
   long long header_timeout_ms;
   long long drain_timeout_s;
   long long max_concurrent_tests;
+  long long max_tests_per_client;
+  long long tx_max_rate;
+  const char *tx_device;
+  long long bandwidth_budget;
+  long long budget_window_s;
+  long long budget_test_bytes;
+  long long spool_max_bytes;
+  long long spool_scan_interval_s;
+  np_flag_list token_verify_keys;
+  const char *token_machine;
+  const char *token_required;
   const char *log_level;
 } np_server_config;
+
+/* One admitted test of any type (ndt7 now, rpm later): what admission, the
+ * transmit budget and the metrics need to know about it. Owned by the
+ * server; lives from np_server_admit() until the tick after it ended. */
+typedef struct np_server_test {
+  struct np_server *srv;
+  struct np_server_test *prev, *next;
+  const char *type;   /* "ndt7" (static) */
+  const char *proto;  /* "ndt7+ws", "ndt7+wss" (static) */
+  const char *test;   /* "download", "upload" (static) */
+  np_conn *conn;      /* the test's connection while it runs; NULL after */
+  uint64_t ticket;
+  uint64_t allowance; /* transmit bytes granted (0 = unlimited) */
+  uint64_t tx_bytes;  /* socket bytes sent, final once ended */
+  int ended;
+  char uuid[NP_UUID_BUFSZ];
+} np_server_test;
+
+/* What a test type asks admission for (see np_server_admit). */
+typedef struct {
+  const char *type;
+  const char *proto;
+  const char *test;
+  int transmits;      /* the server sends the bulk (downloads) */
+  const np_http_request *req;
+  np_conn *conn;
+  const char *uuid;
+} np_server_ask;
+
+/* Metric handles (metrics.c). */
+typedef struct {
+  np_prom_registry *reg;
+  np_prom_family *tests, *bytes_sent, *bytes_received, *duration, *rate, *active;
+  np_prom_family *rejections, *files;
+  np_prom_series *sat_concurrency, *sat_tx, *sat_budget, *sat_spool;
+  np_prom_series *tx_rate, *tx_total, *spool_bytes, *spool_max, *lame_duck, *window_bytes;
+} np_server_metrics;
 
 typedef struct np_server {
   uv_loop_t *loop;
@@ -41,6 +92,21 @@ typedef struct np_server {
   np_listener *ndt7_plain;
   np_listener *ndt7_tls;
   np_listener *health;
+  np_listener *prometheus;
+  np_server_metrics m;
+  np_admission *adm;
+  np_jwt_keyset *keys;
+  int token_required_ndt7;
+  int token_required_rpm;
+  np_server_test *tests;   /* admitted, running or ended since last tick */
+  uint64_t tx_done;        /* socket bytes sent by tests already released */
+  uv_timer_t tick;
+  uv_timer_t spool_timer;
+  uv_work_t spool_work;
+  int spool_scanning;
+  uint64_t spool_bytes;    /* last scan plus files written since */
+  uint64_t spool_scan_result;
+  uint64_t spool_written_during_scan;
   uint8_t *payload;
   json_t *server_metadata;
   np_ndt7_server_cfg ndt7;
@@ -59,6 +125,44 @@ typedef struct np_server {
 /* Accept callbacks for the listeners (front.c). */
 void np_front_accept_ndt7(np_listener *l, void *ud, int fd);
 void np_front_accept_health(np_listener *l, void *ud, int fd);
+void np_front_accept_metrics(np_listener *l, void *ud, int fd);
+
+/* Admission for every test type (admit.c): checks the access token (401)
+ * and capacity (503 + Retry-After), answering and closing ask->conn itself
+ * when it refuses, and counting the refusal. Returns 0 and the test's
+ * record, or a negative error when refused. */
+int np_server_admit(np_server *s, const np_server_ask *ask, np_server_test **ret);
+/* The test's session could not start (its upgrade failed): drops it. */
+void np_server_test_abandon(np_server_test *t);
+/* The test ended with tx_bytes socket bytes sent; its admission ticket is
+ * released at the next tick, after its last bytes were sampled. */
+void np_server_test_end(np_server_test *t, uint64_t tx_bytes);
+/* Payload bytes a session may send within the test's allowance (0 = no
+ * cap). */
+uint64_t np_server_payload_cap(const np_server_test *t);
+/* A data file of this many bytes was written (for the spool quota). */
+void np_server_spool_added(np_server *s, uint64_t bytes);
+/* Answers a refused request: status, Retry-After (< 0: none), JSON body
+ * {"status":..,"error":reason}; closes the conn. */
+void np_server_refuse(np_conn *c, int status, int retry_after, const char *reason);
+/* Admission, tokens, the 100 ms tick and the spool scan (admit.c). */
+int np_server_admission_setup(np_server *s);
+void np_server_set_lame_duck(np_server *s);
+int np_server_reload_keys(np_server *s, char *err, size_t errcap);
+
+/* Metrics (metrics.c). */
+int np_metrics_setup(np_server *s);
+void np_metrics_test_done(np_server *s, const np_server_test *t, int success,
+                          const char *stage, uint64_t sent, uint64_t received, double secs,
+                          double mbps);
+void np_metrics_rejected(np_server *s, const char *proto, const char *reason);
+void np_metrics_file(np_server *s, const char *datatype, int ok);
+void np_metrics_active(np_server *s, const char *proto, int delta);
+/* Writes the whole /metrics HTTP response (200, or 500 when too big). */
+void np_metrics_respond(np_server *s, np_buf *out);
+
+/* `netpulse-server healthcheck [--url URL]` (healthcheck.c). */
+int np_healthcheck_main(int argc, char **argv, const char *health_addr);
 
 /* Hands a finished ndt7 test's record to the spool (data.c). */
 void np_server_ndt7_done(void *ud, np_ndt7_outcome *o);

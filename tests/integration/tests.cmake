@@ -50,3 +50,20 @@ if(Python3_Interpreter_FOUND AND NP_INOTIFYWAIT)
 else()
   np_missing_tool("python3 or inotifywait missing: spool watch tests")
 endif()
+
+# --- robustness: hostile and broken peers against netpulse-server ---------
+# robustness.py starts its own server on free loopback ports per test; after
+# every case it checks /health and a real upgrade. Groups run as separate
+# tests so that ctest -j2 spreads them. NP_KNOWN_BUGS=1 adds the cases that
+# document open server bugs.
+if(Python3_Interpreter_FOUND)
+  foreach(group http handshake frames stall many slow)
+    add_test(NAME integration.robustness_${group}
+             COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/robustness.py
+                     --server $<TARGET_FILE:netpulse-server> --group ${group})
+    set_tests_properties(integration.robustness_${group} PROPERTIES
+                         LABELS integration TIMEOUT 120)
+  endforeach()
+else()
+  np_missing_tool("python3 missing: robustness tests")
+endif()

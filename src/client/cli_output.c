@@ -29,6 +29,12 @@ void np_cli_describe_failure(np_cli_test *t, const char *scheme, int verify_tls)
   const np_ndt7_result *r = &t->r;
   int e = r->error;
   t->hint[0] = 0;
+  if (e == -EBADF && !r->server_ip[0]) {
+    /* libuv reports a failed non-blocking connect as POLLERR (EBADF). */
+    e = -ECONNREFUSED;
+    (void)snprintf(t->error, sizeof t->error, "%s",
+                   "cannot connect to the server (connection refused or unreachable)");
+  }
   if (!t->error[0]) {
     const char *text = r->error_text[0] ? r->error_text : np_ndt7_strerror(e);
     (void)snprintf(t->error, sizeof t->error, "%s", text);
@@ -130,7 +136,7 @@ static json_t *subtest_json(const np_cli_test *t) {
 /* The first test that reached the server names the endpoints. */
 static const np_ndt7_result *endpoints(const np_cli_summary *s) {
   for (int d = 0; d < 2; d++)
-    if (s->test[d].ran && s->test[d].r.server_ip[0]) return &s->test[d].r;
+    if (s->test[d].selected && s->test[d].ran && s->test[d].r.server_ip[0]) return &s->test[d].r;
   return NULL;
 }
 

@@ -67,3 +67,34 @@ if(Python3_Interpreter_FOUND)
 else()
   np_missing_tool("python3 missing: robustness tests")
 endif()
+
+# --- WebSocket interop with Node `ws`, both roles, ws:// and wss:// -------
+# Server role: netpulse-server against tests/peers/ndt7_ws_client.mjs (a
+# real ndt7 download + upload with `ws`; data files checked). Client role:
+# ws_interop_client (src/net + src/ws) against tests/peers/ws_echo_server.mjs.
+add_executable(ws_interop_client ${CMAKE_CURRENT_LIST_DIR}/ws_interop_client.c)
+target_link_libraries(ws_interop_client PRIVATE netpulse)
+
+find_program(NP_NODE_WS_INTEROP node)
+if(Python3_Interpreter_FOUND AND NP_NODE_WS_INTEROP
+   AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/../peers/node_modules/ws)
+  set(NP_WS_INTEROP ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/ws_interop.py)
+  foreach(scheme ws wss)
+    if(scheme STREQUAL "wss")
+      set(tls_flag --tls)
+    else()
+      set(tls_flag)
+    endif()
+    add_test(NAME integration.ws_interop_server_${scheme}
+             COMMAND ${NP_WS_INTEROP} server-side --server $<TARGET_FILE:netpulse-server>
+                     --node ${NP_NODE_WS_INTEROP} ${tls_flag})
+    add_test(NAME integration.ws_interop_client_${scheme}
+             COMMAND ${NP_WS_INTEROP} client-side --client $<TARGET_FILE:ws_interop_client>
+                     --node ${NP_NODE_WS_INTEROP} ${tls_flag})
+    set_tests_properties(integration.ws_interop_server_${scheme}
+                         integration.ws_interop_client_${scheme}
+                         PROPERTIES LABELS integration TIMEOUT 120 SKIP_RETURN_CODE 77)
+  endforeach()
+else()
+  np_missing_tool("python3, node or tests/peers/node_modules/ws missing: ws interop tests")
+endif()

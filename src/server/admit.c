@@ -138,6 +138,19 @@ void np_server_test_abandon(np_server_test *t) {
 }
 
 void np_server_test_end(np_server_test *t, uint64_t tx_bytes) {
+  np_server *s = t->srv;
+  if (!t->allowance) {
+    /* Nothing reserved in the budget: free the slot now, so a client's next
+     * test (ndt7's upload right after its download) is not refused. */
+    s->tx_done += tx_bytes;
+    (void)np_admit_release(s->adm, t->ticket);
+    unlink_test(s, t);
+    return;
+  }
+  /* A budgeted test keeps its reservation until the tick has sampled its
+   * last bytes: released now, bytes sent since the last tick would be in
+   * neither the history nor a reservation, and a burst that short can be a
+   * whole test on a fast path. */
   t->ended = 1;
   t->conn = NULL;
   t->tx_bytes = tx_bytes;
@@ -193,7 +206,7 @@ static void on_tick(uv_timer_t *h) {
   np_prom_set(s->m.sat_spool, st.spool);
   np_prom_set(s->m.sat_tx, s->cfg.tx_max_rate > 0 ? st.tx_rate_bps / (double)s->cfg.tx_max_rate
                                                   : 0);
-  np_prom_set(s->m.tx_rate, st.tx_rate_bps);
+  np_prom_set(s->m.tx_rate, st.tx_rate_bps / 8);
   np_prom_set(s->m.window_bytes, (double)st.window_bytes);
   np_prom_set(s->m.spool_bytes, (double)s->spool_bytes);
 }
@@ -273,7 +286,8 @@ int np_server_reload_keys(np_server *s, char *err, size_t errcap) {
   return 0;
 }
 
-/* Returns 0, or 2 (bad configuration, message printed) or 1. */
+/* Validates the flags and builds the admission state and token keys.
+ * Returns 0, or 2 (bad configuration, message printed) or 1. */
 int np_server_admission_setup(np_server *s) {
   char err[512] = "";
   const np_server_config *c = &s->cfg;
@@ -308,7 +322,11 @@ int np_server_admission_setup(np_server *s) {
             c->budget_test_bytes);
     return 2;
   }
-  if (rc < 0) return 1;
+  return rc < 0 ? 1 : 0;
+}
+
+void np_server_admission_start(np_server *s) {
+  const np_server_config *c = &s->cfg;
   (void)uv_timer_init(s->loop, &s->tick);
   s->tick.data = s;
   (void)uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
@@ -322,7 +340,6 @@ int np_server_admission_setup(np_server *s) {
                          (uint64_t)c->spool_scan_interval_s * 1000,
                          (uint64_t)c->spool_scan_interval_s * 1000);
   }
-  return 0;
 }
 
 void np_server_set_lame_duck(np_server *s) {

@@ -220,8 +220,7 @@ static int setup(np_server *s) {
   /* The day directories exist before the first rename into them, so a
    * recursive watcher has its watch in place in time. */
   (void)np_spool_prepare(s->spool, "ndt7", np_wall_ns());
-  rc = np_server_admission_setup(s);
-  if (rc != 0) return rc;
+  np_server_admission_start(s);
   if (s->cfg.ndt7_addr && *s->cfg.ndt7_addr) {
     static const char *const alpn[] = {"http/1.1", NULL};
     np_tls_server_opts o = {.cert_file = s->cfg.cert,
@@ -297,6 +296,8 @@ int main(int argc, char **argv) {
   }
   (void)signal(SIGPIPE, SIG_IGN);
   s->loop = uv_default_loop();
+  rc = np_server_admission_setup(s);
+  if (rc != 0) return rc;
   rc = setup(s);
   if (rc != 0) return rc;
   (void)uv_timer_init(s->loop, &s->drain_timer);

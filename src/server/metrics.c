@@ -64,8 +64,8 @@ int np_metrics_setup(np_server *s) {
   np_prom_family *sat = np_prom_gauge(
       reg, "netpulse_saturation",
       "Use of each admission limit, 0..1 (1 = new tests are refused for it).", 1, l_limit);
-  m->tx_rate = gauge(reg, "netpulse_tx_rate_bits_per_second",
-                     "Transmit rate as smoothed by the M-Lab-style controller.");
+  m->tx_rate = gauge(reg, "netpulse_tx_rate_bytes_per_second",
+                     "Transmit rate as smoothed by the M-Lab-style controller (bytes/s; --tx-max-rate is in bits/s).");
   m->tx_total = counter(reg, "netpulse_tx_bytes_total",
                         "Socket bytes sent by tests, running ones included (the "
                         "controller's input without --tx-device).");

@@ -147,6 +147,8 @@ void np_server_spool_added(np_server *s, uint64_t bytes);
 void np_server_refuse(np_conn *c, int status, int retry_after, const char *reason);
 /* Admission, tokens, the 100 ms tick and the spool scan (admit.c). */
 int np_server_admission_setup(np_server *s);
+/* Starts the 100 ms tick and the spool scans (after the spool exists). */
+void np_server_admission_start(np_server *s);
 void np_server_set_lame_duck(np_server *s);
 int np_server_reload_keys(np_server *s, char *err, size_t errcap);
 

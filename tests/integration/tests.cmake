@@ -98,3 +98,76 @@ if(Python3_Interpreter_FOUND AND NP_NODE_WS_INTEROP
 else()
   np_missing_tool("python3, node or tests/peers/node_modules/ws missing: ws interop tests")
 endif()
+
+# --- operations (issue 3): metrics, drain, reload, budget, spool, tokens ----
+# ops_test.py drives a real netpulse-server with raw-socket ndt7 clients and
+# parses /metrics with Debian's python3-prometheus-client (so /usr/bin/python3,
+# not a venv). Each subject is bounded (budget: a 30 s client loop).
+if(EXISTS /usr/bin/python3)
+  foreach(subject metrics drain reload budget spool tokens config)
+    add_test(NAME integration.ops_${subject}
+             COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/ops_test.py
+                     $<TARGET_FILE:netpulse-server> ${subject})
+    set_tests_properties(integration.ops_${subject} PROPERTIES
+                         LABELS integration TIMEOUT 120 SKIP_RETURN_CODE 77)
+  endforeach()
+  set_tests_properties(integration.ops_budget PROPERTIES TIMEOUT 180)
+endif()
+find_program(NP_PROMTOOL promtool)
+if(NP_PROMTOOL)
+  add_test(NAME integration.ops_prometheus_rules
+           COMMAND ${NP_PROMTOOL} check rules
+                   ${CMAKE_SOURCE_DIR}/deploy/prometheus/netpulse-rules.yml)
+  set_tests_properties(integration.ops_prometheus_rules PROPERTIES LABELS integration TIMEOUT 60)
+endif()
+
+# --- ndt7 end to end: the netpulse client against netpulse-server ---------
+# ws and wss, download and upload; every data file checked field by field,
+# UUIDs against the kernel's socket cookies (ss -e), the access token never
+# stored (a Node ws download sends one).
+find_program(NP_SS ss)
+find_program(NP_NODE node)
+if(Python3_Interpreter_FOUND AND NP_SS AND NP_NODE
+   AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/../peers/node_modules/ws)
+  add_test(NAME integration.ndt7_e2e
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/ndt7_e2e.py
+                   --server-bin $<TARGET_FILE:netpulse-server>
+                   --client-bin $<TARGET_FILE:netpulse-cli>
+                   --node ${NP_NODE} --peers ${CMAKE_CURRENT_LIST_DIR}/../peers)
+  set_tests_properties(integration.ndt7_e2e PROPERTIES LABELS integration TIMEOUT 180)
+else()
+  np_missing_tool("python3, ss, node or the ws peer missing: ndt7 end-to-end test")
+endif()
+
+# --- the real server under the uploader's watch, also when SIGKILLed -------
+if(Python3_Interpreter_FOUND AND NP_INOTIFYWAIT)
+  set(NP_SERVER_WRITER sh ${CMAKE_CURRENT_LIST_DIR}/server_writer.sh {datadir}
+      $<TARGET_FILE:netpulse-server> $<TARGET_FILE:netpulse-cli>)
+  add_test(NAME integration.server_spool_watch
+           COMMAND ${NP_SPOOL_WATCH} --expect 2 -- ${NP_SERVER_WRITER} download upload)
+  # Killed 12 s in: the first test's file is out, the second test is running.
+  add_test(NAME integration.server_spool_watch_kill
+           COMMAND ${NP_SPOOL_WATCH} --expect-min 1 --kill-after 12
+                   --restart "sh ${CMAKE_CURRENT_LIST_DIR}/with_server.sh $<TARGET_FILE:netpulse-server> --datadir {datadir} -- true"
+                   -- ${NP_SERVER_WRITER} download upload download)
+  set_tests_properties(integration.server_spool_watch integration.server_spool_watch_kill
+                       PROPERTIES LABELS integration TIMEOUT 180)
+endif()
+
+# --- the official ndt7 browser client (@m-lab/ndt7) in headless Chromium --
+find_program(NP_CHROMIUM chromium)
+if(NP_NODE AND NP_CHROMIUM
+   AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/../peers/node_modules/playwright-core
+   AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/../peers/node_modules/@m-lab/ndt7)
+  foreach(proto ws wss)
+    add_test(NAME integration.browser_ndt7_${proto}
+             COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/with_server.sh $<TARGET_FILE:netpulse-server>
+                     -- ${NP_NODE} ${CMAKE_CURRENT_LIST_DIR}/browser_ndt7.mjs
+                     --server 127.0.0.1:{${proto}} --protocol ${proto} --datadir {datadir}
+                     --timeout 90)
+    set_tests_properties(integration.browser_ndt7_${proto} PROPERTIES
+                         LABELS "integration;browser" TIMEOUT 150 RUN_SERIAL TRUE)
+  endforeach()
+else()
+  np_missing_tool("node, chromium or the npm peers missing: @m-lab/ndt7 browser tests")
+endif()

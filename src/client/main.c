@@ -211,8 +211,11 @@ static void on_done(void *ud, const np_ndt7_result *r) {
                   r->app_bytes == 0 && !r->uuid[0];
   size_t alt = a->list ? next_server(a, a->srv + 1, d) : (size_t)-1;
   if (unreached && !a->interrupted && alt != (size_t)-1) {
-    fprintf(stderr, PROG ": %s: %s; trying the next server\n", a->sum.server_fqdn,
-            r->error_text[0] ? r->error_text : np_ndt7_strerror(r->error));
+    static np_cli_test scratch;
+    memset(&scratch, 0, sizeof scratch);
+    scratch.r = *r;
+    np_cli_describe_failure(&scratch, a->scheme, a->verify);
+    fprintf(stderr, PROG ": %s: %s; trying the next server\n", a->sum.server_fqdn, scratch.error);
     a->srv = alt;
     schedule(a);
     return;

@@ -171,3 +171,18 @@ if(NP_NODE AND NP_CHROMIUM
 else()
   np_missing_tool("node, chromium or the npm peers missing: @m-lab/ndt7 browser tests")
 endif()
+
+# --- netpulse CLI: server discovery through a local Locate v2 -------------
+# cli_locate.py starts netpulse-server and fake_locate.py on free loopback
+# ports and runs `netpulse --locate-url http://127.0.0.1:<port>/...` (json and
+# human output, fallback to the next result, Locate 204/429, no consent,
+# plaintext/untrusted-certificate hints, usage errors).
+if(Python3_Interpreter_FOUND)
+  add_test(NAME integration.cli_locate
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/cli_locate.py
+                   --client $<TARGET_FILE:netpulse-cli>
+                   --server $<TARGET_FILE:netpulse-server>)
+  set_tests_properties(integration.cli_locate PROPERTIES LABELS integration TIMEOUT 240)
+else()
+  np_missing_tool("python3 missing: netpulse CLI Locate test")
+endif()

@@ -50,7 +50,7 @@ def check(cond, what):
 
 class Server:
     def __init__(self, binary, datadir, prefix_file):
-        self.log_path = os.path.join(datadir, "..", "server.log")
+        self.log_path = os.path.join(os.path.dirname(datadir), "server.log")
         self.logf = open(self.log_path, "w+")
         self.proc = subprocess.Popen(
             [binary, "--ndt7-addr-cleartext", "127.0.0.1:0", "--ndt7-addr", "127.0.0.1:0",
@@ -203,8 +203,8 @@ def check_file(path, cookies):
 def node_download(node, peers, port):
     """A raw ndt7 download with an access token and junk query keys."""
     script = r"""
-const WebSocket = require(process.argv[2] + '/node_modules/ws');
-const url = process.argv[3];
+const WebSocket = require(process.argv[1] + '/node_modules/ws');
+const url = process.argv[2];
 const ws = new WebSocket(url, 'net.measurementlab.ndt.v7');
 let n = 0;
 ws.on('message', (d, bin) => { n += d.length; });
@@ -215,7 +215,10 @@ ws.on('error', (e) => { console.log(JSON.stringify({error: e.message})); });
            "&email=someone%%40example.org&client_os=linux" % (port, SECRET))
     p = subprocess.run([node, "-e", script, peers, url], capture_output=True, text=True,
                        timeout=60)
-    out = json.loads(p.stdout.strip().splitlines()[-1])
+    lines = p.stdout.strip().splitlines()
+    if not check(len(lines) > 0, "node download printed nothing; stderr: %s" % p.stderr[-2000:]):
+        return
+    out = json.loads(lines[-1])
     check(out.get("code") == 1000 and out.get("n", 0) > 0, "node download %r" % out)
 
 

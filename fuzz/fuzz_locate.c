@@ -10,9 +10,9 @@
 #include "client/lib/locate.h"
 #include "core/error.h"
 
-#define CHECK(x) \
-  do {           \
-    if (!(x)) abort(); \
+#define CHECK(x)                                                                                   \
+  do {                                                                                             \
+    if (!(x)) abort();                                                                             \
   } while (0)
 
 static void check_url(const char *s, const char *scheme, const char *path) {

@@ -17,11 +17,11 @@
 
 /* The result of one test as the CLI reports it. */
 typedef struct {
-  int selected;          /* the user asked for this test */
-  int ran;               /* r holds the engine's result */
+  int selected; /* the user asked for this test */
+  int ran;      /* r holds the engine's result */
   np_ndt7_result r;
-  char error[512];       /* plain-words failure ("" when it passed) */
-  char hint[256];        /* what the user can do about it ("" if nothing) */
+  char error[512]; /* plain-words failure ("" when it passed) */
+  char hint[256];  /* what the user can do about it ("" if nothing) */
 } np_cli_test;
 
 /* Everything the final summary shows. */

@@ -17,16 +17,15 @@ int np_cli_consent_yes(const char *line) {
   while (*line && isspace((unsigned char)*line)) line++;
   size_t n = strlen(line);
   while (n > 0 && isspace((unsigned char)line[n - 1])) n--;
-  return (n == 1 && strncasecmp(line, "y", 1) == 0) ||
-         (n == 3 && strncasecmp(line, "yes", 3) == 0);
+  return (n == 1 && strncasecmp(line, "y", 1) == 0) || (n == 3 && strncasecmp(line, "yes", 3) == 0);
 }
 
 void np_cli_print_policy(FILE *f) {
-  fputs("netpulse measures your connection against a server of Measurement Lab\n"
-        "(M-Lab) or one you name with --server. M-Lab publishes all test data,\n"
-        "including your IP address, the test results and the TCP statistics of\n"
-        "the connection, as open data under the CC0 public-domain dedication so\n"
-        "that anyone can study the Internet. No other personal information is\n"
-        "collected. M-Lab's privacy policy: " NP_CLI_PRIVACY_URL "\n",
+  fputs("netpulse measures your Internet connection against a Measurement Lab\n"
+        "(M-Lab) server, or one you name with --server. M-Lab publishes the data of\n"
+        "every test on its servers as open data under the CC0 public-domain\n"
+        "dedication, so that anyone can study the Internet: your IP address, the\n"
+        "test results and the TCP statistics of the connection. No other personal\n"
+        "information is collected. M-Lab's privacy policy: " NP_CLI_PRIVACY_URL "\n",
         f);
 }

@@ -92,8 +92,8 @@ json_t *np_cli_measurement_json(const np_ndt7_measurement *m) {
   if (m->has_server) {
     if (m->bbr_bw_bps)
       (void)json_object_set_new(v, "BBRInfo",
-                                json_pack("{s:o,s:o}", "BW", u64(m->bbr_bw_bps / 8),
-                                          "ElapsedTime", u64(m->server_elapsed_us)));
+                                json_pack("{s:o,s:o}", "BW", u64(m->bbr_bw_bps / 8), "ElapsedTime",
+                                          u64(m->server_elapsed_us)));
     (void)json_object_set_new(v, "Origin", json_string("server"));
     (void)json_object_set_new(v, "Test", json_string(dir_name(m->direction)));
     json_t *ti = json_object();
@@ -107,9 +107,9 @@ json_t *np_cli_measurement_json(const np_ndt7_measurement *m) {
     (void)json_object_set_new(ti, "ElapsedTime", u64(m->server_elapsed_us));
     (void)json_object_set_new(v, "TCPInfo", ti);
   } else {
-    (void)json_object_set_new(v, "AppInfo",
-                              json_pack("{s:o,s:o}", "NumBytes", u64(m->app_bytes),
-                                        "ElapsedTime", u64(m->elapsed_us)));
+    (void)json_object_set_new(
+        v, "AppInfo",
+        json_pack("{s:o,s:o}", "NumBytes", u64(m->app_bytes), "ElapsedTime", u64(m->elapsed_us)));
     (void)json_object_set_new(v, "Origin", json_string("client"));
     (void)json_object_set_new(v, "Test", json_string(dir_name(m->direction)));
   }
@@ -198,9 +198,11 @@ static void print_test(FILE *f, const np_cli_test *t, const char *title) {
     fprintf(f, "  %16s\n", "(partial figures follow)");
   }
   fprintf(f, "  %16s: %8.1f Mbit/s\n", "Throughput", fin(r->throughput_mbps));
-  fprintf(f, "  %16s: %8.1f ms\n", "Min RTT", fin(r->min_rtt_ms));
-  if (r->loaded_rtt_ms > 0)
-    fprintf(f, "  %16s: %8.1f ms\n", "Loaded RTT", fin(r->loaded_rtt_ms));
+  /* Sub-millisecond RTTs (LAN, loopback) keep three decimals. */
+  double rtt = fin(r->min_rtt_ms), loaded = fin(r->loaded_rtt_ms);
+  fprintf(f, "  %16s: %8.*f ms\n", "Min RTT", rtt < 1 ? 3 : 1, rtt);
+  if (loaded > 0)
+    fprintf(f, "  %16s: %8.*f ms\n", "Loaded RTT", loaded < 1 ? 3 : 1, loaded);
   else
     fprintf(f, "  %16s: %8s\n", "Loaded RTT", "n/a");
   fprintf(f, "  %16s: %8.2f %%\n", "Retransmission", fin(r->retrans_pct));

@@ -38,7 +38,8 @@ static cli_flags g_f;
 static const np_flag kFlags[] = {
     {"server", 0, NP_FLAG_STRING, &g_f.server, "HOST[:PORT]",
      "test against this ndt7 server instead of asking Locate; IPv6 as [addr]:port; "
-     "port defaults to 443 (wss) or 80 (ws)", NULL, 0, 0, 0},
+     "port defaults to 443 (wss) or 80 (ws)",
+     NULL, 0, 0, 0},
     {"scheme", 0, NP_FLAG_STRING, &g_f.scheme, "ws|wss",
      "WebSocket scheme: wss (TLS) or ws (cleartext)", "wss", 0, 0, 0},
     {"no-verify", 0, NP_FLAG_BOOL, &g_f.no_verify, NULL,
@@ -62,46 +63,42 @@ static const np_flag kFlags[] = {
      NP_LOCATE_DEFAULT_URL, 0, 0, 0},
     {"client-name", 0, NP_FLAG_STRING, &g_f.client_name, "NAME",
      "client_name sent with the test (metadata)", "netpulse", 0, 0, 0},
-    {"timeout", 0, NP_FLAG_INT, &g_f.timeout_s, "SECONDS",
-     "give up on one test after this long", "30", 5, 600, 0},
-    {"version", 0, NP_FLAG_BOOL, &g_f.version, NULL, "print the version and exit", NULL, 0, 0,
-     1},
+    {"timeout", 0, NP_FLAG_INT, &g_f.timeout_s, "SECONDS", "give up on one test after this long",
+     "30", 5, 600, 0},
+    {"version", 0, NP_FLAG_BOOL, &g_f.version, NULL, "print the version and exit", NULL, 0, 0, 1},
 };
 #define NFLAGS (sizeof kFlags / sizeof kFlags[0])
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "Usage: " PROG " [flags]\n"
-          "\n"
-          "Measures your Internet connection with M-Lab's ndt7 protocol: a 10-second\n"
-          "download and a 10-second upload over one WebSocket connection each, then\n"
-          "prints throughput (Mbit/s), minimum round-trip time, round-trip time under\n"
-          "load, and TCP retransmissions. Without --server it asks M-Lab's Locate\n"
-          "service for the nearest server.\n"
-          "\n"
-          "Data policy:\n");
+  fprintf(f, "Usage: " PROG " [flags]\n"
+             "\n"
+             "Measures your Internet connection with M-Lab's ndt7 protocol: a 10-second\n"
+             "download and a 10-second upload over one WebSocket connection each, then\n"
+             "prints throughput (Mbit/s), minimum round-trip time, round-trip time under\n"
+             "load, and TCP retransmissions. Without --server it asks M-Lab's Locate\n"
+             "service for the nearest server.\n"
+             "\n"
+             "Data policy:\n");
   np_cli_print_policy(f);
-  fprintf(f,
-          "The client also sends its name, version, OS and architecture (client_name,\n"
-          "client_version, client_library_name, client_library_version, client_os,\n"
-          "client_arch). Nothing is sent before you accept: pass --accept-data-policy,\n"
-          "or answer yes when asked on a terminal.\n"
-          "\n"
-          "Output: results on stdout (--format human or json); live progress on stderr\n"
-          "when it is a terminal. JSON: one event per line ({\"Key\":..,\"Value\":..}),\n"
-          "then a summary object in ndt7-client-go's shape plus \"SchemaVersion\".\n"
-          "\n"
-          "Exit status: the number of failed tests (0 when all passed); 2 for usage\n"
-          "errors or when the data policy was not accepted; 130 when interrupted.\n"
-          "\n"
-          "Flags (each can also be set with the environment variable in brackets):\n");
+  fprintf(f, "The client also sends its name, version, OS and architecture (client_name,\n"
+             "client_version, client_library_name, client_library_version, client_os,\n"
+             "client_arch). Nothing is sent before you accept: pass --accept-data-policy,\n"
+             "or answer yes when asked on a terminal.\n"
+             "\n"
+             "Output: results on stdout (--format human or json); live progress on stderr\n"
+             "when it is a terminal. JSON: one event per line ({\"Key\":..,\"Value\":..}),\n"
+             "then a summary object in ndt7-client-go's shape plus \"SchemaVersion\".\n"
+             "\n"
+             "Exit status: the number of failed tests (0 when all passed); 2 for usage\n"
+             "errors or when the data policy was not accepted; 130 when interrupted.\n"
+             "\n"
+             "Flags (each can also be set with the environment variable in brackets):\n");
   np_flags_usage(f, kFlags, NFLAGS, ENV_PREFIX);
   fprintf(f, "  %-34s %s\n", "-h, --help", "show this help");
-  fprintf(f,
-          "\nExamples:\n"
-          "  " PROG " --accept-data-policy\n"
-          "  " PROG " --server ndt.example.net --download --format json\n"
-          "  " PROG " --server [2001:db8::1]:8080 --scheme ws\n");
+  fprintf(f, "\nExamples:\n"
+             "  " PROG " --accept-data-policy\n"
+             "  " PROG " --server ndt.example.net --download --format json\n"
+             "  " PROG " --server [2001:db8::1]:8080 --scheme ws\n");
 }
 
 typedef struct {
@@ -194,8 +191,8 @@ static void on_measurement(void *ud, const np_ndt7_measurement *m) {
     double mbps = m->client_mbps;
     if (d == NP_NDT7_UPLOAD && a->last_server_mbps > 0) mbps = a->last_server_mbps;
     char line[160];
-    if (np_cli_progress_format(line, sizeof line, (np_ndt7_direction)d,
-                               (double)m->elapsed_us / 1e6, mbps, a->sum.server_fqdn) > 0)
+    if (np_cli_progress_format(line, sizeof line, (np_ndt7_direction)d, (double)m->elapsed_us / 1e6,
+                               mbps, a->sum.server_fqdn) > 0)
       np_cli_progress_draw(stderr, line);
   }
 }
@@ -275,8 +272,7 @@ static void start_test(app *a, int d) {
   a->starting = 1;
   a->done_in_start = 0;
   np_ndt7_client *k = NULL;
-  int rc = np_ndt7_client_start(a->loop, &o, &(np_ndt7_callbacks){on_measurement, on_done}, a,
-                                &k);
+  int rc = np_ndt7_client_start(a->loop, &o, &(np_ndt7_callbacks){on_measurement, on_done}, a, &k);
   a->starting = 0;
   if (rc < 0) {
     char e[256];
@@ -354,8 +350,10 @@ static void on_signal(uv_signal_t *h, int signum) {
   a->interrupted = 1;
   if (a->progress) np_cli_progress_draw(stderr, NULL);
   fprintf(stderr, PROG ": interrupted, stopping (again to quit at once)\n");
-  if (a->client) np_ndt7_client_cancel(a->client);
-  else if (a->locate) np_locate_cancel(a->locate);
+  if (a->client)
+    np_ndt7_client_cancel(a->client);
+  else if (a->locate)
+    np_locate_cancel(a->locate);
 }
 
 /* Appends client metadata to the Locate URL as query parameters. */
@@ -470,7 +468,7 @@ static int consent(void) {
   default:
     np_cli_print_policy(stderr);
     fprintf(stderr, PROG ": refusing to run without your consent: pass --accept-data-policy "
-                    "(or set NETPULSE_ACCEPT_DATA_POLICY=1) to accept M-Lab's data policy\n");
+                         "(or set NETPULSE_ACCEPT_DATA_POLICY=1) to accept M-Lab's data policy\n");
     return NP_CLI_EXIT_USAGE;
   }
 }

@@ -278,8 +278,8 @@ static void progress_and_human(void **state) {
   char line[128];
   assert_true(np_cli_progress_format(line, sizeof line, NP_NDT7_DOWNLOAD, 3.25, 93.4, "h") > 0);
   assert_string_equal(line, "download   3.2 s      93.4 Mbit/s  h");
-  assert_true(np_cli_progress_format(line, sizeof line, NP_NDT7_UPLOAD, 0.0 / 0.0, 1.0 / 0.0,
-                                     NULL) > 0);
+  assert_true(
+      np_cli_progress_format(line, sizeof line, NP_NDT7_UPLOAD, 0.0 / 0.0, 1.0 / 0.0, NULL) > 0);
   assert_string_equal(line, "upload     0.0 s       0.0 Mbit/s");
 
   char buf[4096] = "";

@@ -48,11 +48,11 @@ static void hostport_valid(void **state) {
 static void hostport_invalid(void **state) {
   (void)state;
   static const char *const bad[] = {
-      "",          ":80",          "host:",        "host:abc",      "host:0",
-      "host:65536", "host:123456", "[::1",         "[::1]x",        "[::1]:",
-      "[zz::1]:80", "[1.2.3.4]",   "a b",          "host/path",     "h@x",
-      "1::2::3",   "::1:80:x",     "host:80:90",   "[]",            "[::1]:-1",
-      "host:+80",  "exa\tmple",    "h\xc3\xa9",    "host:08080x",
+      "",           ":80",         "host:",      "host:abc",    "host:0",
+      "host:65536", "host:123456", "[::1",       "[::1]x",      "[::1]:",
+      "[zz::1]:80", "[1.2.3.4]",   "a b",        "host/path",   "h@x",
+      "1::2::3",    "::1:80:x",    "host:80:90", "[]",          "[::1]:-1",
+      "host:+80",   "exa\tmple",   "h\xc3\xa9",  "host:08080x",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char host[8] = "keep";
@@ -156,12 +156,16 @@ static const char kAnswer[] =
     "{\"results\":[{\"machine\":\"mlab1-lga0t.mlab-oti.measurement-lab.org\","
     "\"location\":{\"city\":\"New York\",\"country\":\"US\"},"
     "\"urls\":{"
-    "\"ws:///ndt/v7/download\":\"ws://ndt-mlab1-lga0t.example.org/ndt/v7/download?access_token=T1\","
+    "\"ws:///ndt/v7/download\":\"ws://ndt-mlab1-lga0t.example.org/ndt/v7/"
+    "download?access_token=T1\","
     "\"ws:///ndt/v7/upload\":\"ws://ndt-mlab1-lga0t.example.org/ndt/v7/upload?access_token=T2\","
-    "\"wss:///ndt/v7/download\":\"wss://ndt-mlab1-lga0t.example.org/ndt/v7/download?access_token=T3\","
-    "\"wss:///ndt/v7/upload\":\"wss://ndt-mlab1-lga0t.example.org/ndt/v7/upload?access_token=T4\"}},"
+    "\"wss:///ndt/v7/download\":\"wss://ndt-mlab1-lga0t.example.org/ndt/v7/"
+    "download?access_token=T3\","
+    "\"wss:///ndt/v7/upload\":\"wss://ndt-mlab1-lga0t.example.org/ndt/v7/"
+    "upload?access_token=T4\"}},"
     "{\"machine\":\"mlab2-lga0t.mlab-oti.measurement-lab.org\",\"urls\":{"
-    "\"wss://:4443/ndt/v7/download\":\"wss://ndt-mlab2.example.org:4443/ndt/v7/download?access_token=T5\","
+    "\"wss://:4443/ndt/v7/download\":\"wss://ndt-mlab2.example.org:4443/ndt/v7/"
+    "download?access_token=T5\","
     "\"wss:///ndt/v7/upload\":\"wss://ndt-mlab2.example.org/ndt/v7/upload?access_token=T6\"}}]}";
 
 static int parse(const char *body, const char *scheme, np_locate_list *l) {
@@ -258,9 +262,11 @@ static void parse_invalid(void **state) {
       {"{\"results\":[{\"urls\":{\"https:///ndt/v7/download\":\"wss://h/ndt/v7/download\"}}]}",
        -ENOENT},
       /* hostile values: NUL, control bytes, user info, fragment */
-      {"{\"results\":[{\"urls\":{\"wss:///ndt/v7/download\":\"wss://h/ndt/v7/download\\u0000x\"}}]}",
+      {"{\"results\":[{\"urls\":{\"wss:///ndt/v7/download\":\"wss://h/ndt/v7/"
+       "download\\u0000x\"}}]}",
        NP_E_JSON},
-      {"{\"results\":[{\"urls\":{\"wss:///ndt/v7/download\":\"wss://h/ndt/v7/download\\r\\nX: y\"}}]}",
+      {"{\"results\":[{\"urls\":{\"wss:///ndt/v7/download\":\"wss://h/ndt/v7/download\\r\\nX: "
+       "y\"}}]}",
        -ENOENT},
       {"{\"results\":[{\"urls\":{\"wss:///ndt/v7/download\":\"wss://u@h/ndt/v7/download\"}}]}",
        -ENOENT},
@@ -269,13 +275,15 @@ static void parse_invalid(void **state) {
       /* duplicate keys and trailing garbage are malformed */
       {"{\"results\":[],\"results\":[]}", NP_E_JSON},
       {"{\"results\":[]} x", NP_E_JSON},
-      {"{\"results\":[{\"urls\":{\"wss:///ndt/v7/download\":\"wss://h/ndt/v7/download\"}}]", NP_E_JSON},
+      {"{\"results\":[{\"urls\":{\"wss:///ndt/v7/download\":\"wss://h/ndt/v7/download\"}}]",
+       NP_E_JSON},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     np_locate_list l;
     l.n = 12345;
     int rc = parse(cases[i].body, "wss", &l);
-    if (rc != cases[i].rc) fail_msg("case %zu (%s): rc %d, want %d", i, cases[i].body, rc, cases[i].rc);
+    if (rc != cases[i].rc)
+      fail_msg("case %zu (%s): rc %d, want %d", i, cases[i].body, rc, cases[i].rc);
     assert_int_equal(l.n, 12345); /* untouched on failure */
   }
   /* A machine name with odd bytes is dropped, the result kept. */
@@ -323,9 +331,9 @@ static void retry_after(void **state) {
 
 typedef struct {
   uv_tcp_t srv;
-  const char *answer;   /* sent after the request head, then close */
+  const char *answer; /* sent after the request head, then close */
   size_t answer_len;
-  int hold;             /* 1: never answer (timeout test) */
+  int hold; /* 1: never answer (timeout test) */
   char request[4096];
   size_t request_len;
   uv_tcp_t *client;
@@ -412,8 +420,8 @@ static void on_walk_close(uv_handle_t *h, void *arg) {
 }
 
 /* Runs one fetch against answer; returns the outcome. */
-static void fetch(const char *answer, size_t answer_len, int hold, uint64_t timeout_ms,
-                  outcome *o, canned *c) {
+static void fetch(const char *answer, size_t answer_len, int hold, uint64_t timeout_ms, outcome *o,
+                  canned *c) {
   uv_loop_t loop;
   assert_int_equal(uv_loop_init(&loop), 0);
   memset(c, 0, sizeof *c);
@@ -423,8 +431,11 @@ static void fetch(const char *answer, size_t answer_len, int hold, uint64_t time
   int port = canned_start(&loop, c);
   char url[128];
   (void)snprintf(url, sizeof url, "http://127.0.0.1:%d/v2/nearest/ndt/ndt7?client_name=t", port);
-  np_locate_options lo = {.url = url, .scheme = "ws", .family = AF_INET,
-                          .user_agent = "test/1\r\nX-Evil: 1", .timeout_ms = timeout_ms};
+  np_locate_options lo = {.url = url,
+                          .scheme = "ws",
+                          .family = AF_INET,
+                          .user_agent = "test/1\r\nX-Evil: 1",
+                          .timeout_ms = timeout_ms};
   memset(o, 0, sizeof *o);
   assert_int_equal(np_locate_fetch(&loop, &lo, on_fetched, o, NULL), 0);
   while (!o->called) (void)uv_run(&loop, UV_RUN_ONCE);
@@ -577,13 +588,20 @@ static void fetch_cancel_and_args(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(hostport_valid),     cmocka_unit_test(hostport_invalid),
-      cmocka_unit_test(url_valid),          cmocka_unit_test(url_invalid),
-      cmocka_unit_test(parse_valid),        cmocka_unit_test(parse_caps),
-      cmocka_unit_test(parse_invalid),      cmocka_unit_test(parse_every_prefix),
-      cmocka_unit_test(retry_after),        cmocka_unit_test(fetch_ok_chunked),
-      cmocka_unit_test(fetch_refusals),     cmocka_unit_test(fetch_bad_answers),
-      cmocka_unit_test(fetch_timeout),      cmocka_unit_test(fetch_refused_connection),
+      cmocka_unit_test(hostport_valid),
+      cmocka_unit_test(hostport_invalid),
+      cmocka_unit_test(url_valid),
+      cmocka_unit_test(url_invalid),
+      cmocka_unit_test(parse_valid),
+      cmocka_unit_test(parse_caps),
+      cmocka_unit_test(parse_invalid),
+      cmocka_unit_test(parse_every_prefix),
+      cmocka_unit_test(retry_after),
+      cmocka_unit_test(fetch_ok_chunked),
+      cmocka_unit_test(fetch_refusals),
+      cmocka_unit_test(fetch_bad_answers),
+      cmocka_unit_test(fetch_timeout),
+      cmocka_unit_test(fetch_refused_connection),
       cmocka_unit_test(fetch_cancel_and_args),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

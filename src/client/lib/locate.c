@@ -55,8 +55,8 @@ static int is_reg_name(const char *s, size_t len) {
 
 /* Splits s[0..len) into host and port; *ret_is_v6 and *ret_has_port say
  * what was found. Outputs written only on success. */
-static int split_hostport(const char *s, size_t len, int default_port, char *host,
-                          size_t hostcap, int *ret_port, int *ret_is_v6, int *ret_has_port) {
+static int split_hostport(const char *s, size_t len, int default_port, char *host, size_t hostcap,
+                          int *ret_port, int *ret_is_v6, int *ret_has_port) {
   const char *h = s;
   size_t hlen;
   int port = default_port, is_v6 = 0, has_port = 0;
@@ -97,8 +97,7 @@ static int split_hostport(const char *s, size_t len, int default_port, char *hos
   return 0;
 }
 
-int np_hostport_parse(const char *s, int default_port, char *host, size_t hostcap,
-                      int *ret_port) {
+int np_hostport_parse(const char *s, int default_port, char *host, size_t hostcap, int *ret_port) {
   if (!s || !host || !ret_port) return NP_E_BADARG;
   return split_hostport(s, strlen(s), default_port, host, hostcap, ret_port, NULL, NULL);
 }
@@ -346,8 +345,9 @@ static void complete(np_locate_req *r) {
     return;
   }
   if (st == 204) {
-    finish(r, NP_E_REFUSED, "no server is available right now (Locate: 204 No Content); "
-                            "try again later");
+    finish(r, NP_E_REFUSED,
+           "no server is available right now (Locate: 204 No Content); "
+           "try again later");
     return;
   }
   if (st == 429) {
@@ -471,8 +471,8 @@ static void try_next(np_locate_req *r) {
   while (r->ai_next) {
     struct addrinfo *a = r->ai_next;
     r->ai_next = a->ai_next;
-    int rc = np_conn_connect(r->loop, a->ai_addr, r->tls, r->tls ? r->url.host : NULL, &cbs, r,
-                             &r->c);
+    int rc =
+        np_conn_connect(r->loop, a->ai_addr, r->tls, r->tls ? r->url.host : NULL, &cbs, r, &r->c);
     if (rc == 0) return;
     r->c = NULL;
     r->last_err = rc;

@@ -9,22 +9,22 @@
 #include <uv.h>
 
 #define NP_LOCATE_DEFAULT_URL "https://locate.measurementlab.net/v2/nearest/ndt/ndt7"
-#define NP_LOCATE_MAX_RESULTS 8      /* results kept from one answer */
-#define NP_LOCATE_MAX_URL 2048       /* bytes of one URL incl. NUL */
-#define NP_LOCATE_MAX_BODY 65536     /* cap on the answer's body */
-#define NP_LOCATE_MAX_HOST 256       /* bytes of a host name incl. NUL */
-#define NP_LOCATE_TIMEOUT_MS 15000   /* default whole-request deadline */
+#define NP_LOCATE_MAX_RESULTS 8    /* results kept from one answer */
+#define NP_LOCATE_MAX_URL 2048     /* bytes of one URL incl. NUL */
+#define NP_LOCATE_MAX_BODY 65536   /* cap on the answer's body */
+#define NP_LOCATE_MAX_HOST 256     /* bytes of a host name incl. NUL */
+#define NP_LOCATE_TIMEOUT_MS 15000 /* default whole-request deadline */
 
 /* ---- pure parsing ---- */
 
 /* A split absolute URL. Strings are NUL-terminated copies. */
 typedef struct {
-  char scheme[8];                  /* "http", "https", "ws" or "wss" */
-  char host[NP_LOCATE_MAX_HOST];   /* without IPv6 brackets */
-  int port;                        /* explicit, else the scheme's default */
-  int has_port;                    /* 1 when the URL named the port */
+  char scheme[8];                           /* "http", "https", "ws" or "wss" */
+  char host[NP_LOCATE_MAX_HOST];            /* without IPv6 brackets */
+  int port;                                 /* explicit, else the scheme's default */
+  int has_port;                             /* 1 when the URL named the port */
   char host_header[NP_LOCATE_MAX_HOST + 8]; /* "host", "[v6]" or with ":port" */
-  char target[NP_LOCATE_MAX_URL];  /* path and query, starts with '/' */
+  char target[NP_LOCATE_MAX_URL];           /* path and query, starts with '/' */
 } np_url;
 
 /* Parses "scheme://host[:port][/path][?query]" with scheme http, https, ws
@@ -38,13 +38,12 @@ int np_url_parse(const char *s, np_url *ret_url);
  * without brackets is accepted too, without a port). host gets the name
  * without brackets; the port is default_port when absent and must be 1..65535
  * when present. Returns 0, or NP_E_BADARG with outputs untouched. */
-int np_hostport_parse(const char *s, int default_port, char *host, size_t hostcap,
-                      int *ret_port);
+int np_hostport_parse(const char *s, int default_port, char *host, size_t hostcap, int *ret_port);
 
 /* One server offered by Locate: the URLs (with their access_token) for the
  * requested scheme; "" for a direction the answer did not offer. */
 typedef struct {
-  char machine[NP_LOCATE_MAX_HOST];      /* "machine" field, "" if absent */
+  char machine[NP_LOCATE_MAX_HOST]; /* "machine" field, "" if absent */
   char download_url[NP_LOCATE_MAX_URL];
   char upload_url[NP_LOCATE_MAX_URL];
 } np_locate_server;
@@ -72,13 +71,13 @@ int np_locate_retry_after(const char *value, size_t len);
 /* ---- fetching ---- */
 
 typedef struct {
-  const char *url;          /* http:// or https:// Locate URL (query allowed) */
-  const char *scheme;       /* ndt7 scheme wanted in the answer: "ws"/"wss" */
-  int verify_tls;           /* https: verify chain and host name */
-  const char *ca_file;      /* extra CA bundle, may be NULL */
-  int family;               /* AF_UNSPEC, AF_INET or AF_INET6 */
-  const char *user_agent;   /* may be NULL */
-  uint64_t timeout_ms;      /* whole request; 0 = NP_LOCATE_TIMEOUT_MS */
+  const char *url;        /* http:// or https:// Locate URL (query allowed) */
+  const char *scheme;     /* ndt7 scheme wanted in the answer: "ws"/"wss" */
+  int verify_tls;         /* https: verify chain and host name */
+  const char *ca_file;    /* extra CA bundle, may be NULL */
+  int family;             /* AF_UNSPEC, AF_INET or AF_INET6 */
+  const char *user_agent; /* may be NULL */
+  uint64_t timeout_ms;    /* whole request; 0 = NP_LOCATE_TIMEOUT_MS */
 } np_locate_options;
 
 /* What the fetch learned. status is the HTTP status (0 when no answer);
@@ -86,8 +85,8 @@ typedef struct {
 typedef struct {
   int status;
   int retry_after_s;
-  char error_text[256];     /* plain-words reason when err != 0 */
-  np_locate_list list;      /* valid when err == 0 */
+  char error_text[256]; /* plain-words reason when err != 0 */
+  np_locate_list list;  /* valid when err == 0 */
 } np_locate_reply;
 
 /* err: 0 with reply->list filled; NP_E_REFUSED when Locate answered without

@@ -185,6 +185,10 @@ static int handle_event(session *s, const np_ws_event *ev) {
     s->close_received = 1;
     if (!s->close_sent) {
       s->end_ns = np_mono_ns();
+      /* The official upload client closes at its own 10 s, a little before
+       * ours; a close well before the end cut the test short. */
+      if ((double)(s->end_ns - s->t0) < MIN_SUCCESS_FRACTION * (double)s->cfg.duration_ns)
+        fail(s, "client_closed_early");
       measure(s, s->end_ns, 0);
       send_close(s, NP_WS_CLOSE_NORMAL, "");
     }

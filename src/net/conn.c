@@ -641,14 +641,14 @@ static void connect_done(np_conn *c) {
 static void on_poll(uv_poll_t *h, int status, int events) {
   np_conn *c = h->data;
   if (c->state == ST_CLOSED) return;
-  if (status < 0) {
-    if (c->state == ST_CONNECTING && c->cbs.on_connected) c->cbs.on_connected(c, c->ud, status);
-    finish_close(c, status);
+  if (c->state == ST_CONNECTING) {
+    /* A failed connect shows up as an error event: SO_ERROR names it. */
+    if (status < 0 || (events & UV_WRITABLE)) connect_done(c);
+    if (c->state != ST_CLOSED) update_poll(c);
     return;
   }
-  if (c->state == ST_CONNECTING) {
-    if (events & UV_WRITABLE) connect_done(c);
-    if (c->state != ST_CLOSED) update_poll(c);
+  if (status < 0) {
+    finish_close(c, status);
     return;
   }
   if (events & UV_READABLE) {

@@ -46,6 +46,7 @@ struct np_ndt7_client {
   uint64_t timeout_ms;
   int phase;
   int handles;        /* open uv handles + conn */
+  int start_error;    /* failure found while starting, reported from the loop */
   int done;
   uv_getaddrinfo_t gai;
   uv_timer_t tick;
@@ -358,8 +359,8 @@ static void on_close(np_conn *c, void *ud, int status) {
       char text[200];
       (void)snprintf(text, sizeof text, "%s",
                      status == NP_E_TLS_PLAINTEXT
-                         ? "TLS handshake got a cleartext HTTP answer: this port speaks ws://, "
-                           "try --scheme ws"
+                         ? "TLS handshake got a cleartext HTTP answer: this port speaks ws:// "
+                           "(cleartext), not wss://"
                          : np_strerror(status < 0 ? status : NP_E_CLOSED));
       finish(k, status < 0 ? status : NP_E_CLOSED, text);
     }
@@ -418,7 +419,10 @@ static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai) {
 
 static void on_deadline(uv_timer_t *t) {
   np_ndt7_client *k = t->data;
-  finish(k, NP_E_TIMEOUT, "the test did not finish in time");
+  if (k->start_error)
+    finish(k, k->start_error, NULL);
+  else
+    finish(k, NP_E_TIMEOUT, "the test did not finish in time");
 }
 
 /* Splits ws[s]://host[:port]/path?query. */
@@ -559,11 +563,13 @@ int np_ndt7_client_start(uv_loop_t *loop, const np_ndt7_options *o,
   hints.ai_flags = AI_ADDRCONFIG;
   rc = uv_getaddrinfo(loop, &k->gai, on_resolved, k->host, k->port, &hints);
   if (rc < 0) {
+    /* Reported through on_done like every other failure, but from the loop,
+     * never before this function has returned. */
     k->handles--;
-    char text[300];
-    (void)snprintf(text, sizeof text, "cannot resolve %s: %s", k->host, uv_strerror(rc));
-    /* Report through on_done like every other failure. */
-    finish(k, -EHOSTUNREACH, text);
+    k->start_error = -EHOSTUNREACH;
+    (void)snprintf(k->res.error_text, sizeof k->res.error_text, "cannot resolve %s: %s",
+                   k->host, uv_strerror(rc));
+    (void)uv_timer_start(&k->deadline, on_deadline, 0, 0);
   }
   if (ret_client) *ret_client = k;
   return 0;

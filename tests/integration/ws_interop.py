@@ -37,8 +37,8 @@ PEERS = os.path.join(os.path.dirname(HERE), "peers")
 class Proc:
     """A background process whose stderr is collected; stdout lines scanned."""
 
-    def __init__(self, cmd, cwd=None):
-        self.p = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL,
+    def __init__(self, cmd, cwd=None, env=None):
+        self.p = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.out, self.err = [], []
         self.lock = threading.Lock()
@@ -95,7 +95,8 @@ def server_side(a):
     os.mkdir(datadir)
     srv = Proc([a.server, "--ndt7-addr-cleartext", "127.0.0.1:0", "--ndt7-addr", "127.0.0.1:0",
                 "--tls-self-signed", "--datadir", datadir, "--health-addr", "",
-                "--uuid-prefix-file", os.path.join(tmp, "no-prefix"), "--drain-timeout", "1"])
+                "--uuid-prefix-file", os.path.join(tmp, "no-prefix"), "--drain-timeout", "1"],
+               env=dict(os.environ, NETPULSE_PROMETHEUS_ADDR="127.0.0.1:0"))
     ok = False
     try:
         proto = "ndt7+wss" if a.tls else "ndt7+ws"
@@ -105,6 +106,12 @@ def server_side(a):
         query = "client_name=ws-interop&client_version=8.23.0&client_os=node"
         cmd = [a.node, os.path.join(PEERS, "ndt7_ws_client.mjs"), "--url", url, "--query", query,
                "--timeout", "25"]
+        if a.tls and os.environ.get("NP_KNOWN_BUGS") != "1":
+            # `ws` offers no ALPN by default, which trips a known server bug
+            # under UBSan (src/net/conn.c handshake_done copies from a NULL
+            # ALPN pointer): offer http/1.1, as browsers do, unless asked to
+            # show the bug (NP_KNOWN_BUGS=1; robustness.py tls_without_alpn).
+            cmd += ["--alpn", "http/1.1"]
         t0 = time.monotonic()
         cli = subprocess.run(cmd, cwd=PEERS, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              timeout=70)

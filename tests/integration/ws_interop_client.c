@@ -282,7 +282,7 @@ static void on_event(run *r, const np_ws_event *ev) {
     r->close_received = 1;
     r->close_code = ev->close_code;
     size_t n = ev->data.len < sizeof r->close_reason - 1 ? ev->data.len : sizeof r->close_reason - 1;
-    memcpy(r->close_reason, ev->data.ptr, n);
+    if (n) memcpy(r->close_reason, ev->data.ptr, n); /* ptr may be NULL when empty */
     r->close_reason[n] = 0;
     fprintf(stderr, "ws_interop_client: close from peer: %u \"%s\"\n", r->close_code,
             r->close_reason);

@@ -2,6 +2,10 @@
 //
 // Usage: node ndt7_ws_client.mjs --url ws[s]://HOST:PORT [--test download|upload]...
 //                                [--query k=v&...] [--timeout SECONDS]
+//                                [--alpn PROTO]
+//
+// --alpn offers that TLS ALPN protocol (wss only); by default `ws` offers
+// none, like Go clients (ndt7-client-go).
 //
 // Runs each selected test (default: download then upload) the way ndt7
 // clients do: requests the subprotocol net.measurementlab.ndt.v7 (and offers
@@ -26,7 +30,7 @@ function usage(msg) {
   process.exit(2);
 }
 
-const opts = {url: null, tests: [], query: '', timeout: 30};
+const opts = {url: null, tests: [], query: '', timeout: 30, alpn: null};
 {
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
@@ -36,6 +40,7 @@ const opts = {url: null, tests: [], query: '', timeout: 30};
     else if (a === '--test') opts.tests.push(val());
     else if (a === '--query') opts.query = val();
     else if (a === '--timeout') opts.timeout = Number(val());
+    else if (a === '--alpn') opts.alpn = val();
     else usage(`unknown argument: ${a}`);
   }
   if (!opts.url || !/^wss?:\/\/[^/]+$/.test(opts.url)) usage('--url ws[s]://host:port');
@@ -86,6 +91,7 @@ function runTest(test) {
       rejectUnauthorized: false,
       perMessageDeflate: {}, // offered like browsers; must be declined
       maxPayload: 1 << 24,
+      ...(opts.alpn ? {ALPNProtocols: [opts.alpn]} : {}),
     });
     ws.binaryType = 'nodebuffer';
     let ticker = null;

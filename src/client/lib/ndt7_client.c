@@ -567,7 +567,7 @@ int np_ndt7_client_start(uv_loop_t *loop, const np_ndt7_options *o,
      * never before this function has returned. */
     k->handles--;
     k->start_error = -EHOSTUNREACH;
-    (void)snprintf(k->res.error_text, sizeof k->res.error_text, "cannot resolve %s: %s",
+    (void)snprintf(k->res.error_text, sizeof k->res.error_text, "cannot resolve %.200s: %s",
                    k->host, uv_strerror(rc));
     (void)uv_timer_start(&k->deadline, on_deadline, 0, 0);
   }

@@ -496,8 +496,8 @@ static void handshake_done(np_conn *c) {
   const unsigned char *p = NULL;
   unsigned n = 0;
   SSL_get0_alpn_selected(c->ssl, &p, &n);
-  if (n >= sizeof c->alpn) n = 0;
-  memcpy(c->alpn, p, n);
+  if (!p || n >= sizeof c->alpn) n = 0;
+  if (n) memcpy(c->alpn, p, n);
   c->alpn[n] = 0;
   c->state = ST_OPEN;
   if (c->is_client && c->cbs.on_connected) {

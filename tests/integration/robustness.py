@@ -607,6 +607,57 @@ def http_malformed_over_tls(srv):
 
 
 @case("http")
+def http_caps_over_tls(srv):
+    r = GOOD.replace(b"Host: 127.0.0.1\r\n", b"Host: 127.0.0.1\r\nX-Pad: " + b"a" * 9000 + b"\r\n")
+    expect_http_error(srv.wss, r, 431, use_tls=True)
+    expect_http_error(srv.wss, upgrade_request(DOWNLOAD + "?k=" + "v" * 4095)[0], 414, use_tls=True)
+
+
+@case("http")
+def http_half_closed_client(srv):
+    # Request then FIN: the answer still comes; a half head then FIN is
+    # dropped at once, without waiting for the header timeout.
+    for req, status in ((b"garbage\r\n\r\n", 400), (upgrade_request("/x")[0], 404),
+                        (upgrade_request(DOWNLOAD, version="8")[0], 426)):
+        s = tcp(srv.ws)
+        try:
+            s.sendall(req)
+            s.shutdown(socket.SHUT_WR)
+            buf, how = read_until_eof(s, 1 << 16, 3)
+        finally:
+            s.close()
+        check(how == "eof", f"connection not closed after the answer ({how})")
+        check_eq(parse_head(buf)[0], status, f"status after FIN for {req[:30]!r}")
+    s = tcp(srv.ws)
+    try:
+        s.sendall(GOOD[:20])
+        s.shutdown(socket.SHUT_WR)
+        t0 = time.monotonic()
+        buf, how = read_until_eof(s, 1 << 16, 3)
+        check(how in ("eof", "reset") and buf == b"", f"half head + FIN: {how} {buf[:60]!r}")
+        check(time.monotonic() - t0 < TIMEOUT_S / 2, "half head + FIN kept until the timeout")
+    finally:
+        s.close()
+
+
+@case("http")
+def upgrade_then_half_close(srv):
+    # FIN right behind the upgrade: 101, then the server ends the test and
+    # writes its data file (an early end: a failure, but a recorded one).
+    s = tcp(srv.ws)
+    try:
+        port = s.getsockname()[1]
+        s.sendall(upgrade_request(UPLOAD)[0])
+        s.shutdown(socket.SHUT_WR)
+        buf, how = read_until_eof(s, 1 << 20, 5)
+        check(how in ("eof", "reset"), f"connection left open ({how})")
+        check_eq(parse_head(buf)[0], 101, "status")
+    finally:
+        s.close()
+    srv.find_record(port, UPLOAD, 5)
+
+
+@case("http")
 def http_malformed_on_health_port(srv):
     expect_http_error(srv.health, b"GET /health HTTP/1.1\nHost: x\n\n", 400)
     expect_http_error(srv.health, b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n", 404)
@@ -1356,6 +1407,44 @@ def stall_upload_mid_frame(srv):
         _, rec = srv.find_record(port, UPLOAD, 5)
         num = rec["Upload"]["ServerMeasurements"][-1]["AppInfo"]["NumBytes"]
         check(num >= (1 << 16) + (1 << 19) - 64, f"AppInfo.NumBytes {num} misses the payload read")
+    finally:
+        ws.s.close()
+
+
+@case("flood")
+def flood_pings_without_reading(srv):
+    # 125-byte pings as fast as possible for 2 s while never reading (tiny
+    # receive window): the pongs cannot go out, so the server must bound
+    # what it queues, keep serving others, and still end the test by the
+    # 15 s hard stop with a data file.
+    pid = srv.proc.pid
+
+    def rss_kib():
+        with open(f"/proc/{pid}/status") as f:
+            return int(next(l for l in f if l.startswith("VmRSS")).split()[1])
+
+    before = rss_kib()
+    ws, port, _ = ws_connect(srv.ws, UPLOAD, rcvbuf=4096)
+    t0 = time.monotonic()
+    burst = WS.frame(0x9, b"p" * 125) * 512
+    sent = 0
+    try:
+        ws.s.settimeout(1.0)
+        while time.monotonic() - t0 < 2.0:
+            try:
+                ws.s.sendall(burst)
+            except socket.timeout:
+                break  # the server stopped reading: also acceptable
+            sent += 512
+        grown = rss_kib() - before
+        check(grown < 64 * 1024, f"server RSS grew by {grown} KiB during a ping flood of {sent} pings")
+        health_ok(srv)
+        real_upgrade_ok(srv)
+        srv.find_record(port, UPLOAD, 17)
+        dt = time.monotonic() - t0
+        check(dt <= 17.5, f"data file after {dt:.1f} s")
+        grown = rss_kib() - before
+        check(grown < 64 * 1024, f"server RSS still {grown} KiB above its start after the flood")
     finally:
         ws.s.close()
 

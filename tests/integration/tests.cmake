@@ -57,7 +57,7 @@ endif()
 # tests so that ctest -j2 spreads them. NP_KNOWN_BUGS=1 adds the cases that
 # document open server bugs.
 if(Python3_Interpreter_FOUND)
-  foreach(group http handshake frames stall many slow)
+  foreach(group http handshake frames stall many slow flood)
     add_test(NAME integration.robustness_${group}
              COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/robustness.py
                      --server $<TARGET_FILE:netpulse-server> --group ${group})

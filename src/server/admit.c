@@ -177,6 +177,8 @@ static uint64_t device_tx_bytes(const char *dev) {
   return tx;
 }
 
+static uint64_t tx_total(np_server *s, uint64_t own);
+
 static void on_tick(uv_timer_t *h) {
   np_server *s = h->data;
   uint64_t now = np_mono_ns();
@@ -188,9 +190,7 @@ static void on_tick(uv_timer_t *h) {
     own += t->tx_bytes;
     (void)np_admit_progress(s->adm, t->ticket, t->tx_bytes);
   }
-  uint64_t total = s->cfg.tx_device && *s->cfg.tx_device ? device_tx_bytes(s->cfg.tx_device)
-                                                         : own;
-  (void)np_admission_sample(s->adm, now, total);
+  (void)np_admission_sample(s->adm, now, tx_total(s, own));
   for (np_server_test *t = s->tests, *next; t; t = next) {
     next = t->next;
     if (!t->ended) continue;
@@ -325,8 +325,15 @@ int np_server_admission_setup(np_server *s) {
   return rc < 0 ? 1 : 0;
 }
 
+static uint64_t tx_total(np_server *s, uint64_t own) {
+  return s->cfg.tx_device && *s->cfg.tx_device ? device_tx_bytes(s->cfg.tx_device) : own;
+}
+
 void np_server_admission_start(np_server *s) {
   const np_server_config *c = &s->cfg;
+  /* Prime the history before the first test: the first sample only sets
+   * the base, so bytes sent before it would never count. */
+  (void)np_admission_sample(s->adm, np_mono_ns(), tx_total(s, 0));
   (void)uv_timer_init(s->loop, &s->tick);
   s->tick.data = s;
   (void)uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);

@@ -25,7 +25,7 @@
 
 /* One message (or ping) we send and the echo (or pong) we then expect. */
 typedef struct {
-  int opcode;      /* NP_WS_OP_TEXT, _BINARY or _PING */
+  int opcode; /* NP_WS_OP_TEXT, _BINARY or _PING */
   size_t size;
   int fragments;   /* 1 = one frame; n = n frames (split at arbitrary bytes) */
   int ping_inside; /* a ping between the first two fragments */
@@ -56,9 +56,7 @@ static const batch kBatches[] = {
       {NP_WS_OP_TEXT, 65536, 2, 1},
       {NP_WS_OP_TEXT, 200001, 7, 0}},
      4},
-    {"pings",
-     {{NP_WS_OP_PING, 0, 1, 0}, {NP_WS_OP_PING, 16, 1, 0}, {NP_WS_OP_PING, 125, 1, 0}},
-     3},
+    {"pings", {{NP_WS_OP_PING, 0, 1, 0}, {NP_WS_OP_PING, 16, 1, 0}, {NP_WS_OP_PING, 125, 1, 0}}, 3},
     {"binary small",
      {{NP_WS_OP_BINARY, 0, 1, 0},
       {NP_WS_OP_BINARY, 1, 1, 0},
@@ -72,8 +70,12 @@ static const batch kBatches[] = {
      9},
     {"binary 1 MiB", {{NP_WS_OP_BINARY, 1u << 20, 1, 0}}, 1},
     {"binary 1 MiB fragmented", {{NP_WS_OP_BINARY, 1u << 20, 5, 1}}, 1},
-    {"mixed", {{NP_WS_OP_TEXT, 300, 1, 0}, {NP_WS_OP_BINARY, 300000, 2, 0},
-               {NP_WS_OP_PING, 5, 1, 0}, {NP_WS_OP_TEXT, 3, 1, 0}}, 4},
+    {"mixed",
+     {{NP_WS_OP_TEXT, 300, 1, 0},
+      {NP_WS_OP_BINARY, 300000, 2, 0},
+      {NP_WS_OP_PING, 5, 1, 0},
+      {NP_WS_OP_TEXT, 3, 1, 0}},
+     4},
 };
 #define NBATCHES (sizeof kBatches / sizeof kBatches[0])
 
@@ -94,11 +96,11 @@ typedef struct {
   char key[32];
   int upgraded;
   np_ws_reader rd;
-  size_t batch;              /* index into kBatches (session 0) */
-  np_buf expect[MAX_BATCH];  /* what each echo must hold */
+  size_t batch;             /* index into kBatches (session 0) */
+  np_buf expect[MAX_BATCH]; /* what each echo must hold */
   int expect_op[MAX_BATCH];
-  size_t nexpect, next;      /* expected echoes, and the next one to check */
-  np_buf bin;                /* binary message being reassembled */
+  size_t nexpect, next; /* expected echoes, and the next one to check */
+  np_buf bin;           /* binary message being reassembled */
   int close_sent, close_received;
   uint16_t close_code;
   char close_reason[128];
@@ -140,8 +142,8 @@ static int send_masked(run *r, int fin, int opcode, const uint8_t *p, size_t n) 
 
 /* Exactly size bytes of valid UTF-8 mixing 1- to 4-byte characters. */
 static int make_text(np_buf *b, size_t size) {
-  static const char *const chars[] = {"a", "Z", "0", " ", "{", "\xc3\xa9", "\xe2\x82\xac",
-                                      "\xf0\x9f\x98\x80"};
+  static const char *const chars[] = {
+      "a", "Z", "0", " ", "{", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
   int rc = np_buf_reserve(b, size);
   if (rc < 0) return rc;
   while (b->len < size) {
@@ -169,8 +171,9 @@ static int send_message(run *r, const msg_spec *m, np_buf *payload) {
   /* Fragments of uneven sizes, cut at byte (not character) offsets. */
   size_t off = 0;
   for (int i = 0; i < m->fragments; i++) {
-    size_t end = i == m->fragments - 1 ? payload->len
-                                       : payload->len * (size_t)(2 * i + 1) / (size_t)(2 * m->fragments);
+    size_t end = i == m->fragments - 1
+                     ? payload->len
+                     : payload->len * (size_t)(2 * i + 1) / (size_t)(2 * m->fragments);
     if (end < off) end = off;
     rc = send_masked(r, i == m->fragments - 1, i == 0 ? m->opcode : NP_WS_OP_CONT,
                      payload->data + off, end - off);
@@ -269,8 +272,10 @@ static void on_event(run *r, const np_ws_event *ev) {
     }
     break;
   case NP_WS_EV_TEXT:
-    if (r->session == S_EXCHANGE) check_echo(r, NP_WS_OP_TEXT, ev->data);
-    else failf(r, "unexpected text of %zu bytes", ev->data.len);
+    if (r->session == S_EXCHANGE)
+      check_echo(r, NP_WS_OP_TEXT, ev->data);
+    else
+      failf(r, "unexpected text of %zu bytes", ev->data.len);
     break;
   case NP_WS_EV_PONG:
     check_echo(r, NP_WS_OP_PONG, ev->data);
@@ -281,7 +286,8 @@ static void on_event(run *r, const np_ws_event *ev) {
   case NP_WS_EV_CLOSE: {
     r->close_received = 1;
     r->close_code = ev->close_code;
-    size_t n = ev->data.len < sizeof r->close_reason - 1 ? ev->data.len : sizeof r->close_reason - 1;
+    size_t n =
+        ev->data.len < sizeof r->close_reason - 1 ? ev->data.len : sizeof r->close_reason - 1;
     if (n) memcpy(r->close_reason, ev->data.ptr, n); /* ptr may be NULL when empty */
     r->close_reason[n] = 0;
     fprintf(stderr, "ws_interop_client: close from peer: %u \"%s\"\n", r->close_code,
@@ -346,8 +352,8 @@ static void on_connected(np_conn *c, void *ud, int status) {
   np_buf req;
   np_buf_init(&req, 16384);
   int rc = np_ws_make_key(r->key, sizeof r->key);
-  if (rc == 0) rc = np_ws_write_request(&req, r->host, r->path, r->key, SUBPROTOCOL,
-                                        "netpulse-ws-interop");
+  if (rc == 0)
+    rc = np_ws_write_request(&req, r->host, r->path, r->key, SUBPROTOCOL, "netpulse-ws-interop");
   if (rc == 0) rc = np_conn_write(c, req.data, req.len);
   np_buf_free(&req);
   if (rc < 0) failf(r, "cannot send the upgrade request: %s", np_strerror(rc));
@@ -416,10 +422,14 @@ int main(int argc, char **argv) {
   long port = 0;
   int use_tls = 0;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) port = strtol(argv[++i], NULL, 10);
-    else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) host = argv[++i];
-    else if (strcmp(argv[i], "--path") == 0 && i + 1 < argc) path = argv[++i];
-    else if (strcmp(argv[i], "--tls") == 0) use_tls = 1;
+    if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
+      port = strtol(argv[++i], NULL, 10);
+    else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc)
+      host = argv[++i];
+    else if (strcmp(argv[i], "--path") == 0 && i + 1 < argc)
+      path = argv[++i];
+    else if (strcmp(argv[i], "--tls") == 0)
+      use_tls = 1;
     else {
       fprintf(stderr, "usage: ws_interop_client --port N [--host IP] [--path P] [--tls]\n");
       return 2;

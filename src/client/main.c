@@ -152,7 +152,7 @@ static void fail_unrun(app *a, int d, const char *error, const char *hint) {
   t->ran = 0;
   (void)snprintf(t->error, sizeof t->error, "%s", error);
   (void)snprintf(t->hint, sizeof t->hint, "%s", hint ? hint : "");
-  if (!(a->started_mask & (1u << d)))
+  if (!(a->started_mask & (1u << d)) && !a->quiet)
     emit(a, np_cli_event_json("starting", (np_ndt7_direction)d, NULL, NULL));
   emit(a, np_cli_event_json("error", (np_ndt7_direction)d, NULL, t->error));
   if (!a->quiet) emit(a, np_cli_event_json("complete", (np_ndt7_direction)d, NULL, NULL));

@@ -106,12 +106,8 @@ def server_side(a):
         query = "client_name=ws-interop&client_version=8.23.0&client_os=node"
         cmd = [a.node, os.path.join(PEERS, "ndt7_ws_client.mjs"), "--url", url, "--query", query,
                "--timeout", "25"]
-        if a.tls and os.environ.get("NP_KNOWN_BUGS") != "1":
-            # `ws` offers no ALPN by default, which trips a known server bug
-            # under UBSan (src/net/conn.c handshake_done copies from a NULL
-            # ALPN pointer): offer http/1.1, as browsers do, unless asked to
-            # show the bug (NP_KNOWN_BUGS=1; robustness.py tls_without_alpn).
-            cmd += ["--alpn", "http/1.1"]
+        # No --alpn: `ws` offers none by default, like Go clients; the
+        # server must cope (see robustness.py tls_without_alpn).
         t0 = time.monotonic()
         cli = subprocess.run(cmd, cwd=PEERS, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              timeout=70)

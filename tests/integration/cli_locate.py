@@ -30,6 +30,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -121,7 +122,7 @@ class FakeLocate:
 class TwoResultLocate:
     """An in-process Locate whose first result cannot be reached (fallback)."""
 
-    def __init__(self, dead_port, live_port):
+    def __init__(self, dead_port, live_port, tls_dir=None):
         body = json.dumps({"results": [
             {"machine": "mlab1-dead0.netpulse.test",
              "urls": {"ws:///ndt/v7/download":
@@ -143,7 +144,21 @@ class TwoResultLocate:
                 self.wfile.write(body)
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = "http://127.0.0.1:%d/v2/nearest/ndt/ndt7" % self.httpd.server_address[1]
+        scheme = "http"
+        self.ca = None
+        if tls_dir and shutil.which("openssl"):
+            # A certificate for 127.0.0.1, trusted only through --ca-file.
+            key, cert = os.path.join(tls_dir, "key.pem"), os.path.join(tls_dir, "cert.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=127.0.0.1",
+                            "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1",
+                            "-keyout", key, "-out", cert], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            scheme, self.ca = "https", cert
+        self.url = "%s://127.0.0.1:%d/v2/nearest/ndt/ndt7" % (scheme, self.httpd.server_address[1])
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def stop(self):
@@ -298,12 +313,25 @@ def case_full(a, srv, tests, scheme, extra, what):
     check(TOKEN not in p.stdout, what + ": access token echoed on stdout")
 
 
-def case_fallback(a, srv):
+def case_fallback(a, srv, tmp):
+    """Locate over https (CA via --ca-file); its first result is unreachable."""
     what = "fallback"
-    loc = TwoResultLocate(dead_port(), srv.ports["ndt7+ws"])
+    loc = TwoResultLocate(dead_port(), srv.ports["ndt7+ws"], tls_dir=tmp)
     try:
-        p = run_client(a.client, ["--locate-url", loc.url, "--accept-data-policy", "--format",
-                                  "json", "--scheme", "ws", "--download", "--quiet"])
+        base = ["--locate-url", loc.url, "--accept-data-policy", "--format", "json",
+                "--scheme", "ws", "--download", "--quiet"]
+        if loc.ca:
+            # Verification is on by default: without the CA, Locate is refused.
+            p = run_client(a.client, base, timeout=30)
+            check(p.returncode == 1, "https locate untrusted: exit %d, want 1" % p.returncode)
+            objs = json_lines(p.stdout, "https locate untrusted")
+            errs = objs[-1].get("Errors", [{}]) if objs else [{}]
+            check("--ca-file" in errs[0].get("Hint", ""),
+                  "https locate untrusted: hint %r" % errs)
+            base += ["--ca-file", loc.ca]
+        else:
+            print("openssl missing: Locate over http only", flush=True)
+        p = run_client(a.client, base)
     finally:
         loc.stop()
     check(p.returncode == 0, "%s: exit %d, want 0" % (what, p.returncode))
@@ -412,7 +440,7 @@ def main():
         case_refusals(a)
         case_hints(a, srv)
         case_full(a, srv, ["download", "upload"], "ws", [], "ws download+upload")
-        case_fallback(a, srv)
+        case_fallback(a, srv, tmp)
         if not a.quick:
             case_full(a, srv, ["download"], "wss", ["--no-verify", "--download"],
                       "wss download")

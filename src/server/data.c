@@ -47,7 +47,8 @@ void np_server_ndt7_done(void *ud, np_ndt7_outcome *o) {
   double secs = (double)o->elapsed_ns / 1e9;
   double mbps = secs > 0 ? 8.0 * (double)o->app_bytes / secs / 1e6 : 0;
   np_log(NP_LOG_INFO, "test finished",
-         "uuid=%s test=%s result=%s%s%s bytes=%llu seconds=%.3f mbps=%.2f", o->uuid, test,
+         "uuid=%s proto=%s test=%s result=%s%s%s bytes=%llu seconds=%.3f mbps=%.2f", o->uuid,
+         t->proto, test,
          o->success ? "success" : "failure", o->failure ? " stage=" : "",
          o->failure ? o->failure : "", (unsigned long long)o->app_bytes, secs, mbps);
   np_metrics_test_done(s, t, o->success, o->failure, o->wire_written, o->wire_read, secs, mbps);

@@ -179,6 +179,8 @@ static uint64_t device_tx_bytes(const char *dev) {
 
 static uint64_t tx_total(np_server *s, uint64_t own);
 
+static double clamp01(double v) { return v < 0 ? 0 : v > 1 ? 1 : v; }
+
 static void on_tick(uv_timer_t *h) {
   np_server *s = h->data;
   uint64_t now = np_mono_ns();
@@ -201,11 +203,12 @@ static void on_tick(uv_timer_t *h) {
   np_prom_set(s->m.tx_total, (double)own);
   np_admission_stats st;
   np_admission_stats_get(s->adm, now, s->spool_bytes, &st);
-  np_prom_set(s->m.sat_concurrency, st.concurrency);
-  np_prom_set(s->m.sat_budget, st.budget);
-  np_prom_set(s->m.sat_spool, st.spool);
-  np_prom_set(s->m.sat_tx, s->cfg.tx_max_rate > 0 ? st.tx_rate_bps / (double)s->cfg.tx_max_rate
-                                                  : 0);
+  np_prom_set(s->m.sat_concurrency, clamp01(st.concurrency));
+  np_prom_set(s->m.sat_budget, clamp01(st.budget));
+  np_prom_set(s->m.sat_spool, clamp01(st.spool));
+  np_prom_set(s->m.sat_tx, s->cfg.tx_max_rate > 0
+                               ? clamp01(st.tx_rate_bps / (double)s->cfg.tx_max_rate)
+                               : 0);
   np_prom_set(s->m.tx_rate, st.tx_rate_bps / 8);
   np_prom_set(s->m.window_bytes, (double)st.window_bytes);
   np_prom_set(s->m.spool_bytes, (double)s->spool_bytes);

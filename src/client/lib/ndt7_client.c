@@ -59,6 +59,7 @@ struct np_ndt7_client {
   uint64_t t0;
   uint64_t app_bytes;
   uint64_t uploaded;
+  uint64_t written;   /* bytes the conn handed to the kernel, kept at close */
   int close_sent;
   int close_received;
   uint16_t close_code;
@@ -80,7 +81,12 @@ static void finish(np_ndt7_client *k, int err, const char *text) {
   r->error = err;
   if (err && !r->error_text[0])
     (void)snprintf(r->error_text, sizeof r->error_text, "%s", text ? text : np_strerror(err));
-  r->app_bytes = k->app_bytes;
+  if (k->dir == NP_NDT7_UPLOAD) {
+    if (k->c) k->written = np_conn_get_stats(k->c)->app_written;
+    r->app_bytes = k->written;
+  } else {
+    r->app_bytes = k->app_bytes;
+  }
   r->elapsed_us = k->t0 ? (now - k->t0) / NP_NS_PER_US : 0;
   const np_ndt7_measurement *m = &r->last;
   if (k->dir == NP_NDT7_DOWNLOAD) {
@@ -89,7 +95,7 @@ static void finish(np_ndt7_client *k, int err, const char *text) {
     /* As ndt7-client-go: the server's count of what really arrived. */
     r->throughput_mbps = 8.0 * (double)m->server_bytes_received / (double)m->server_elapsed_us;
   } else {
-    r->throughput_mbps = r->elapsed_us ? 8.0 * (double)k->app_bytes / (double)r->elapsed_us : 0;
+    r->throughput_mbps = r->elapsed_us ? 8.0 * (double)r->app_bytes / (double)r->elapsed_us : 0;
   }
   if (m->has_server) {
     r->min_rtt_ms = (double)m->server_min_rtt_us / 1000.0;
@@ -344,7 +350,7 @@ static size_t on_data(np_conn *c, void *ud, uint8_t *data, size_t len) {
 
 static void on_close(np_conn *c, void *ud, int status) {
   np_ndt7_client *k = ud;
-  (void)c;
+  k->written = np_conn_get_stats(c)->app_written;
   k->c = NULL;
   if (!k->done) {
     uint64_t ran = k->t0 ? np_mono_ns() - k->t0 : 0;

@@ -422,6 +422,11 @@ int np_ndt7_serve(np_conn *c, const np_http_request *req, const np_ndt7_server_c
     *ret_status = reply_error(c, status, status == 426 ? v13 : NULL);
     return rc;
   }
+  /* An upgrade request has no body: bytes after the head are frames. */
+  uint64_t clen = 0;
+  if (np_http_content_length(req->headers, req->nheaders, &clen) < 0 || clen > 0 ||
+      np_http_header_count(req->headers, req->nheaders, "Transfer-Encoding") > 0)
+    return (*ret_status = reply_error(c, 400, NULL)), NP_E_PROTO;
   np_query q;
   rc = np_query_parse(req->query, &q);
   if (rc < 0) return (*ret_status = reply_error(c, rc == NP_E_TOOBIG ? 414 : 400, NULL)), rc;

@@ -337,7 +337,7 @@ def t_spool(binary, tmp):
         m0 = scrape(srv)
         r = L.ndt7(srv.ws, query="early_exit=250")
         check(r.status == 101, "first test admitted (empty spool)", r)
-        check(wait_for(lambda: len(L.data_files(srv.datadir)) == 1, 5), "its file written")
+        check(wait_for(lambda: len(L.data_files(srv.datadir)) == 1, 10), "its file written")
         time.sleep(0.2)
         r = L.ndt7(srv.ws, query="early_exit=250")
         check(r.status == 503 and json.loads(r.body)["error"] == "spool_full",
@@ -427,6 +427,9 @@ def t_tokens(binary, tmp):
         for _, (_, reason) in bad.items():
             check(delta(m0, m1, "netpulse_rejections_total", protocol="ndt7+ws",
                         reason=reason) == 1, "rejections{%s} +1" % reason)
+        check(wait_for(lambda: len(L.data_files(srv.datadir)) >= 2, 10),
+              "the two admitted tests have files")
+        time.sleep(0.2)
         check(len(L.data_files(srv.datadir)) == 2, "only the two admitted tests have files")
         check(not re.search(r"eyJ[A-Za-z0-9_-]{10,}", srv.log_text()), "no token in the logs")
     finally:

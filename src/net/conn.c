@@ -24,6 +24,9 @@
 #define MAX_IOV 64
 #define READ_ROUNDS 16               /* reads per poll event, for fairness */
 #define LINGER_MS 2000
+#define LOWAT_MAX (1 << 20)       /* wake for at most this much skipped data */
+#define LOWAT_MIN (64 * 1024)     /* below this, waking per segment is fine */
+#define HEADER_READ 256           /* first read after a skip: the next header */
 
 typedef struct seg {
   struct seg *next;
@@ -53,6 +56,8 @@ struct np_conn {
   uint8_t *rbuf;
   size_t rlen;
   uint64_t skip;
+  int rcvlowat;      /* SO_RCVLOWAT currently set (cleartext skipping) */
+  int after_skip;    /* the next read starts a new frame header */
   int peer_eof;
   /* write side */
   seg *head;
@@ -114,6 +119,7 @@ static np_conn *conn_new(uv_loop_t *loop, int fd) {
   c->linger.data = c;
   c->handles_open = 2;
   c->read_enabled = 1;
+  c->rcvlowat = 1;
   return c;
 }
 
@@ -441,7 +447,23 @@ void np_conn_want_writable(np_conn *c, int on, size_t lowat) {
 
 /* ---- reading ---- */
 
-void np_conn_skip(np_conn *c, uint64_t n) { c->skip += n; }
+/* While bulk data is being dropped in the kernel, ask to be woken only when
+ * a large part of it has arrived: per-segment wake-ups (and the window
+ * updates each drain sends) otherwise cost more than the data. Never more
+ * than what is left to skip, so the bytes after it are never held back. */
+static void tune_lowat(np_conn *c) {
+  if (c->ssl || c->fd < 0) return;
+  uint64_t in_kernel = c->skip > c->rlen ? c->skip - c->rlen : 0;
+  int want = in_kernel >= LOWAT_MAX ? LOWAT_MAX : (int)in_kernel;
+  if (want < LOWAT_MIN) want = 1;
+  if (want == c->rcvlowat) return;
+  if (setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof want) == 0) c->rcvlowat = want;
+}
+
+void np_conn_skip(np_conn *c, uint64_t n) {
+  c->skip += n;
+  tune_lowat(c);
+}
 
 void np_conn_read_enable(np_conn *c, int on) {
   c->read_enabled = on;
@@ -462,6 +484,7 @@ static int deliver(np_conn *c) {
       c->rlen -= k;
       c->skip -= k;
       c->stats.app_read += k;
+      tune_lowat(c);
       c->in_callback++;
       (void)c->cbs.on_data(c, c->ud, NULL, k);
       c->in_callback--;
@@ -570,9 +593,11 @@ static void do_read(np_conn *c) {
         c->stats.wire_read += (uint64_t)n;
         c->stats.app_read += (uint64_t)n;
         c->skip -= (uint64_t)n;
+        if (c->skip == 0) c->after_skip = 1;
         c->in_callback++;
         (void)c->cbs.on_data(c, c->ud, NULL, (size_t)n);
         c->in_callback--;
+        tune_lowat(c);
         continue;
       }
     } else if (c->ssl) {
@@ -581,7 +606,13 @@ static void do_read(np_conn *c) {
       if (c->rlen == RBUF_CAP) {
         if (deliver(c) < 0 || c->rlen == RBUF_CAP) return;
       }
-      n = recv(c->fd, c->rbuf + c->rlen, RBUF_CAP - c->rlen, MSG_DONTWAIT);
+      /* Right after a skip comes a frame header, usually followed by more
+       * payload to skip: read just the header rather than copying 64 KiB
+       * that would be thrown away. */
+      size_t room = RBUF_CAP - c->rlen;
+      if (c->after_skip && room > HEADER_READ) room = HEADER_READ;
+      c->after_skip = 0;
+      n = recv(c->fd, c->rbuf + c->rlen, room, MSG_DONTWAIT);
     }
     if (n == 0) {
       handle_eof(c);

@@ -352,6 +352,9 @@ int np_ws_read(np_ws_reader *r, uint8_t *in, size_t len, np_ws_event *ev) {
       if (r->remaining == 0) {
         rc = finish_frame(r, ev, np_slice_make(NULL, 0));
         if (rc < 0) return fail(r, rc);
+      } else if (np_ws_reader_skippable(r) > 0) {
+        /* Stop at a binary payload: the caller may drop it unread. */
+        break;
       }
     } else {
       size_t n = len - used;

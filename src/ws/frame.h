@@ -104,6 +104,8 @@ void np_ws_reader_free(np_ws_reader *r);
  * reported as it arrives, never copied; text and control payload is
  * reported from internal buffers once the message/frame is complete.
  * Input after a close frame is NP_E_PROTO. Consumes at most INT_MAX bytes. */
+/* It returns right after the header of a binary frame with a payload, so
+ * that the caller can drop that payload unread (np_ws_reader_skip). */
 int np_ws_read(np_ws_reader *r, uint8_t *in, size_t len, np_ws_event *ev);
 
 /* How many upcoming stream bytes are payload of a binary frame and may be

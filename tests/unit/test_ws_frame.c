@@ -512,9 +512,14 @@ static void skip_within_and_across_frames(void **state) {
   np_ws_reader_init(&r, NP_WS_ROLE_SERVER, 1 << 24, 1 << 20);
   size_t off = 0;
   assert_int_equal(np_ws_reader_skippable(&r), 0);
-  /* Header of frame 1 plus 10 payload bytes, read. */
+  /* Header of frame 1 plus 10 payload bytes: the reader stops after the
+   * header of a binary frame, so that the caller may skip its payload. */
   int rc = np_ws_read(&r, f + off, 6 + 10, &ev);
-  assert_int_equal(rc, 16);
+  assert_int_equal(rc, 6);
+  assert_int_equal(ev.type, NP_WS_EV_NONE);
+  assert_int_equal(np_ws_reader_skippable(&r), 100);
+  rc = np_ws_read(&r, f + off + 6, 10, &ev);
+  assert_int_equal(rc, 10);
   assert_int_equal(ev.type, NP_WS_EV_BINARY);
   assert_memory_equal(ev.data.ptr, payload, 10);
   off += 16;
@@ -557,9 +562,12 @@ static void skip_within_and_across_frames(void **state) {
   assert_int_equal(np_ws_reader_skippable(&r), 150);
   assert_int_equal(np_ws_reader_skip(&r, 150, &ev), 0);
   off += 150;
-  /* Frame 4: read 1 byte, then skip to the end of the message. */
+  /* Frame 4: header, read 1 byte, then skip to the end of the message. */
   rc = np_ws_read(&r, f + off, 7, &ev);
-  assert_int_equal(rc, 7);
+  assert_int_equal(rc, 6);
+  assert_int_equal(ev.type, NP_WS_EV_NONE);
+  rc = np_ws_read(&r, f + off + 6, 1, &ev);
+  assert_int_equal(rc, 1);
   assert_int_equal(ev.type, NP_WS_EV_BINARY);
   assert_int_equal(ev.data.ptr[0], payload[250]);
   off += 7;

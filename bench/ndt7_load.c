@@ -50,9 +50,8 @@ static void put_json_string(const char *s) {
 static double finite_or_zero(double v) { return v == v && v < 1e300 && v > -1e300 ? v : 0; }
 
 static void usage(void) {
-  fprintf(stderr,
-          "usage: ndt7_load --server HOST:PORT [--scheme ws|wss] "
-          "(--download|--upload) [--no-verify] [--timeout-ms MS]\n");
+  fprintf(stderr, "usage: ndt7_load --server HOST:PORT [--scheme ws|wss] "
+                  "(--download|--upload) [--no-verify] [--timeout-ms MS]\n");
 }
 
 int main(int argc, char **argv) {
@@ -94,8 +93,7 @@ int main(int argc, char **argv) {
     usage();
     return 2;
   }
-  static const np_ndt7_kv meta[] = {{"client_name", "netpulse-bench"},
-                                    {"client_version", "0"}};
+  static const np_ndt7_kv meta[] = {{"client_name", "netpulse-bench"}, {"client_version", "0"}};
   o.metadata = meta;
   o.nmetadata = sizeof meta / sizeof meta[0];
 
@@ -117,7 +115,8 @@ int main(int argc, char **argv) {
   struct rusage ru;
   (void)getrusage(RUSAGE_SELF, &ru);
   const np_ndt7_result *r = &st.res;
-  printf("{\"direction\":\"%s\",\"scheme\":", o.direction == NP_NDT7_DOWNLOAD ? "download" : "upload");
+  printf("{\"direction\":\"%s\",\"scheme\":",
+         o.direction == NP_NDT7_DOWNLOAD ? "download" : "upload");
   put_json_string(o.scheme);
   printf(",\"done\":%d,\"error\":%d,\"error_text\":", st.done, r->error);
   put_json_string(r->error_text);

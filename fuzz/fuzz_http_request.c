@@ -8,9 +8,9 @@
 #include "http/query.h"
 #include "http/request.h"
 
-#define CHECK(x) \
-  do {           \
-    if (!(x)) abort(); \
+#define CHECK(x)                                                                                   \
+  do {                                                                                             \
+    if (!(x)) abort();                                                                             \
   } while (0)
 
 static int is_ows(uint8_t c) { return c == ' ' || c == '\t'; }

@@ -7,16 +7,16 @@
 #include "core/error.h"
 #include "http/request.h"
 
-#define CHECK(x) \
-  do {           \
-    if (!(x)) abort(); \
+#define CHECK(x)                                                                                   \
+  do {                                                                                             \
+    if (!(x)) abort();                                                                             \
   } while (0)
 
 #define BODY_MAX 4096
 
 typedef struct {
-  int rc;            /* last error, or 0 */
-  size_t consumed;   /* framing bytes consumed */
+  int rc;          /* last error, or 0 */
+  size_t consumed; /* framing bytes consumed */
   size_t body_len;
   uint8_t body[BODY_MAX];
   int done;

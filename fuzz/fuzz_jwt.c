@@ -17,8 +17,14 @@ static const char fuzz_jwks[] =
 
 /* Valid at FUZZ_NOW for audience "mlab1.fuzz". */
 static const char *const valid[] = {
-    "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImZ1enotZWQifQ.eyJpc3MiOiJsb2NhdGUiLCJhdWQiOlsibWxhYjEuZnV6eiJdLCJzdWIiOiJtb25pdG9yaW5nIiwiZXhwIjoxNzAwMDAwMDYwLCJuYmYiOjE2OTk5OTk5OTB9.lY-M-SO9WcpMRCCZtT4446x8xFiG-sGNMJT71EXah_GZPbUZoa26Xj0N2HshUXX4B5Hhiyi2vZxsti29OSaDDA",
-    "eyJhbGciOiJFUzI1NiIsImtpZCI6ImZ1enotZWMifQ.eyJpc3MiOiJsb2NhdGUiLCJhdWQiOiJtbGFiMS5mdXp6Iiwic3ViIjoibW9uaXRvcmluZyIsImV4cCI6MTcwMDAwMDA2MCwibmJmIjoxNjk5OTk5OTkwfQ.jly4ZQEs70cZaK1ujHfj3gyVs3IGlnrUxudiou2WtEqZ2Hf9nfUkRA9lUyTMGM3peMTeerl0xe7hFsELbgMz4g",
+    "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6ImZ1enotZWQifQ."
+    "eyJpc3MiOiJsb2NhdGUiLCJhdWQiOlsibWxhYjEuZnV6eiJdLCJzdWIiOiJtb25pdG9yaW5nIiwiZXhwIjoxNzAwMDAwMD"
+    "YwLCJuYmYiOjE2OTk5OTk5OTB9.lY-M-SO9WcpMRCCZtT4446x8xFiG-sGNMJT71EXah_"
+    "GZPbUZoa26Xj0N2HshUXX4B5Hhiyi2vZxsti29OSaDDA",
+    "eyJhbGciOiJFUzI1NiIsImtpZCI6ImZ1enotZWMifQ."
+    "eyJpc3MiOiJsb2NhdGUiLCJhdWQiOiJtbGFiMS5mdXp6Iiwic3ViIjoibW9uaXRvcmluZyIsImV4cCI6MTcwMDAwMDA2MC"
+    "wibmJmIjoxNjk5OTk5OTkwfQ."
+    "jly4ZQEs70cZaK1ujHfj3gyVs3IGlnrUxudiou2WtEqZ2Hf9nfUkRA9lUyTMGM3peMTeerl0xe7hFsELbgMz4g",
 };
 
 #define FUZZ_NOW 1700000000
@@ -27,8 +33,7 @@ static np_jwt_keyset *keys(void) {
   static np_jwt_keyset *ks;
   if (ks) return ks;
   ks = np_jwt_keyset_new();
-  if (!ks || np_jwt_keyset_add_jwk(ks, fuzz_jwks, sizeof fuzz_jwks - 1) != 2)
-    abort();
+  if (!ks || np_jwt_keyset_add_jwk(ks, fuzz_jwks, sizeof fuzz_jwks - 1) != 2) abort();
   /* A harness whose known-good tokens fail would only fuzz the rejects. */
   np_jwt_expect ex = {"locate", "mlab1.fuzz", FUZZ_NOW};
   for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {

@@ -10,9 +10,9 @@
 #include "core/error.h"
 #include "ndt7/ndt7.h"
 
-#define CHECK(x) \
-  do {           \
-    if (!(x)) abort(); \
+#define CHECK(x)                                                                                   \
+  do {                                                                                             \
+    if (!(x)) abort();                                                                             \
   } while (0)
 
 /* ---- the reader, checked against a model built on the same JSON ---- */
@@ -55,12 +55,10 @@ static int model_read(const uint8_t *text, size_t len, np_ndt7_reading *ret) {
     static const char *const ak[] = {"NumBytes", "ElapsedTime"};
     uint64_t *const ao[] = {&r.app_bytes, &app_el};
     bad |= model_group(root, "AppInfo", ak, ao, 2, &r.has_app) < 0;
-    static const char *const tk[] = {"BytesAcked", "BytesReceived", "BytesSent",
-                                     "BytesRetrans", "MinRTT", "RTT",
-                                     "RTTVar", "ElapsedTime"};
-    uint64_t *const to[] = {&r.bytes_acked, &r.bytes_received, &r.bytes_sent,
-                            &r.bytes_retrans, &r.min_rtt_us,   &r.rtt_us,
-                            &r.rttvar_us,     &tcp_el};
+    static const char *const tk[] = {"BytesAcked", "BytesReceived", "BytesSent", "BytesRetrans",
+                                     "MinRTT",     "RTT",           "RTTVar",    "ElapsedTime"};
+    uint64_t *const to[] = {&r.bytes_acked, &r.bytes_received, &r.bytes_sent, &r.bytes_retrans,
+                            &r.min_rtt_us,  &r.rtt_us,         &r.rttvar_us,  &tcp_el};
     bad |= model_group(root, "TCPInfo", tk, to, 8, &r.has_tcp) < 0;
     static const char *const bk[] = {"BW"};
     uint64_t *const bo[] = {&r.bbr_bw};
@@ -119,7 +117,8 @@ static json_t *check_read(const uint8_t *text, size_t len) {
     /* The uuid is a NUL-terminated prefix of ConnectionInfo.UUID. */
     size_t ulen = strnlen(got.uuid, sizeof got.uuid);
     CHECK(ulen < sizeof got.uuid);
-    const char *full = json_string_value(json_object_get(json_object_get(obj, "ConnectionInfo"), "UUID"));
+    const char *full =
+        json_string_value(json_object_get(json_object_get(obj, "ConnectionInfo"), "UUID"));
     CHECK(ulen == 0 || (full && strncmp(full, got.uuid, ulen) == 0));
     if (full) CHECK(ulen == (strlen(full) < sizeof got.uuid ? strlen(full) : sizeof got.uuid - 1));
   }
@@ -163,8 +162,10 @@ static void check_sanitize(const json_t *in) {
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)in, k, v) {
-      if (is_group(k) && json_is_object(v)) expect_members++;
-      else if (json_is_string(v) && known_word(k, json_string_value(v))) expect_members++;
+      if (is_group(k) && json_is_object(v))
+        expect_members++;
+      else if (json_is_string(v) && known_word(k, json_string_value(v)))
+        expect_members++;
     }
   }
   if (!out) {
@@ -233,10 +234,14 @@ static uint64_t pick(stream *s) {
                                    10ull * 1000 * 1000};
   uint8_t b = take8(s);
   switch (b & 3) {
-  case 0: return b >> 2;
-  case 1: return edges[(b >> 2) % (sizeof edges / sizeof edges[0])];
-  case 2: return take64(s) >> (b >> 2 & 63);
-  default: return take64(s);
+  case 0:
+    return b >> 2;
+  case 1:
+    return edges[(b >> 2) % (sizeof edges / sizeof edges[0])];
+  case 2:
+    return take64(s) >> (b >> 2 & 63);
+  default:
+    return take64(s);
   }
 }
 

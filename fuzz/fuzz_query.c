@@ -7,9 +7,9 @@
 #include "core/error.h"
 #include "http/query.h"
 
-#define CHECK(x) \
-  do {           \
-    if (!(x)) abort(); \
+#define CHECK(x)                                                                                   \
+  do {                                                                                             \
+    if (!(x)) abort();                                                                             \
   } while (0)
 
 static const char *const allowed[] = {"client_name",         "client_version",
@@ -23,11 +23,16 @@ static int clean_utf8(const uint8_t *s, size_t n) {
     uint32_t cp;
     size_t len;
     uint8_t c = s[i];
-    if (c < 0x80) cp = c, len = 1;
-    else if ((c & 0xe0) == 0xc0) cp = c & 0x1f, len = 2;
-    else if ((c & 0xf0) == 0xe0) cp = c & 0x0f, len = 3;
-    else if ((c & 0xf8) == 0xf0) cp = c & 0x07, len = 4;
-    else return 0;
+    if (c < 0x80)
+      cp = c, len = 1;
+    else if ((c & 0xe0) == 0xc0)
+      cp = c & 0x1f, len = 2;
+    else if ((c & 0xf0) == 0xe0)
+      cp = c & 0x0f, len = 3;
+    else if ((c & 0xf8) == 0xf0)
+      cp = c & 0x07, len = 4;
+    else
+      return 0;
     if (n - i < len) return 0;
     for (size_t k = 1; k < len; k++) {
       if ((s[i + k] & 0xc0) != 0x80) return 0;

@@ -7,9 +7,9 @@
 #include "core/error.h"
 #include "ws/frame.h"
 
-#define CHECK(c) \
-  do {           \
-    if (!(c)) abort(); \
+#define CHECK(c)                                                                                   \
+  do {                                                                                             \
+    if (!(c)) abort();                                                                             \
   } while (0)
 
 /* A summary of what a reading reported, independent of chunk boundaries. */
@@ -17,7 +17,7 @@ typedef struct {
   uint64_t hash;
   uint64_t events;
   int err;
-  uint64_t bin_len;  /* binary message in progress */
+  uint64_t bin_len; /* binary message in progress */
   int closed;
 } summary;
 
@@ -42,7 +42,8 @@ static void note(summary *s, const limits *l, const np_ws_event *ev, const uint8
                  size_t chunk_len) {
   CHECK(!s->closed || ev->type == NP_WS_EV_NONE);
   switch (ev->type) {
-  case NP_WS_EV_NONE: return;
+  case NP_WS_EV_NONE:
+    return;
   case NP_WS_EV_BINARY:
   case NP_WS_EV_BINARY_END:
     if (ev->data.ptr)
@@ -74,7 +75,8 @@ static void note(summary *s, const limits *l, const np_ws_event *ev, const uint8
     s->hash = mix_bytes(mix(mix(s->hash, 8), ev->close_code), ev->data);
     s->closed = 1;
     break;
-  default: CHECK(0);
+  default:
+    CHECK(0);
   }
   s->events++;
 }
@@ -86,8 +88,8 @@ static uint64_t next_rand(uint64_t *x) {
   return *x;
 }
 
-static void read_all(np_ws_role role, const limits *l, const uint8_t *in, size_t len,
-                     uint64_t seed, int chunked, summary *s) {
+static void read_all(np_ws_role role, const limits *l, const uint8_t *in, size_t len, uint64_t seed,
+                     int chunked, summary *s) {
   memset(s, 0, sizeof *s);
   np_ws_reader r;
   np_ws_reader_init(&r, role, l->max_message, l->max_text);
@@ -144,8 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 2) return 0;
   np_ws_role role = (data[0] & 1) ? NP_WS_ROLE_CLIENT : NP_WS_ROLE_SERVER;
   /* Small caps reach the size checks with small inputs. */
-  static const limits caps[4] = {
-      {1 << 24, 1 << 20}, {64, 16}, {300, 300}, {1 << 16, 0}};
+  static const limits caps[4] = {{1 << 24, 1 << 20}, {64, 16}, {300, 300}, {1 << 16, 0}};
   const limits *l = &caps[(data[0] >> 1) & 3];
   uint64_t seed = ((uint64_t)data[1] << 8) | data[0] | ((uint64_t)size << 16);
   const uint8_t *in = data + 2;

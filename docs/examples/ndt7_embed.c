@@ -26,8 +26,7 @@ static void on_measurement(void *ud, const np_ndt7_measurement *m) {
   (void)ud;
   if (m->has_server) /* the server's view, from its TCP_INFO */
     fprintf(stderr, "  server: %6.2f s %10.1f Mbit/s  rtt %.1f ms\n",
-            (double)m->server_elapsed_us / 1e6, m->server_mbps,
-            (double)m->server_rtt_us / 1e3);
+            (double)m->server_elapsed_us / 1e6, m->server_mbps, (double)m->server_rtt_us / 1e3);
   else /* the client's own count, about every 250 ms */
     fprintf(stderr, "  client: %6.2f s %10.1f Mbit/s\n", (double)m->elapsed_us / 1e6,
             m->client_mbps);
@@ -42,9 +41,8 @@ static void on_done(void *ud, const np_ndt7_result *res) {
     if (res->retry_after_s > 0) printf(" (retry after %d s)", res->retry_after_s);
     printf("\n");
   } else {
-    printf("%s: %.1f Mbit/s, min RTT %.3f ms, loaded RTT %.3f ms, retrans %.2f %%, uuid %s\n",
-           name, res->throughput_mbps, res->min_rtt_ms, res->loaded_rtt_ms, res->retrans_pct,
-           res->uuid);
+    printf("%s: %.1f Mbit/s, min RTT %.3f ms, loaded RTT %.3f ms, retrans %.2f %%, uuid %s\n", name,
+           res->throughput_mbps, res->min_rtt_ms, res->loaded_rtt_ms, res->retrans_pct, res->uuid);
   }
   /* The client is freed after this returns; starting the next test here is
    * fine. */

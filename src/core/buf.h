@@ -29,14 +29,11 @@ int np_buf_reserve(np_buf *b, size_t n);
 int np_buf_append(np_buf *b, const void *p, size_t n);
 
 /* Appends a formatted string (no NUL kept). */
-int np_buf_printf(np_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int np_buf_printf(np_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Drops the first n bytes (n <= len). */
 void np_buf_consume(np_buf *b, size_t n);
 
-static inline np_slice np_buf_slice(const np_buf *b) {
-  return np_slice_make(b->data, b->len);
-}
+static inline np_slice np_buf_slice(const np_buf *b) { return np_slice_make(b->data, b->len); }
 
 #endif

@@ -39,8 +39,8 @@ int np_format_rfc3339nano(int64_t wall_ns, char *out, size_t n) {
     size_t k = 10;
     while (k > 1 && frac[k - 1] == '0') frac[--k] = 0;
   }
-  int w = snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d%sZ", tm.tm_year + 1900,
-                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  int w = snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d%sZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                   tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
   return (w < 0 || (size_t)w >= n) ? -ENOSPC : w;
 }
 
@@ -48,7 +48,7 @@ int np_format_filestamp(int64_t wall_ns, char *out, size_t n) {
   struct tm tm;
   long ns;
   if (split(wall_ns, &tm, &ns) < 0) return -EINVAL;
-  int w = snprintf(out, n, "%04d%02d%02dT%02d%02d%02d.%09ldZ", tm.tm_year + 1900,
-                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ns);
+  int w = snprintf(out, n, "%04d%02d%02dT%02d%02d%02d.%09ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                   tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ns);
   return (w < 0 || (size_t)w >= n) ? -ENOSPC : w;
 }

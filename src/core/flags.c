@@ -29,9 +29,8 @@ int np_parse_size(const char *s, long long *ret) {
   long long mul = 1;
   if (*end) {
     static const char *const suf[] = {"k", "M", "G", "T", "Ki", "Mi", "Gi", "Ti"};
-    static const long long m[] = {1000LL,         1000000LL,    1000000000LL,
-                                  1000000000000LL, 1024LL,      1048576LL,
-                                  1073741824LL,   1099511627776LL};
+    static const long long m[] = {1000LL, 1000000LL, 1000000000LL, 1000000000000LL,
+                                  1024LL, 1048576LL, 1073741824LL, 1099511627776LL};
     size_t i;
     for (i = 0; i < 8; i++)
       if (strcmp(end, suf[i]) == 0) break;
@@ -51,8 +50,7 @@ static void env_name(const char *prefix, const char *flag, char *out, size_t cap
   out[k] = 0;
 }
 
-static int set_value(const np_flag *f, const char *v, const char *src, char *err,
-                     size_t errcap) {
+static int set_value(const np_flag *f, const char *v, const char *src, char *err, size_t errcap) {
   switch (f->type) {
   case NP_FLAG_STRING:
     *(const char **)f->target = v;
@@ -66,8 +64,8 @@ static int set_value(const np_flag *f, const char *v, const char *src, char *err
   case NP_FLAG_INT: {
     long long x;
     if (np_parse_size(v, &x) < 0 || x < f->min || x > f->max) {
-      (void)snprintf(err, errcap, "invalid value \"%s\" for %s: want an integer in [%lld, %lld]",
-                     v, src, f->min, f->max);
+      (void)snprintf(err, errcap, "invalid value \"%s\" for %s: want an integer in [%lld, %lld]", v,
+                     src, f->min, f->max);
       return NP_E_BADARG;
     }
     *(long long *)f->target = x;
@@ -93,8 +91,8 @@ static const np_flag *find_long(const np_flag *flags, size_t n, const char *name
   return NULL;
 }
 
-int np_flags_parse(const np_flag *flags, size_t n, int argc, char **argv,
-                   const char *env_prefix, int *ret_first_arg, char *err, size_t errcap) {
+int np_flags_parse(const np_flag *flags, size_t n, int argc, char **argv, const char *env_prefix,
+                   int *ret_first_arg, char *err, size_t errcap) {
   unsigned char seen[256] = {0};
   if (n > sizeof seen) return NP_E_BADARG;
   int i = 1;

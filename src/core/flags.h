@@ -22,23 +22,23 @@ typedef struct {
 } np_flag_list;
 
 typedef struct {
-  const char *name;     /* long name without "--", e.g. "datadir" */
-  char short_name;      /* 0 if none */
+  const char *name; /* long name without "--", e.g. "datadir" */
+  char short_name;  /* 0 if none */
   np_flag_type type;
   void *target;
-  const char *metavar;  /* e.g. "DIR"; NULL for bools */
-  const char *help;     /* one line; the default is shown from def */
-  const char *def;      /* default as shown in --help (documentation only) */
-  long long min, max;   /* NP_FLAG_INT bounds */
-  int no_env;           /* 1: no NETPULSE_<FLAG> fallback */
+  const char *metavar; /* e.g. "DIR"; NULL for bools */
+  const char *help;    /* one line; the default is shown from def */
+  const char *def;     /* default as shown in --help (documentation only) */
+  long long min, max;  /* NP_FLAG_INT bounds */
+  int no_env;          /* 1: no NETPULSE_<FLAG> fallback */
 } np_flag;
 
 /* Parses argv[1..] then the environment for flags not given. Stops at the
  * first positional argument ("--" ends flags) and stores its index in
  * *ret_first_arg (argc when none). "-h"/"--help" returns 1. On a bad flag
  * or value returns NP_E_BADARG with a one-line message in err. */
-int np_flags_parse(const np_flag *flags, size_t n, int argc, char **argv,
-                   const char *env_prefix, int *ret_first_arg, char *err, size_t errcap);
+int np_flags_parse(const np_flag *flags, size_t n, int argc, char **argv, const char *env_prefix,
+                   int *ret_first_arg, char *err, size_t errcap);
 
 /* Prints the flag table ("  --name METAVAR   help (default: def) [$ENV]"). */
 void np_flags_usage(FILE *f, const np_flag *flags, size_t n, const char *env_prefix);

@@ -16,9 +16,7 @@ static inline np_slice np_slice_make(const void *p, size_t n) {
   return s;
 }
 
-static inline np_slice np_slice_cstr(const char *s) {
-  return np_slice_make(s, strlen(s));
-}
+static inline np_slice np_slice_cstr(const char *s) { return np_slice_make(s, strlen(s)); }
 
 /* Exact byte equality. */
 static inline int np_slice_eq(np_slice a, np_slice b) {

@@ -49,8 +49,8 @@ static void expose_space(z_stream *z, np_buf *out) {
 int np_gzip(const void *in, size_t len, np_buf *out) {
   if (!out || (!in && len)) return NP_E_BADARG;
   z_stream z = {0};
-  int zrc = deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, GZ_WINDOW_BITS,
-                         GZ_MEM_LEVEL, Z_DEFAULT_STRATEGY);
+  int zrc = deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, GZ_WINDOW_BITS, GZ_MEM_LEVEL,
+                         Z_DEFAULT_STRATEGY);
   if (zrc == Z_MEM_ERROR) return -ENOMEM;
   if (zrc != Z_OK) return NP_E_BADARG;
 

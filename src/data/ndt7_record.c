@@ -26,8 +26,7 @@ int np_ndt7_record_json(const np_ndt7_outcome *o, np_buf *out) {
   (void)json_object_set_new(top, "StartTime", json_string(start));
   (void)json_object_set_new(top, "EndTime", json_string(end));
   if (o->record)
-    (void)json_object_set(top, o->dir == NP_NDT7_DIR_DOWNLOAD ? "Download" : "Upload",
-                          o->record);
+    (void)json_object_set(top, o->dir == NP_NDT7_DIR_DOWNLOAD ? "Download" : "Upload", o->record);
   size_t n = json_dumpb(top, NULL, 0, JSON_COMPACT);
   int rc = n ? np_buf_reserve(out, n) : NP_E_JSON;
   if (rc == 0) {

@@ -54,9 +54,8 @@ int np_spool_name_ok(const char *name) {
   size_t i = 0;
   for (; name[i]; i++) {
     char c = name[i];
-    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-             (c >= '0' && c <= '9') || c == ':' || c == '.' || c == '_' ||
-             c == '-';
+    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == ':' || c == '.' || c == '_' || c == '-';
     if (!ok || i >= NAME_LEN_MAX) return 0;
   }
   return 1;
@@ -232,8 +231,7 @@ static int link_tmpfile(int fd, int dirfd, const char *stage) {
 /* The DESIGN.md recipe. Until the link the file has no name, so every
  * early failure leaves nothing behind; the only close event names
  * "#<inode>", which no uploader can open. */
-static int write_tmpfile(int fd, int dirfd, const char *name,
-                         const uint8_t *data, size_t len) {
+static int write_tmpfile(int fd, int dirfd, const char *name, const uint8_t *data, size_t len) {
   char stage[NAME_MAX + 1];
   int rc = path_fmt(stage, sizeof stage, STAGE_PREFIX "%s" STAGE_SUFFIX, name);
   if (rc < 0) goto fail_open;
@@ -271,13 +269,11 @@ fail_linked:
  * may try to open or even upload before the rename. It is not called
  * ".part" because a crash mid-write leaves it partial, and recovery must
  * only ever publish complete staging files. */
-static int write_fallback(int dirfd, const char *name, const uint8_t *data,
-                          size_t len) {
+static int write_fallback(int dirfd, const char *name, const uint8_t *data, size_t len) {
   char tmp[NAME_MAX + 1];
   int rc = path_fmt(tmp, sizeof tmp, STAGE_PREFIX "%s" FALLBACK_SUFFIX, name);
   if (rc < 0) return rc;
-  int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                  0644);
+  int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) return -errno;
   rc = write_all(fd, data, len);
   if (rc == 0 && fsync(fd) < 0) rc = -errno;
@@ -297,11 +293,9 @@ static int open_dir(const char *dir) {
   return fd >= 0 ? fd : -errno;
 }
 
-int np_spool_write(np_spool *s, const char *datatype, int64_t wall_ns,
-                   const char *name, const void *data, size_t len,
-                   char *ret_path, size_t pathcap) {
-  if (!s || !np_spool_datatype_ok(datatype) || !np_spool_name_ok(name) ||
-      (!data && len))
+int np_spool_write(np_spool *s, const char *datatype, int64_t wall_ns, const char *name,
+                   const void *data, size_t len, char *ret_path, size_t pathcap) {
+  if (!s || !np_spool_datatype_ok(datatype) || !np_spool_name_ok(name) || (!data && len))
     return NP_E_BADARG;
   char day[16], dir[PATH_MAX], path[PATH_MAX];
   int rc = day_dir(wall_ns, 0, day, sizeof day);
@@ -386,8 +380,7 @@ static int recover_dir(int dirfd, int depth, size_t *count) {
       renamed += (size_t)rc;
       rc = 0;
     } else if (type == DT_DIR && depth < RECOVER_DEPTH_MAX) {
-      int sub = openat(dirfd, e->d_name,
-                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      int sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (sub < 0) {
         rc = -errno;
         break;

@@ -68,9 +68,8 @@ int np_spool_prepare(np_spool *s, const char *datatype, int64_t wall_ns);
  * renamed instead; its close raises IN_CLOSE_WRITE on that hidden name.
  * If the last step, the directory fsync, fails, the error is returned but
  * the file has been handed over already: it is never taken back. */
-int np_spool_write(np_spool *s, const char *datatype, int64_t wall_ns,
-                   const char *name, const void *data, size_t len,
-                   char *ret_path, size_t pathcap);
+int np_spool_write(np_spool *s, const char *datatype, int64_t wall_ns, const char *name,
+                   const void *data, size_t len, char *ret_path, size_t pathcap);
 
 /* Runs on the loop thread when an async write ends: status is what
  * np_spool_write returned (or UV_ECANCELED), path the final path on
@@ -82,9 +81,9 @@ typedef void (*np_spool_done_cb)(void *ud, int status, const char *path);
  * every case: it is freed after writing, or at once if this returns an
  * error. Arguments are checked now (NP_E_BADARG, and then cb is not
  * called); on 0, cb is called exactly once, later, on the loop thread. */
-int np_spool_write_async(uv_loop_t *loop, np_spool *s, const char *datatype,
-                         int64_t wall_ns, const char *name, uint8_t *data,
-                         size_t len, np_spool_done_cb cb, void *ud);
+int np_spool_write_async(uv_loop_t *loop, np_spool *s, const char *datatype, int64_t wall_ns,
+                         const char *name, uint8_t *data, size_t len, np_spool_done_cb cb,
+                         void *ud);
 
 /* 1 if datatype matches ^[a-z][a-z0-9]*$ (and is not absurdly long). */
 int np_spool_datatype_ok(const char *datatype);

@@ -25,8 +25,8 @@ typedef struct {
 
 static void work_cb(uv_work_t *req) {
   spool_job *j = req->data;
-  j->status = np_spool_write(j->spool, j->datatype, j->wall_ns, j->name,
-                             j->data, j->len, j->path, sizeof j->path);
+  j->status = np_spool_write(j->spool, j->datatype, j->wall_ns, j->name, j->data, j->len, j->path,
+                             sizeof j->path);
   /* Freed here, on the worker: a large file's memory goes back as soon as
    * it is on disk, not when the loop gets round to the callback. */
   free(j->data);
@@ -42,11 +42,11 @@ static void after_work_cb(uv_work_t *req, int status) {
   free(j);
 }
 
-int np_spool_write_async(uv_loop_t *loop, np_spool *s, const char *datatype,
-                         int64_t wall_ns, const char *name, uint8_t *data,
-                         size_t len, np_spool_done_cb cb, void *ud) {
-  if (!loop || !s || !cb || !np_spool_datatype_ok(datatype) ||
-      !np_spool_name_ok(name) || (!data && len)) {
+int np_spool_write_async(uv_loop_t *loop, np_spool *s, const char *datatype, int64_t wall_ns,
+                         const char *name, uint8_t *data, size_t len, np_spool_done_cb cb,
+                         void *ud) {
+  if (!loop || !s || !cb || !np_spool_datatype_ok(datatype) || !np_spool_name_ok(name) ||
+      (!data && len)) {
     free(data);
     return NP_E_BADARG;
   }

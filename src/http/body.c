@@ -48,8 +48,7 @@ int np_http_body_init(np_http_body *b, const np_http_response *resp, uint64_t ma
     /* We decode no other coding, and RFC 9112 section 6.1 calls an HTTP/1.0
      * message with Transfer-Encoding, or one with both framings, faulty. */
     np_slice v = np_http_header_get(resp->headers, resp->nheaders, "Transfer-Encoding");
-    if (te > 1 || has_len || resp->minor_version == 0 ||
-        !np_slice_ieq(v, np_slice_cstr("chunked")))
+    if (te > 1 || has_len || resp->minor_version == 0 || !np_slice_ieq(v, np_slice_cstr("chunked")))
       return NP_E_PROTO;
     nb.mode = M_CHUNKED;
     nb.state = S_SIZE0;
@@ -125,7 +124,7 @@ static int chunked_step(np_http_body *b, uint8_t *in, size_t len, size_t *pos, s
     b->remaining -= n;
     b->total += n;
     if (b->remaining == 0) b->state = S_DATA_CR;
-    return 0;  /* pos already advanced */
+    return 0; /* pos already advanced */
   }
   case S_DATA_CR:
     if (c != '\r') return NP_E_PROTO;
@@ -140,7 +139,7 @@ static int chunked_step(np_http_body *b, uint8_t *in, size_t len, size_t *pos, s
       b->state = S_END_LF;
       break;
     }
-    if (c == ' ' || c == '\t') return NP_E_PROTO;  /* obs-fold */
+    if (c == ' ' || c == '\t') return NP_E_PROTO; /* obs-fold */
     /* The first byte of a trailer line. */
     /* fall through */
   case S_TRAILER:
@@ -170,7 +169,7 @@ static int chunked_step(np_http_body *b, uint8_t *in, size_t len, size_t *pos, s
 int np_http_body_read(np_http_body *b, uint8_t *in, size_t len, size_t *ret_body_len) {
   *ret_body_len = 0;
   if (b->state < 0) return b->state;
-  if (len > INT_MAX) len = INT_MAX;  /* the count is returned as an int */
+  if (len > INT_MAX) len = INT_MAX; /* the count is returned as an int */
   size_t n;
   switch (b->mode) {
   case M_LENGTH:
@@ -207,10 +206,14 @@ int np_http_body_read(np_http_body *b, uint8_t *in, size_t len, size_t *ret_body
 
 int np_http_body_done(const np_http_body *b) {
   switch (b->mode) {
-  case M_NONE: return 1;
-  case M_LENGTH: return b->state >= 0 && b->remaining == 0;
-  case M_CHUNKED: return b->state == S_DONE;
-  default: return 0;
+  case M_NONE:
+    return 1;
+  case M_LENGTH:
+    return b->state >= 0 && b->remaining == 0;
+  case M_CHUNKED:
+    return b->state == S_DONE;
+  default:
+    return 0;
   }
 }
 

@@ -40,8 +40,8 @@ int np_percent_decode(np_slice in, char *out, size_t cap, int plus_is_space) {
 }
 
 static int is_unreserved(uint8_t c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.' || c == '_' || c == '~';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
 }
 
 int np_percent_encode(const char *s, char *out, size_t cap) {
@@ -73,7 +73,7 @@ int np_query_parse(np_slice raw, np_query *ret_q) {
     size_t start = i;
     while (i < raw.len && raw.ptr[i] != '&') i++;
     size_t end = i++;
-    if (end == start) continue;  /* "a=1&&b=2", a trailing '&' */
+    if (end == start) continue; /* "a=1&&b=2", a trailing '&' */
     if (q.npairs == NP_QUERY_MAX_PAIRS) return NP_E_TOOBIG;
     const uint8_t *eq = memchr(raw.ptr + start, '=', end - start);
     size_t kend = eq ? (size_t)(eq - raw.ptr) : end;
@@ -83,11 +83,11 @@ int np_query_parse(np_slice raw, np_query *ret_q) {
                                  sizeof q.storage - used, 1);
     if (klen < 0) return klen;
     used += (size_t)klen + 1;
-    const char *value = key + klen;  /* its NUL: "" when there is no '=' */
+    const char *value = key + klen; /* its NUL: "" when there is no '=' */
     if (eq) {
       char *v = q.storage + used;
-      int vlen = np_percent_decode(np_slice_make(eq + 1, end - kend - 1), v,
-                                   sizeof q.storage - used, 1);
+      int vlen =
+          np_percent_decode(np_slice_make(eq + 1, end - kend - 1), v, sizeof q.storage - used, 1);
       if (vlen < 0) return vlen;
       used += (size_t)vlen + 1;
       value = v;
@@ -159,8 +159,13 @@ static int meta_value_len(const char *value) {
 }
 
 static const char *const meta_allowed[] = {
-    "client_name",    "client_version", "client_library_name", "client_library_version",
-    "client_os",      "client_arch",    NULL,
+    "client_name",
+    "client_version",
+    "client_library_name",
+    "client_library_version",
+    "client_os",
+    "client_arch",
+    NULL,
 };
 
 static int in_list(const char *const *list, const char *key) {

@@ -8,11 +8,11 @@
 #include "core/slice.h"
 
 #define NP_QUERY_MAX_PAIRS 32
-#define NP_QUERY_MAX_BYTES 4096   /* raw query length cap */
+#define NP_QUERY_MAX_BYTES 4096 /* raw query length cap */
 
 typedef struct {
-  const char *key;    /* decoded, NUL-terminated, points into storage */
-  const char *value;  /* decoded, NUL-terminated ("" when no '=') */
+  const char *key;   /* decoded, NUL-terminated, points into storage */
+  const char *value; /* decoded, NUL-terminated ("" when no '=') */
 } np_query_pair;
 
 /* Decoded pairs in order; owns its storage (no heap). */
@@ -44,7 +44,7 @@ int np_percent_encode(const char *s, char *out, size_t cap);
 
 /* Client metadata: the allow-listed query keys kept in the data. */
 #define NP_META_MAX_ITEMS 16
-#define NP_META_MAX_VALUE 128    /* longer values are truncated at a UTF-8 boundary */
+#define NP_META_MAX_VALUE 128 /* longer values are truncated at a UTF-8 boundary */
 
 typedef struct {
   char name[32];

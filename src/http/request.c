@@ -13,15 +13,28 @@ enum { OK = 0, NEED = 1, NEED_URI = 2 };
 
 typedef struct {
   const uint8_t *in;
-  size_t lim;   /* min(len, NP_HTTP_MAX_HEAD): nothing past it is looked at */
+  size_t lim; /* min(len, NP_HTTP_MAX_HEAD): nothing past it is looked at */
   size_t pos;
 } scan;
 
 static int is_tchar(uint8_t c) {
   if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return 1;
   switch (c) {
-  case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-  case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+  case '!':
+  case '#':
+  case '$':
+  case '%':
+  case '&':
+  case '\'':
+  case '*':
+  case '+':
+  case '-':
+  case '.':
+  case '^':
+  case '_':
+  case '`':
+  case '|':
+  case '~':
     return 1;
   default:
     return 0;
@@ -142,7 +155,7 @@ static int parse_headers(scan *s, np_http_header *h, size_t *ret_n) {
       if (s->pos >= s->lim) return NEED;
       c = s->in[s->pos];
       if (c == ':') break;
-      if (!is_tchar(c)) return NP_E_PROTO;  /* also whitespace before ':' */
+      if (!is_tchar(c)) return NP_E_PROTO; /* also whitespace before ':' */
     }
     if (s->pos == nstart) return NP_E_PROTO;
     size_t nend = s->pos++;
@@ -152,7 +165,7 @@ static int parse_headers(scan *s, np_http_header *h, size_t *ret_n) {
       if (s->pos >= s->lim) return NEED;
       c = s->in[s->pos];
       if (c == '\r') break;
-      if (!is_value_byte(c)) return NP_E_PROTO;  /* NUL, bare LF, other CTLs */
+      if (!is_value_byte(c)) return NP_E_PROTO; /* NUL, bare LF, other CTLs */
     }
     size_t vend = s->pos++;
     int rc = take_lf(s);
@@ -228,8 +241,10 @@ static int parse_status_line(scan *s, np_http_response *r) {
 
   if (s->pos >= s->lim) return NEED;
   /* The SP before an empty reason is tolerated missing ("HTTP/1.1 200"). */
-  if (s->in[s->pos] == ' ') s->pos++;
-  else if (s->in[s->pos] != '\r') return NP_E_PROTO;
+  if (s->in[s->pos] == ' ')
+    s->pos++;
+  else if (s->in[s->pos] != '\r')
+    return NP_E_PROTO;
   size_t rstart = s->pos;
   for (;; s->pos++) {
     if (s->pos >= s->lim) return NEED;
@@ -313,12 +328,18 @@ int np_http_content_length(const np_http_header *h, size_t n, uint64_t *ret_len)
 
 int np_http_status_for_error(int err) {
   switch (err) {
-  case NP_E_URI_TOOLONG: return 414;
-  case NP_E_HEADERS_TOOBIG: return 431;
-  case NP_E_HTTP_VERSION: return 505;
-  case NP_E_HTTP_METHOD: return 405;
-  case NP_E_TOOBIG: return 413;
-  default: break;
+  case NP_E_URI_TOOLONG:
+    return 414;
+  case NP_E_HEADERS_TOOBIG:
+    return 431;
+  case NP_E_HTTP_VERSION:
+    return 505;
+  case NP_E_HTTP_METHOD:
+    return 405;
+  case NP_E_TOOBIG:
+    return 413;
+  default:
+    break;
   }
   /* Other project codes are the peer's fault; errno values are ours. */
   return (err > NP_E_BASE && err < NP_E_LAST) ? 400 : 500;
@@ -326,37 +347,69 @@ int np_http_status_for_error(int err) {
 
 const char *np_http_reason(int status) {
   switch (status) {
-  case 100: return "Continue";
-  case 101: return "Switching Protocols";
-  case 200: return "OK";
-  case 201: return "Created";
-  case 202: return "Accepted";
-  case 204: return "No Content";
-  case 206: return "Partial Content";
-  case 301: return "Moved Permanently";
-  case 302: return "Found";
-  case 304: return "Not Modified";
-  case 307: return "Temporary Redirect";
-  case 308: return "Permanent Redirect";
-  case 400: return "Bad Request";
-  case 401: return "Unauthorized";
-  case 403: return "Forbidden";
-  case 404: return "Not Found";
-  case 405: return "Method Not Allowed";
-  case 408: return "Request Timeout";
-  case 411: return "Length Required";
-  case 413: return "Content Too Large";
-  case 414: return "URI Too Long";
-  case 415: return "Unsupported Media Type";
-  case 426: return "Upgrade Required";
-  case 429: return "Too Many Requests";
-  case 431: return "Request Header Fields Too Large";
-  case 500: return "Internal Server Error";
-  case 501: return "Not Implemented";
-  case 502: return "Bad Gateway";
-  case 503: return "Service Unavailable";
-  case 504: return "Gateway Timeout";
-  case 505: return "HTTP Version Not Supported";
-  default: return "";
+  case 100:
+    return "Continue";
+  case 101:
+    return "Switching Protocols";
+  case 200:
+    return "OK";
+  case 201:
+    return "Created";
+  case 202:
+    return "Accepted";
+  case 204:
+    return "No Content";
+  case 206:
+    return "Partial Content";
+  case 301:
+    return "Moved Permanently";
+  case 302:
+    return "Found";
+  case 304:
+    return "Not Modified";
+  case 307:
+    return "Temporary Redirect";
+  case 308:
+    return "Permanent Redirect";
+  case 400:
+    return "Bad Request";
+  case 401:
+    return "Unauthorized";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 408:
+    return "Request Timeout";
+  case 411:
+    return "Length Required";
+  case 413:
+    return "Content Too Large";
+  case 414:
+    return "URI Too Long";
+  case 415:
+    return "Unsupported Media Type";
+  case 426:
+    return "Upgrade Required";
+  case 429:
+    return "Too Many Requests";
+  case 431:
+    return "Request Header Fields Too Large";
+  case 500:
+    return "Internal Server Error";
+  case 501:
+    return "Not Implemented";
+  case 502:
+    return "Bad Gateway";
+  case 503:
+    return "Service Unavailable";
+  case 504:
+    return "Gateway Timeout";
+  case 505:
+    return "HTTP Version Not Supported";
+  default:
+    return "";
   }
 }

@@ -7,29 +7,29 @@
 
 #include "core/slice.h"
 
-#define NP_HTTP_MAX_HEAD 8192   /* request line + headers + blank line */
+#define NP_HTTP_MAX_HEAD 8192 /* request line + headers + blank line */
 #define NP_HTTP_MAX_HEADERS 64
-#define NP_HTTP_MAX_QUERY 4096  /* bytes after '?' in the target */
+#define NP_HTTP_MAX_QUERY 4096 /* bytes after '?' in the target */
 
 typedef struct {
-  np_slice name;   /* as sent (compare with np_slice_ieq) */
-  np_slice value;  /* leading/trailing whitespace removed */
+  np_slice name;  /* as sent (compare with np_slice_ieq) */
+  np_slice value; /* leading/trailing whitespace removed */
 } np_http_header;
 
 /* All slices point into the caller's input buffer: valid while it is. */
 typedef struct {
-  np_slice method;      /* e.g. "GET" */
-  np_slice target;      /* whole request-target */
-  np_slice path;        /* target up to '?' */
-  np_slice query;       /* after '?', without it; len 0 if none */
-  int minor_version;    /* HTTP/1.<minor> */
+  np_slice method;   /* e.g. "GET" */
+  np_slice target;   /* whole request-target */
+  np_slice path;     /* target up to '?' */
+  np_slice query;    /* after '?', without it; len 0 if none */
+  int minor_version; /* HTTP/1.<minor> */
   size_t nheaders;
   np_http_header headers[NP_HTTP_MAX_HEADERS];
 } np_http_request;
 
 typedef struct {
   int minor_version;
-  int status;           /* 100..599 */
+  int status; /* 100..599 */
   np_slice reason;
   size_t nheaders;
   np_http_header headers[NP_HTTP_MAX_HEADERS];
@@ -93,12 +93,12 @@ const char *np_http_reason(int status);
 /* Incremental body framing for responses read by a client: Content-Length,
  * chunked, or until close. Chunk extensions and trailers are skipped. */
 typedef struct {
-  int mode;             /* internal */
-  uint64_t remaining;   /* internal */
-  int state;            /* internal (negative: the sticky error) */
-  uint32_t linelen;     /* internal: chunk-size line / trailer bytes seen */
-  uint64_t total;       /* body bytes delivered so far */
-  uint64_t max;         /* cap on total body bytes */
+  int mode;           /* internal */
+  uint64_t remaining; /* internal */
+  int state;          /* internal (negative: the sticky error) */
+  uint32_t linelen;   /* internal: chunk-size line / trailer bytes seen */
+  uint64_t total;     /* body bytes delivered so far */
+  uint64_t max;       /* cap on total body bytes */
 } np_http_body;
 
 /* Sets up body framing from a parsed response; max caps the body size.

@@ -80,8 +80,8 @@ fail:
   return rc;
 }
 
-int np_http_write_simple(np_buf *out, int status, const char *content_type,
-                         const char *body, const char *const *extra_headers) {
+int np_http_write_simple(np_buf *out, int status, const char *content_type, const char *body,
+                         const char *const *extra_headers) {
   size_t mark = out->len;
   size_t blen = body ? strlen(body) : 0;
   int rc = NP_E_BADARG;
@@ -140,8 +140,8 @@ static int visible_without(const char *s, const char *forbid) {
   return 1;
 }
 
-int np_http_write_request(np_buf *out, const char *method, const char *host,
-                          const char *target, const char *const *headers) {
+int np_http_write_request(np_buf *out, const char *method, const char *host, const char *target,
+                          const char *const *headers) {
   size_t mark = out->len;
   int rc = NP_E_BADARG;
   if (!method || !*method) goto fail;

@@ -21,14 +21,13 @@
  * when content_length >= 0, then the blank line. status is 100..599;
  * content_length must be -1 for 1xx and 204, and headers must not carry
  * their own Content-Length when content_length >= 0. */
-int np_http_write_head(np_buf *out, int status, const char *const *headers,
-                       int64_t content_length);
+int np_http_write_head(np_buf *out, int status, const char *const *headers, int64_t content_length);
 
 /* A complete response that ends the connection: head with Content-Type (if
  * content_type is not NULL), extra_headers, Content-Length of body (NULL =
  * empty) and "Connection: close", then the body. */
-int np_http_write_simple(np_buf *out, int status, const char *content_type,
-                         const char *body, const char *const *extra_headers);
+int np_http_write_simple(np_buf *out, int status, const char *content_type, const char *body,
+                         const char *const *extra_headers);
 
 /* An error answer with a JSON body {"status":<status>,"error":"<reason>"}
  * via np_http_write_simple; "Retry-After: <s>" when retry_after_s >= 0
@@ -41,7 +40,7 @@ int np_http_write_error(np_buf *out, int status, int retry_after_s,
  * '#', host is non-empty visible ASCII without '/', '?', '#', '@'; headers
  * must not carry another Host. No body framing is added (for a body, pass
  * Content-Length in headers and append the body yourself). */
-int np_http_write_request(np_buf *out, const char *method, const char *host,
-                          const char *target, const char *const *headers);
+int np_http_write_request(np_buf *out, const char *method, const char *host, const char *target,
+                          const char *const *headers);
 
 #endif

@@ -61,8 +61,7 @@ static int get_u64(const json_t *o, const char *k, uint64_t *out) {
   return 1;
 }
 
-int np_ndt7_measurement_read(const char *text, size_t len, np_ndt7_reading *ret,
-                             json_t **ret_obj) {
+int np_ndt7_measurement_read(const char *text, size_t len, np_ndt7_reading *ret, json_t **ret_obj) {
   json_error_t jerr;
   json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
   if (!root) return NP_E_JSON;
@@ -73,7 +72,8 @@ int np_ndt7_measurement_read(const char *text, size_t len, np_ndt7_reading *ret,
   json_t *app = bad ? NULL : json_object_get(root, "AppInfo");
   if (app) {
     uint64_t el = 0;
-    if (!json_is_object(app)) bad = 1;
+    if (!json_is_object(app))
+      bad = 1;
     else {
       int a = get_u64(app, "NumBytes", &r.app_bytes);
       int b = get_u64(app, "ElapsedTime", &el);
@@ -85,10 +85,14 @@ int np_ndt7_measurement_read(const char *text, size_t len, np_ndt7_reading *ret,
   json_t *tcp = bad ? NULL : json_object_get(root, "TCPInfo");
   if (tcp) {
     uint64_t el = 0;
-    if (!json_is_object(tcp)) bad = 1;
+    if (!json_is_object(tcp))
+      bad = 1;
     else {
       int n = 0, x;
-      const struct { const char *k; uint64_t *v; } f[] = {
+      const struct {
+        const char *k;
+        uint64_t *v;
+      } f[] = {
           {"BytesAcked", &r.bytes_acked}, {"BytesReceived", &r.bytes_received},
           {"BytesSent", &r.bytes_sent},   {"BytesRetrans", &r.bytes_retrans},
           {"MinRTT", &r.min_rtt_us},      {"RTT", &r.rtt_us},
@@ -105,7 +109,8 @@ int np_ndt7_measurement_read(const char *text, size_t len, np_ndt7_reading *ret,
   }
   json_t *bbr = bad ? NULL : json_object_get(root, "BBRInfo");
   if (bbr) {
-    if (!json_is_object(bbr)) bad = 1;
+    if (!json_is_object(bbr))
+      bad = 1;
     else {
       int x = get_u64(bbr, "BW", &r.bbr_bw);
       if (x < 0) bad = 1;
@@ -115,7 +120,8 @@ int np_ndt7_measurement_read(const char *text, size_t len, np_ndt7_reading *ret,
   json_t *ci = bad ? NULL : json_object_get(root, "ConnectionInfo");
   if (ci) {
     json_t *u = json_is_object(ci) ? json_object_get(ci, "UUID") : NULL;
-    if (!json_is_object(ci) || (u && !json_is_string(u))) bad = 1;
+    if (!json_is_object(ci) || (u && !json_is_string(u)))
+      bad = 1;
     else if (u) {
       const char *s = json_string_value(u);
       size_t n = strlen(s);
@@ -141,8 +147,7 @@ static int name_ok(const char *k) {
   if (n == 0 || n > 32) return 0;
   for (size_t i = 0; i < n; i++) {
     char c = k[i];
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
-      return 0;
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return 0;
   }
   return 1;
 }

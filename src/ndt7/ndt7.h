@@ -16,9 +16,9 @@
 #define NP_NDT7_PATH_UPLOAD "/ndt/v7/upload"
 
 #define NP_NDT7_MIN_MESSAGE (1u << 13)
-#define NP_NDT7_MAX_SENT_MESSAGE (1u << 20)  /* ndt7-client-go's read limit */
-#define NP_NDT7_MAX_MESSAGE (1u << 24)       /* accepted from peers */
-#define NP_NDT7_MAX_TEXT (64u * 1024)        /* text measurements we buffer */
+#define NP_NDT7_MAX_SENT_MESSAGE (1u << 20) /* ndt7-client-go's read limit */
+#define NP_NDT7_MAX_MESSAGE (1u << 24)      /* accepted from peers */
+#define NP_NDT7_MAX_TEXT (64u * 1024)       /* text measurements we buffer */
 #define NP_NDT7_SCALING_FRACTION 16
 #define NP_NDT7_DURATION_NS (10 * NP_NS_PER_S)
 #define NP_NDT7_HARD_STOP_NS (15 * NP_NS_PER_S)
@@ -26,7 +26,7 @@
 #define NP_NDT7_MIN_INTERVAL_NS (25 * NP_NS_PER_MS)
 #define NP_NDT7_MAX_INTERVAL_NS (625 * NP_NS_PER_MS)
 #define NP_NDT7_EARLY_EXIT_BYTES (250ull * 1000 * 1000)
-#define NP_NDT7_MAX_CLIENT_MEASUREMENTS 200  /* 10/s over the hard stop, with slack */
+#define NP_NDT7_MAX_CLIENT_MEASUREMENTS 200 /* 10/s over the hard stop, with slack */
 
 /* The size of the next binary message after one of size cur, when total
  * bytes have been sent: doubles while below the cap and no more than
@@ -39,14 +39,14 @@ uint64_t np_ndt7_next_interval_ns(double u);
 
 /* What one measurement is made of (server side). */
 typedef struct {
-  uint64_t app_bytes;        /* AppInfo.NumBytes */
-  int64_t elapsed_us;        /* since the test started */
-  const char *client;        /* "ip:port" */
-  const char *server;        /* "ip:port" */
+  uint64_t app_bytes; /* AppInfo.NumBytes */
+  int64_t elapsed_us; /* since the test started */
+  const char *client; /* "ip:port" */
+  const char *server; /* "ip:port" */
   const char *uuid;
-  const char *start_time;    /* RFC 3339 with nanoseconds */
-  const np_tcpinfo *tcp;     /* NULL when unavailable */
-  const np_bbrinfo *bbr;     /* NULL: zeros (BBRInfo is always sent) */
+  const char *start_time; /* RFC 3339 with nanoseconds */
+  const np_tcpinfo *tcp;  /* NULL when unavailable */
+  const np_bbrinfo *bbr;  /* NULL: zeros (BBRInfo is always sent) */
 } np_ndt7_sample;
 
 /* Builds a measurement object in ndt-server's field order: AppInfo,
@@ -63,15 +63,14 @@ typedef struct {
   uint64_t min_rtt_us, rtt_us, rttvar_us;
   int64_t tcp_elapsed_us;
   int has_bbr;
-  uint64_t bbr_bw;            /* bytes/s as BBR reports it */
-  char uuid[256];             /* ConnectionInfo.UUID if present */
+  uint64_t bbr_bw; /* bytes/s as BBR reports it */
+  char uuid[256];  /* ConnectionInfo.UUID if present */
 } np_ndt7_reading;
 
 /* Parses a measurement text message (untrusted). Missing fields are fine;
  * wrong types or non-objects are NP_E_JSON. ret_obj (may be NULL) gets the
  * parsed object (new reference) for recording. */
-int np_ndt7_measurement_read(const char *text, size_t len, np_ndt7_reading *ret,
-                             json_t **ret_obj);
+int np_ndt7_measurement_read(const char *text, size_t len, np_ndt7_reading *ret, json_t **ret_obj);
 
 /* A copy of a client's measurement keeping only what is safe to publish:
  * AppInfo, TCPInfo and BBRInfo members with integer values and short

@@ -42,8 +42,8 @@ typedef struct {
   int client_port;
   int server_port;
   uint32_t msg_size;
-  uint64_t sent;        /* binary payload bytes queued (download) */
-  uint64_t received;    /* binary payload bytes read (upload) */
+  uint64_t sent;     /* binary payload bytes queued (download) */
+  uint64_t received; /* binary payload bytes read (upload) */
   int early_exit;
   int sending;
   int close_sent;
@@ -64,9 +64,7 @@ static const char *const kExtraKeys[] = {"early_exit", NULL};
 static void measure(session *s, uint64_t now, int send);
 static void arm_timer(session *s, uint64_t now);
 
-static uint64_t elapsed_us(const session *s, uint64_t now) {
-  return (now - s->t0) / NP_NS_PER_US;
-}
+static uint64_t elapsed_us(const session *s, uint64_t now) { return (now - s->t0) / NP_NS_PER_US; }
 
 static void fail(session *s, const char *stage) {
   if (!s->failure) s->failure = stage;
@@ -111,8 +109,7 @@ static void on_writable(np_conn *c, void *ud) {
     }
     uint8_t hdr[NP_WS_MAX_FRAME_HEADER];
     size_t h = np_ws_frame_header(hdr, 1, NP_WS_OP_BINARY, s->msg_size, NULL);
-    if (np_conn_write(c, hdr, h) < 0 ||
-        np_conn_write_ref(c, s->cfg.payload, s->msg_size) < 0) {
+    if (np_conn_write(c, hdr, h) < 0 || np_conn_write_ref(c, s->cfg.payload, s->msg_size) < 0) {
       fail(s, "send");
       np_conn_abort(c, -EIO);
       return;
@@ -246,8 +243,7 @@ static size_t on_data(np_conn *c, void *ud, uint8_t *data, size_t len) {
   return len;
 }
 
-static void sample_tcp(session *s, np_tcpinfo *tcp, np_bbrinfo *bbr, int *has_tcp,
-                       int *has_bbr) {
+static void sample_tcp(session *s, np_tcpinfo *tcp, np_bbrinfo *bbr, int *has_tcp, int *has_bbr) {
   int fd = np_conn_fd(s->c);
   *has_tcp = fd >= 0 && np_tcpinfo_read(fd, tcp) == 0;
   *has_bbr = fd >= 0 && np_bbrinfo_read(fd, bbr) == 0;
@@ -260,8 +256,8 @@ static void measure(session *s, uint64_t now, int send) {
   np_bbrinfo bbr;
   int has_tcp, has_bbr;
   sample_tcp(s, &tcp, &bbr, &has_tcp, &has_bbr);
-  uint64_t app = s->dir == NP_NDT7_DIR_DOWNLOAD ? np_conn_get_stats(s->c)->app_written
-                                                : s->received;
+  uint64_t app =
+      s->dir == NP_NDT7_DIR_DOWNLOAD ? np_conn_get_stats(s->c)->app_written : s->received;
   np_ndt7_sample smp = {
       .app_bytes = app,
       .elapsed_us = (int64_t)elapsed_us(s, now),
@@ -283,8 +279,7 @@ static void measure(session *s, uint64_t now, int send) {
     (void)send_frame(s, NP_WS_OP_PING, &now, sizeof now);
   }
   (void)json_array_append_new(s->server_ms, m);
-  if (s->early_exit && has_tcp && tcp.bytes_acked >= NP_NDT7_EARLY_EXIT_BYTES &&
-      !s->close_sent) {
+  if (s->early_exit && has_tcp && tcp.bytes_acked >= NP_NDT7_EARLY_EXIT_BYTES && !s->close_sent) {
     s->end_ns = now;
     send_close(s, NP_WS_CLOSE_NORMAL, "");
   }
@@ -459,9 +454,9 @@ int np_ndt7_serve(np_conn *c, const np_http_request *req, const np_ndt7_server_c
   np_ws_reader_init(&s->rd, NP_WS_ROLE_SERVER, NP_NDT7_MAX_MESSAGE, NP_NDT7_MAX_TEXT);
   np_buf out;
   np_buf_init(&out, 4096);
-  rc = np_ws_write_accept(&out, np_http_header_get(req->headers, req->nheaders,
-                                                   "Sec-WebSocket-Key"),
-                          NP_NDT7_SUBPROTOCOL);
+  rc =
+      np_ws_write_accept(&out, np_http_header_get(req->headers, req->nheaders, "Sec-WebSocket-Key"),
+                         NP_NDT7_SUBPROTOCOL);
   if (rc == 0) rc = np_conn_write(c, out.data, out.len);
   np_buf_free(&out);
   if (rc < 0 || !s->server_ms || !s->client_ms || !s->pings || !s->client_meta) {

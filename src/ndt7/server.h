@@ -19,8 +19,8 @@ typedef struct {
   /* NP_NDT7_MAX_SENT_MESSAGE random bytes, immutable, outliving every
    * session: every binary message is a view into it. */
   const uint8_t *payload;
-  uint64_t duration_ns;     /* 0 = 10 s */
-  uint64_t hard_stop_ns;    /* 0 = 15 s */
+  uint64_t duration_ns;  /* 0 = 10 s */
+  uint64_t hard_stop_ns; /* 0 = 15 s */
   /* Transmit allowance (admission control's reservation): a download ends
    * normally, as if its time were up, before its queued payload bytes
    * would pass this. 0 = unlimited. */
@@ -33,7 +33,7 @@ typedef struct {
 typedef struct {
   np_ndt7_dir dir;
   int success;
-  const char *failure;      /* stage name when !success, e.g. "protocol" */
+  const char *failure; /* stage name when !success, e.g. "protocol" */
   char uuid[NP_UUID_BUFSZ];
   char client_ip[64];
   int client_port;
@@ -42,10 +42,10 @@ typedef struct {
   int64_t start_wall_ns;
   int64_t end_wall_ns;
   uint64_t elapsed_ns;
-  uint64_t app_bytes;       /* payload bytes sent (download) or received */
-  uint64_t wire_read;       /* socket bytes, for traffic metrics */
+  uint64_t app_bytes; /* payload bytes sent (download) or received */
+  uint64_t wire_read; /* socket bytes, for traffic metrics */
   uint64_t wire_written;
-  json_t *record;           /* the Download/Upload object; callee owns it */
+  json_t *record; /* the Download/Upload object; callee owns it */
 } np_ndt7_outcome;
 
 typedef void (*np_ndt7_done_cb)(void *ud, np_ndt7_outcome *o);

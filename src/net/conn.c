@@ -19,21 +19,21 @@
 #include "core/error.h"
 
 #define RBUF_CAP (64 * 1024)
-#define COPY_CAP (4 * 1024 * 1024)   /* bytes of queued copies */
-#define TLS_CHUNK (64 * 1024)        /* plaintext per SSL_write */
+#define COPY_CAP (4 * 1024 * 1024) /* bytes of queued copies */
+#define TLS_CHUNK (64 * 1024)      /* plaintext per SSL_write */
 #define MAX_IOV 64
-#define READ_ROUNDS 16               /* reads per poll event, for fairness */
+#define READ_ROUNDS 16 /* reads per poll event, for fairness */
 #define LINGER_MS 2000
-#define LOWAT_MAX (1 << 20)       /* wake for at most this much skipped data */
-#define LOWAT_MIN (64 * 1024)     /* below this, waking per segment is fine */
-#define HEADER_READ 256           /* first read after a skip: the next header */
+#define LOWAT_MAX (1 << 20)   /* wake for at most this much skipped data */
+#define LOWAT_MIN (64 * 1024) /* below this, waking per segment is fine */
+#define HEADER_READ 256       /* first read after a skip: the next header */
 
 typedef struct seg {
   struct seg *next;
   const uint8_t *ptr;
   size_t len;
   size_t off;
-  int owned;      /* data follows the struct */
+  int owned; /* data follows the struct */
 } seg;
 
 enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_CLOSED };
@@ -56,8 +56,8 @@ struct np_conn {
   uint8_t *rbuf;
   size_t rlen;
   uint64_t skip;
-  int rcvlowat;      /* SO_RCVLOWAT currently set (cleartext skipping) */
-  int after_skip;    /* the next read starts a new frame header */
+  int rcvlowat;   /* SO_RCVLOWAT currently set (cleartext skipping) */
+  int after_skip; /* the next read starts a new frame header */
   int peer_eof;
   /* write side */
   seg *head;
@@ -71,7 +71,7 @@ struct np_conn {
   SSL *ssl;
   BIO *rbio;
   BIO *wbio;
-  size_t wbio_off;   /* bytes of wbio's data already sent */
+  size_t wbio_off; /* bytes of wbio's data already sent */
   uint8_t first_bytes[8];
   size_t nfirst;
   char alpn[32];
@@ -142,8 +142,8 @@ static int tls_setup(np_conn *c, np_tls_ctx *tls, const char *server_name) {
     if (server_name && server_name[0]) {
       struct in6_addr a6;
       struct in_addr a4;
-      int is_ip = inet_pton(AF_INET, server_name, &a4) == 1 ||
-                  inet_pton(AF_INET6, server_name, &a6) == 1;
+      int is_ip =
+          inet_pton(AF_INET, server_name, &a4) == 1 || inet_pton(AF_INET6, server_name, &a6) == 1;
       if (!is_ip) (void)SSL_set_tlsext_host_name(c->ssl, server_name);
       X509_VERIFY_PARAM *p = SSL_get0_param(c->ssl);
       if (is_ip)
@@ -189,8 +189,8 @@ void np_conn_set_callbacks(np_conn *c, const np_conn_callbacks *cbs, void *ud) {
 int np_conn_connect(uv_loop_t *loop, const struct sockaddr *addr, np_tls_ctx *tls,
                     const char *server_name, const np_conn_callbacks *cbs, void *ud,
                     np_conn **ret_conn) {
-  socklen_t alen = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                               : sizeof(struct sockaddr_in);
+  socklen_t alen =
+      addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
   int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   if (connect(fd, addr, alen) < 0 && errno != EINPROGRESS) {
@@ -538,7 +538,8 @@ static int tls_pump(np_conn *c) {
     if (r != 1) {
       int e = SSL_get_error(c->ssl, r);
       ERR_clear_error();
-      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return tls_send_out(c) < 0 ? NP_E_TLS : 0;
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return tls_send_out(c) < 0 ? NP_E_TLS : 0;
       (void)tls_send_out(c); /* try to deliver the alert */
       return tls_fail_code(c);
     }
@@ -702,8 +703,8 @@ static void on_poll(uv_poll_t *h, int status, int events) {
       return;
     }
   }
-  if (c->state == ST_OPEN && c->want_writable_cb && c->pending <= c->lowat &&
-      c->cbs.on_writable && (events & UV_WRITABLE)) {
+  if (c->state == ST_OPEN && c->want_writable_cb && c->pending <= c->lowat && c->cbs.on_writable &&
+      (events & UV_WRITABLE)) {
     c->in_callback++;
     c->cbs.on_writable(c, c->ud);
     c->in_callback--;

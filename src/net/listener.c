@@ -122,8 +122,7 @@ int np_listener_open(uv_loop_t *loop, const char *addr, np_accept_cb cb, void *u
   if (fd < 0) return -errno;
   int one = 1, zero = 0;
   (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (ss.ss_family == AF_INET6)
-    (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  if (ss.ss_family == AF_INET6) (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
   if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 512) < 0) {
     rc = -errno;
     close(fd);

@@ -16,13 +16,13 @@
 /* The UUID goes into spool file names, whose allowed set (pusher) is
  * [a-zA-Z0-9/:._-]; '/' is left out since a prefix is one path element. */
 static int prefix_byte_ok(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '_' || c == ':' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == ':' || c == '-';
 }
 
 static int host_byte_ok(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '-';
 }
 
 int np_uuid_prefix_fallback(const char *host, int64_t wall_sec, const char *uptime, char *out,

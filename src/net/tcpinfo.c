@@ -37,9 +37,10 @@ typedef struct {
   uint8_t raw;
 } field_desc;
 
-#define F(n, k, w, m) {n, k, w, sizeof(((np_tcpinfo *)0)->m), offsetof(np_tcpinfo, m), 0, 0, 0}
-#define B(n, k, w, m, sh, nb, r) \
-  {n, k, w, sizeof(((np_tcpinfo *)0)->m), offsetof(np_tcpinfo, m), sh, nb, r}
+#define F(n, k, w, m)                                                                              \
+  { n, k, w, sizeof(((np_tcpinfo *)0)->m), offsetof(np_tcpinfo, m), 0, 0, 0 }
+#define B(n, k, w, m, sh, nb, r)                                                                   \
+  { n, k, w, sizeof(((np_tcpinfo *)0)->m), offsetof(np_tcpinfo, m), sh, nb, r }
 
 /* In kernel order; offsets are from include/uapi/linux/tcp.h (x86-64 and
  * every other Linux ABI: the struct has no padding holes). */

@@ -22,8 +22,8 @@ typedef struct {
   uint8_t probes;
   uint8_t backoff;
   uint8_t options;
-  uint8_t snd_wscale; /* low nibble of byte 6 */
-  uint8_t rcv_wscale; /* high nibble of byte 6 */
+  uint8_t snd_wscale;                /* low nibble of byte 6 */
+  uint8_t rcv_wscale;                /* high nibble of byte 6 */
   uint8_t delivery_rate_app_limited; /* bit 0 of byte 7 */
   uint8_t fastopen_client_fail;      /* bits 1-2 of byte 7 */
 
@@ -102,10 +102,10 @@ typedef struct {
   uint32_t received_e1_bytes;
   uint32_t received_e0_bytes;
   uint32_t received_ce_bytes;
-  uint8_t ecn_mode;        /* 2 bits */
-  uint8_t accecn_opt_seen; /* 2 bits */
+  uint8_t ecn_mode;         /* 2 bits */
+  uint8_t accecn_opt_seen;  /* 2 bits */
   uint8_t accecn_fail_mode; /* 4 bits */
-  uint32_t options2;       /* 24 bits */
+  uint32_t options2;        /* 24 bits */
 } np_tcpinfo;
 
 /* Bytes of struct tcp_info this code knows how to decode (Linux 6.18). */

@@ -151,8 +151,7 @@ static SSL_CTX *server_ssl_ctx(np_tls_ctx *t, const np_tls_server_opts *o, char 
   return ctx;
 }
 
-int np_tls_server_new(const np_tls_server_opts *o, np_tls_ctx **ret_ctx, char *err,
-                      size_t errcap) {
+int np_tls_server_new(const np_tls_server_opts *o, np_tls_ctx **ret_ctx, char *err, size_t errcap) {
   np_tls_ctx *t = calloc(1, sizeof *t);
   if (!t) return -ENOMEM;
   t->is_server = 1;
@@ -170,8 +169,7 @@ int np_tls_server_new(const np_tls_server_opts *o, np_tls_ctx **ret_ctx, char *e
   return 0;
 }
 
-int np_tls_server_reload(np_tls_ctx *t, const np_tls_server_opts *o, char *err,
-                         size_t errcap) {
+int np_tls_server_reload(np_tls_ctx *t, const np_tls_server_opts *o, char *err, size_t errcap) {
   SSL_CTX *ctx = server_ssl_ctx(t, o, err, errcap);
   if (!ctx) return NP_E_TLS;
   /* Live connections hold their own reference to the old context. */
@@ -180,8 +178,7 @@ int np_tls_server_reload(np_tls_ctx *t, const np_tls_server_opts *o, char *err,
   return 0;
 }
 
-int np_tls_client_new(const np_tls_client_opts *o, np_tls_ctx **ret_ctx, char *err,
-                      size_t errcap) {
+int np_tls_client_new(const np_tls_client_opts *o, np_tls_ctx **ret_ctx, char *err, size_t errcap) {
   np_tls_ctx *t = calloc(1, sizeof *t);
   if (!t) return -ENOMEM;
   if (alpn_encode(t, o->alpn) < 0) {

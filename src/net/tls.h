@@ -22,15 +22,12 @@ typedef struct {
 
 /* Creates a context. On error returns NP_E_TLS/-errno and writes a one-line
  * reason into err (may be NULL). */
-int np_tls_server_new(const np_tls_server_opts *o, np_tls_ctx **ret_ctx, char *err,
-                      size_t errcap);
-int np_tls_client_new(const np_tls_client_opts *o, np_tls_ctx **ret_ctx, char *err,
-                      size_t errcap);
+int np_tls_server_new(const np_tls_server_opts *o, np_tls_ctx **ret_ctx, char *err, size_t errcap);
+int np_tls_client_new(const np_tls_client_opts *o, np_tls_ctx **ret_ctx, char *err, size_t errcap);
 
 /* Replaces the certificate and key of a server context (new connections
  * use them; running ones keep theirs). */
-int np_tls_server_reload(np_tls_ctx *ctx, const np_tls_server_opts *o, char *err,
-                         size_t errcap);
+int np_tls_server_reload(np_tls_ctx *ctx, const np_tls_server_opts *o, char *err, size_t errcap);
 
 void np_tls_ctx_free(np_tls_ctx *ctx);
 

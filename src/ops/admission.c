@@ -38,20 +38,26 @@ int np_txctl_sample(np_txctl *c, uint64_t now_ns, uint64_t total) {
   return 0;
 }
 
-bool np_txctl_limited(const np_txctl *c) {
-  return c->max_bps > 0 && c->rate_bps > c->max_bps;
-}
+bool np_txctl_limited(const np_txctl *c) { return c->max_bps > 0 && c->rate_bps > c->max_bps; }
 
 const char *np_admit_reason_str(np_admit_reason r) {
   switch (r) {
-  case NP_ADMIT_OK: return "admitted";
-  case NP_ADMIT_AT_CAPACITY: return "at_capacity";
-  case NP_ADMIT_CLIENT_LIMIT: return "client_limit";
-  case NP_ADMIT_TX_RATE: return "tx_rate";
-  case NP_ADMIT_BUDGET: return "budget";
-  case NP_ADMIT_SPOOL_FULL: return "spool_full";
-  case NP_ADMIT_LAME_DUCK: return "lame_duck";
-  case NP_ADMIT_REASON_COUNT: break;
+  case NP_ADMIT_OK:
+    return "admitted";
+  case NP_ADMIT_AT_CAPACITY:
+    return "at_capacity";
+  case NP_ADMIT_CLIENT_LIMIT:
+    return "client_limit";
+  case NP_ADMIT_TX_RATE:
+    return "tx_rate";
+  case NP_ADMIT_BUDGET:
+    return "budget";
+  case NP_ADMIT_SPOOL_FULL:
+    return "spool_full";
+  case NP_ADMIT_LAME_DUCK:
+    return "lame_duck";
+  case NP_ADMIT_REASON_COUNT:
+    break;
   }
   return "unknown";
 }
@@ -85,12 +91,12 @@ struct np_admission {
   client_ent *clients;
   size_t cmask;
   /* budget */
-  uint64_t reserve;     /* per transmitting test */
-  uint64_t reserved;    /* sum over running tests */
-  double budget_bytes;  /* budget_bps * window / 8 */
+  uint64_t reserve;    /* per transmitting test */
+  uint64_t reserved;   /* sum over running tests */
+  double budget_bytes; /* budget_bps * window / 8 */
   uint64_t *ring;
   size_t nring;
-  uint64_t head;        /* absolute slot index of the newest ring entry */
+  uint64_t head; /* absolute slot index of the newest ring entry */
   uint64_t ring_sum;
   uint64_t last_total;
   bool ring_primed;
@@ -142,11 +148,9 @@ void np_admission_free(np_admission *a) {
 
 int np_admission_new(const np_admission_config *cfg, np_admission **ret) {
   if (!cfg || !ret) return NP_E_BADARG;
-  if (cfg->max_concurrent == 0 || cfg->max_concurrent > NP_ADMIT_MAX_CONCURRENT)
-    return NP_E_BADARG;
-  if (!(cfg->tx_max_rate_bps >= 0) || !(cfg->budget_bps >= 0) ||
-      !(cfg->test_rate_bps >= 0) || !(cfg->test_duration_s >= 0) ||
-      !isfinite(cfg->budget_bps) || !isfinite(cfg->test_rate_bps) ||
+  if (cfg->max_concurrent == 0 || cfg->max_concurrent > NP_ADMIT_MAX_CONCURRENT) return NP_E_BADARG;
+  if (!(cfg->tx_max_rate_bps >= 0) || !(cfg->budget_bps >= 0) || !(cfg->test_rate_bps >= 0) ||
+      !(cfg->test_duration_s >= 0) || !isfinite(cfg->budget_bps) || !isfinite(cfg->test_rate_bps) ||
       !isfinite(cfg->test_duration_s) || cfg->test_duration_s > 86400)
     return NP_E_BADARG;
   uint64_t reserve = cfg->test_bytes;
@@ -181,8 +185,7 @@ int np_admission_new(const np_admission_config *cfg, np_admission **ret) {
     np_admission_free(a);
     return -ENOMEM;
   }
-  for (uint32_t i = 0; i < cfg->max_concurrent; i++)
-    a->free_idx[i] = cfg->max_concurrent - 1 - i;
+  for (uint32_t i = 0; i < cfg->max_concurrent; i++) a->free_idx[i] = cfg->max_concurrent - 1 - i;
   a->nfree = cfg->max_concurrent;
   *ret = a;
   return 0;
@@ -247,8 +250,7 @@ static uint32_t ceil_s(uint64_t ns) {
 }
 
 /* Seconds until the first running test (of ip, if given) should end. */
-static uint32_t retry_running(const np_admission *a, const char *ip,
-                              uint64_t now) {
+static uint32_t retry_running(const np_admission *a, const char *ip, uint64_t now) {
   uint64_t best = UINT64_MAX;
   for (uint32_t i = 0; i < a->cfg.max_concurrent; i++) {
     const test_slot *s = &a->slots[i];
@@ -285,8 +287,7 @@ static int refuse(np_admit_decision *d, np_admit_reason r, uint32_t retry) {
   return NP_E_REFUSED;
 }
 
-int np_admit(np_admission *a, const np_admit_request *req,
-             np_admit_decision *ret) {
+int np_admit(np_admission *a, const np_admit_request *req, np_admit_decision *ret) {
   memset(ret, 0, sizeof *ret);
   const char *ip = req && req->client_ip ? req->client_ip : "";
   if (!a || !req || strlen(ip) > NP_ADMIT_MAX_IP_LEN) {
@@ -299,8 +300,7 @@ int np_admit(np_admission *a, const np_admit_request *req,
     return refuse(ret, NP_ADMIT_LAME_DUCK,
                   a->cfg.lame_duck_retry_s ? a->cfg.lame_duck_retry_s : 30);
   if (a->cfg.spool_max_bytes && req->spool_bytes >= a->cfg.spool_max_bytes)
-    return refuse(ret, NP_ADMIT_SPOOL_FULL,
-                  a->cfg.spool_retry_s ? a->cfg.spool_retry_s : 60);
+    return refuse(ret, NP_ADMIT_SPOOL_FULL, a->cfg.spool_retry_s ? a->cfg.spool_retry_s : 60);
   if (a->active >= a->cfg.max_concurrent)
     return refuse(ret, NP_ADMIT_AT_CAPACITY, retry_running(a, NULL, now));
   client_ent *ce = NULL;
@@ -377,8 +377,8 @@ int np_admit_progress(np_admission *a, uint64_t ticket, uint64_t sent) {
   return 0;
 }
 
-void np_admission_stats_get(const np_admission *a, uint64_t now_ns,
-                            uint64_t spool_bytes, np_admission_stats *ret) {
+void np_admission_stats_get(const np_admission *a, uint64_t now_ns, uint64_t spool_bytes,
+                            np_admission_stats *ret) {
   memset(ret, 0, sizeof *ret);
   if (!a) return;
   ret->active = a->active;
@@ -387,6 +387,5 @@ void np_admission_stats_get(const np_admission *a, uint64_t now_ns,
   ret->window_bytes = window_at(a, now_ns / SLOT_NS);
   if (a->budget_bytes > 0)
     ret->budget = ((double)ret->window_bytes + (double)a->reserved) / a->budget_bytes;
-  if (a->cfg.spool_max_bytes)
-    ret->spool = (double)spool_bytes / (double)a->cfg.spool_max_bytes;
+  if (a->cfg.spool_max_bytes) ret->spool = (double)spool_bytes / (double)a->cfg.spool_max_bytes;
 }

@@ -53,20 +53,20 @@ const char *np_admit_reason_str(np_admit_reason r);
 #define NP_ADMIT_MAX_IP_LEN 63
 
 typedef struct {
-  uint32_t max_concurrent;   /* required, 1..NP_ADMIT_MAX_CONCURRENT */
-  uint32_t max_per_client;   /* 0 = no per-IP limit */
-  double tx_max_rate_bps;    /* 0 = no transmit controller */
-  double budget_bps;         /* 0 = no bandwidth budget */
-  uint32_t budget_window_s;  /* 1..NP_ADMIT_MAX_WINDOW_S when budget set */
+  uint32_t max_concurrent;  /* required, 1..NP_ADMIT_MAX_CONCURRENT */
+  uint32_t max_per_client;  /* 0 = no per-IP limit */
+  double tx_max_rate_bps;   /* 0 = no transmit controller */
+  double budget_bps;        /* 0 = no bandwidth budget */
+  uint32_t budget_window_s; /* 1..NP_ADMIT_MAX_WINDOW_S when budget set */
   /* Transmit bytes reserved per admitted transmitting test: test_bytes if
    * non-zero, else test_rate_bps * test_duration_s / 8. The reservation is
    * the test's allowance: the budget holds only if the server stops a test's
    * transmission once it has sent this many bytes (decision.byte_allowance). */
   uint64_t test_bytes;
   double test_rate_bps;
-  double test_duration_s;    /* also the expected test length for Retry-After */
-  uint64_t spool_max_bytes;  /* 0 = no quota */
-  uint32_t spool_retry_s;    /* Retry-After for spool_full (0: 60) */
+  double test_duration_s;     /* also the expected test length for Retry-After */
+  uint64_t spool_max_bytes;   /* 0 = no quota */
+  uint32_t spool_retry_s;     /* Retry-After for spool_full (0: 60) */
   uint32_t lame_duck_retry_s; /* Retry-After for lame_duck (0: 30) */
 } np_admission_config;
 
@@ -98,8 +98,7 @@ typedef struct {
  * monitoring and for tests that do not transmit). Returns 0 and a ticket
  * when admitted, NP_E_REFUSED with reason and retry_after_s when refused,
  * NP_E_BADARG for a bad request. *ret is always written. */
-int np_admit(np_admission *a, const np_admit_request *req,
-             np_admit_decision *ret);
+int np_admit(np_admission *a, const np_admit_request *req, np_admit_decision *ret);
 
 /* Ends an admitted test. A stale or unknown ticket is ignored (-ENOENT). */
 int np_admit_release(np_admission *a, uint64_t ticket);
@@ -114,22 +113,21 @@ int np_admit_progress(np_admission *a, uint64_t ticket, uint64_t sent_bytes);
 
 /* Feeds the transmit controller and the budget history; call every
  * NP_TXCTL_PERIOD_NS with the same monotonic byte total. */
-int np_admission_sample(np_admission *a, uint64_t now_ns,
-                        uint64_t total_tx_bytes);
+int np_admission_sample(np_admission *a, uint64_t now_ns, uint64_t total_tx_bytes);
 
 void np_admission_set_lame_duck(np_admission *a, bool on);
 
 typedef struct {
-  uint32_t active;           /* tests running */
-  double concurrency;        /* active / max_concurrent */
-  double tx_rate_bps;        /* controller's smoothed rate */
-  double budget;             /* (window bytes + reservations) / budget, 0..1+ */
-  double spool;              /* spool_bytes / spool_max_bytes */
-  uint64_t window_bytes;     /* bytes sent in the current window */
+  uint32_t active;       /* tests running */
+  double concurrency;    /* active / max_concurrent */
+  double tx_rate_bps;    /* controller's smoothed rate */
+  double budget;         /* (window bytes + reservations) / budget, 0..1+ */
+  double spool;          /* spool_bytes / spool_max_bytes */
+  uint64_t window_bytes; /* bytes sent in the current window */
 } np_admission_stats;
 
 /* Saturation per limit, for the 0..1 gauges. */
-void np_admission_stats_get(const np_admission *a, uint64_t now_ns,
-                            uint64_t spool_bytes, np_admission_stats *ret);
+void np_admission_stats_get(const np_admission *a, uint64_t now_ns, uint64_t spool_bytes,
+                            np_admission_stats *ret);
 
 #endif

@@ -30,17 +30,28 @@ struct np_jwt_keyset {
 
 const char *np_jwt_reason_str(np_jwt_reason r) {
   switch (r) {
-  case NP_JWT_OK: return "ok";
-  case NP_JWT_BAD_FORMAT: return "bad_format";
-  case NP_JWT_BAD_ALG: return "bad_alg";
-  case NP_JWT_UNKNOWN_KID: return "unknown_kid";
-  case NP_JWT_BAD_SIGNATURE: return "bad_signature";
-  case NP_JWT_EXPIRED: return "expired";
-  case NP_JWT_NOT_YET_VALID: return "not_yet_valid";
-  case NP_JWT_BAD_ISSUER: return "bad_issuer";
-  case NP_JWT_BAD_AUDIENCE: return "bad_audience";
-  case NP_JWT_INTERNAL: return "internal";
-  case NP_JWT_REASON_COUNT: break;
+  case NP_JWT_OK:
+    return "ok";
+  case NP_JWT_BAD_FORMAT:
+    return "bad_format";
+  case NP_JWT_BAD_ALG:
+    return "bad_alg";
+  case NP_JWT_UNKNOWN_KID:
+    return "unknown_kid";
+  case NP_JWT_BAD_SIGNATURE:
+    return "bad_signature";
+  case NP_JWT_EXPIRED:
+    return "expired";
+  case NP_JWT_NOT_YET_VALID:
+    return "not_yet_valid";
+  case NP_JWT_BAD_ISSUER:
+    return "bad_issuer";
+  case NP_JWT_BAD_AUDIENCE:
+    return "bad_audience";
+  case NP_JWT_INTERNAL:
+    return "internal";
+  case NP_JWT_REASON_COUNT:
+    break;
   }
   return "unknown";
 }
@@ -56,8 +67,7 @@ static int b64_val(unsigned char c) {
   return -1;
 }
 
-int np_b64url_decode(const char *in, size_t len, uint8_t *out,
-                     size_t out_max) {
+int np_b64url_decode(const char *in, size_t len, uint8_t *out, size_t out_max) {
   if (len % 4 == 1) return NP_E_PROTO;
   size_t need = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
   if (need > out_max) return NP_E_TOOBIG;
@@ -80,10 +90,8 @@ int np_b64url_decode(const char *in, size_t len, uint8_t *out,
   return (int)o;
 }
 
-int np_b64url_encode(const uint8_t *in, size_t len, char *out,
-                     size_t out_max) {
-  static const char tab[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+int np_b64url_encode(const uint8_t *in, size_t len, char *out, size_t out_max) {
+  static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   size_t need = len / 3 * 4 + (len % 3 ? len % 3 + 1 : 0);
   if (need + 1 > out_max || need > INT32_MAX) return NP_E_TOOBIG;
   size_t o = 0;
@@ -204,9 +212,12 @@ int np_jwt_keyset_add_jwk(np_jwt_keyset *ks, const char *json, size_t len) {
   jwt_key staged[NP_JWT_MAX_KEYS];
   size_t added = 0;
   int rc = 0;
-  if (list && !json_is_array(list)) rc = NP_E_BADARG;
-  else if (n == 0) rc = NP_E_BADARG;
-  else if (ks->n + n > NP_JWT_MAX_KEYS) rc = NP_E_TOOBIG;
+  if (list && !json_is_array(list))
+    rc = NP_E_BADARG;
+  else if (n == 0)
+    rc = NP_E_BADARG;
+  else if (ks->n + n > NP_JWT_MAX_KEYS)
+    rc = NP_E_TOOBIG;
   for (size_t i = 0; rc == 0 && i < n; i++) {
     rc = parse_jwk(list ? json_array_get(list, i) : doc, &staged[added]);
     if (rc < 0) break;
@@ -270,7 +281,7 @@ static size_t es256_der(const uint8_t raw[64], uint8_t der[72]) {
     const uint8_t *p = raw + 32 * half;
     size_t n = 32;
     while (n > 1 && *p == 0) p++, n--; /* minimal encoding */
-    int pad = (*p & 0x80) != 0;          /* stay positive */
+    int pad = (*p & 0x80) != 0;        /* stay positive */
     der[o++] = 0x02;
     der[o++] = (uint8_t)(n + (size_t)pad);
     if (pad) der[o++] = 0x00;
@@ -282,8 +293,8 @@ static size_t es256_der(const uint8_t raw[64], uint8_t der[72]) {
   return o;
 }
 
-static int verify_sig(const jwt_key *k, const uint8_t *sig, size_t siglen,
-                      const char *msg, size_t msglen) {
+static int verify_sig(const jwt_key *k, const uint8_t *sig, size_t siglen, const char *msg,
+                      size_t msglen) {
   uint8_t der[72];
   const uint8_t *s = sig;
   size_t slen = siglen;
@@ -294,21 +305,19 @@ static int verify_sig(const jwt_key *k, const uint8_t *sig, size_t siglen,
   }
   EVP_MD_CTX *m = EVP_MD_CTX_new();
   if (!m) return -ENOMEM;
-  int ok = EVP_DigestVerifyInit_ex(m, NULL, k->type == KEY_P256 ? "SHA256" : NULL,
-                                   NULL, NULL, k->pkey, NULL) == 1 &&
+  int ok = EVP_DigestVerifyInit_ex(m, NULL, k->type == KEY_P256 ? "SHA256" : NULL, NULL, NULL,
+                                   k->pkey, NULL) == 1 &&
            EVP_DigestVerify(m, s, slen, (const uint8_t *)msg, msglen) == 1;
   EVP_MD_CTX_free(m);
   ERR_clear_error();
   return ok;
 }
 
-static json_t *decode_json(const char *part, size_t len, size_t max,
-                           uint8_t *scratch) {
+static json_t *decode_json(const char *part, size_t len, size_t max, uint8_t *scratch) {
   int n = np_b64url_decode(part, len, scratch, max);
   if (n <= 0) return NULL;
   json_error_t err;
-  json_t *j = json_loadb((const char *)scratch, (size_t)n,
-                         JSON_REJECT_DUPLICATES, &err);
+  json_t *j = json_loadb((const char *)scratch, (size_t)n, JSON_REJECT_DUPLICATES, &err);
   if (j && !json_is_object(j)) {
     json_decref(j);
     return NULL;
@@ -328,26 +337,21 @@ static int aud_has(json_t *aud, const char *want) {
 }
 
 /* Checks the claims of a payload whose signature already verified. */
-static np_jwt_reason check_claims(json_t *pl, const np_jwt_expect *ex,
-                                  np_jwt_claims *c) {
+static np_jwt_reason check_claims(json_t *pl, const np_jwt_expect *ex, np_jwt_claims *c) {
   const char *iss = json_string_value(json_object_get(pl, "iss"));
   json_t *exp = json_object_get(pl, "exp");
   json_t *nbf = json_object_get(pl, "nbf");
   json_t *sub = json_object_get(pl, "sub");
-  if (!json_is_number(exp) || (nbf && !json_is_number(nbf)) ||
-      (sub && !json_is_string(sub)))
+  if (!json_is_number(exp) || (nbf && !json_is_number(nbf)) || (sub && !json_is_string(sub)))
     return NP_JWT_BAD_FORMAT;
-  if (sub && strlen(json_string_value(sub)) > NP_JWT_MAX_SUB)
-    return NP_JWT_BAD_FORMAT;
-  if (!iss || !ex->issuer || strcmp(iss, ex->issuer) != 0)
-    return NP_JWT_BAD_ISSUER;
+  if (sub && strlen(json_string_value(sub)) > NP_JWT_MAX_SUB) return NP_JWT_BAD_FORMAT;
+  if (!iss || !ex->issuer || strcmp(iss, ex->issuer) != 0) return NP_JWT_BAD_ISSUER;
   if (!ex->audience || !aud_has(json_object_get(pl, "aud"), ex->audience))
     return NP_JWT_BAD_AUDIENCE;
   /* NumericDate may be fractional; compare in double, zero leeway. */
   double e = json_number_value(exp);
   if (!((double)ex->now < e)) return NP_JWT_EXPIRED;
-  if (nbf && (double)ex->now < json_number_value(nbf))
-    return NP_JWT_NOT_YET_VALID;
+  if (nbf && (double)ex->now < json_number_value(nbf)) return NP_JWT_NOT_YET_VALID;
   c->exp = e > 9.2e18 ? INT64_MAX : (int64_t)e;
   c->nbf = nbf ? (int64_t)json_number_value(nbf) : 0;
   const char *s = sub ? json_string_value(sub) : "";
@@ -378,8 +382,7 @@ int np_jwt_verify(const np_jwt_keyset *ks, const char *token, size_t len,
   hdr = decode_json(token, hlen, NP_JWT_MAX_HEADER_JSON, scratch);
   if (!hdr || json_object_get(hdr, "crit")) goto out; /* no extensions known */
   json_t *kidj = json_object_get(hdr, "kid");
-  if (kidj && (!json_is_string(kidj) || strlen(json_string_value(kidj)) > NP_JWT_MAX_KID))
-    goto out;
+  if (kidj && (!json_is_string(kidj) || strlen(json_string_value(kidj)) > NP_JWT_MAX_KID)) goto out;
   /* Payload and signature must be well-formed before any key is chosen. */
   uint8_t sig[64];
   int siglen = np_b64url_decode(d2 + 1, slen, sig, sizeof sig);
@@ -391,9 +394,12 @@ int np_jwt_verify(const np_jwt_keyset *ks, const char *token, size_t len,
   int want_type;
   why = NP_JWT_BAD_ALG;
   if (!alg) goto out;
-  if (strcmp(alg, "EdDSA") == 0) want_type = KEY_ED25519;
-  else if (strcmp(alg, "ES256") == 0) want_type = KEY_P256;
-  else goto out; /* "none", HS*, RS*, anything else */
+  if (strcmp(alg, "EdDSA") == 0)
+    want_type = KEY_ED25519;
+  else if (strcmp(alg, "ES256") == 0)
+    want_type = KEY_P256;
+  else
+    goto out; /* "none", HS*, RS*, anything else */
 
   const jwt_key *key = NULL;
   why = NP_JWT_UNKNOWN_KID;

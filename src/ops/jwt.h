@@ -17,16 +17,16 @@
  * metric labels. */
 typedef enum {
   NP_JWT_OK = 0,
-  NP_JWT_BAD_FORMAT,     /* not three strict base64url parts, bad JSON,
-                            exp missing or a claim of the wrong type */
-  NP_JWT_BAD_ALG,        /* alg not EdDSA/ES256 (incl. "none"), or key type */
-  NP_JWT_UNKNOWN_KID,    /* no loaded key for the token's kid */
-  NP_JWT_BAD_SIGNATURE,  /* signature does not verify */
-  NP_JWT_EXPIRED,        /* now >= exp */
-  NP_JWT_NOT_YET_VALID,  /* now < nbf */
-  NP_JWT_BAD_ISSUER,     /* iss missing or not the expected issuer */
-  NP_JWT_BAD_AUDIENCE,   /* aud missing or without this machine */
-  NP_JWT_INTERNAL,       /* out of memory or crypto library failure */
+  NP_JWT_BAD_FORMAT,    /* not three strict base64url parts, bad JSON,
+                           exp missing or a claim of the wrong type */
+  NP_JWT_BAD_ALG,       /* alg not EdDSA/ES256 (incl. "none"), or key type */
+  NP_JWT_UNKNOWN_KID,   /* no loaded key for the token's kid */
+  NP_JWT_BAD_SIGNATURE, /* signature does not verify */
+  NP_JWT_EXPIRED,       /* now >= exp */
+  NP_JWT_NOT_YET_VALID, /* now < nbf */
+  NP_JWT_BAD_ISSUER,    /* iss missing or not the expected issuer */
+  NP_JWT_BAD_AUDIENCE,  /* aud missing or without this machine */
+  NP_JWT_INTERNAL,      /* out of memory or crypto library failure */
   NP_JWT_REASON_COUNT
 } np_jwt_reason;
 
@@ -67,7 +67,7 @@ typedef struct {
   char sub[NP_JWT_MAX_SUB + 1]; /* "" when absent; "monitoring" is special */
   char kid[NP_JWT_MAX_KID + 1]; /* "" when absent */
   int64_t exp;
-  int64_t nbf; /* 0 when absent */
+  int64_t nbf;   /* 0 when absent */
   int alg_eddsa; /* 1 EdDSA, 0 ES256 */
 } np_jwt_claims;
 
@@ -86,12 +86,10 @@ int np_jwt_verify(const np_jwt_keyset *ks, const char *token, size_t len,
  * other alphabets, a length of 1 mod 4 and non-zero trailing bits, so each
  * byte string has exactly one accepted encoding. Writes at most out_max
  * bytes; returns the decoded length, NP_E_PROTO or NP_E_TOOBIG. */
-int np_b64url_decode(const char *in, size_t len, uint8_t *out,
-                     size_t out_max);
+int np_b64url_decode(const char *in, size_t len, uint8_t *out, size_t out_max);
 
 /* Encodes without padding; returns the length written (NUL-terminated) or
  * NP_E_TOOBIG if out_max < 4*ceil(len/3)+1. */
-int np_b64url_encode(const uint8_t *in, size_t len, char *out,
-                     size_t out_max);
+int np_b64url_encode(const uint8_t *in, size_t len, char *out, size_t out_max);
 
 #endif

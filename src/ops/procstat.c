@@ -52,8 +52,8 @@ static int next_u64(const char **p, const char *end, uint64_t *ret) {
   return 0;
 }
 
-int np_procstat_parse_stat(const char *text, size_t len, long clk_tck,
-                           uint64_t boot_time, np_procstat *ret) {
+int np_procstat_parse_stat(const char *text, size_t len, long clk_tck, uint64_t boot_time,
+                           np_procstat *ret) {
   if (!text || clk_tck <= 0) return NP_E_BADARG;
   /* comm may contain ") " itself, so the fields start after the LAST ')'. */
   const char *end = text + len;
@@ -103,15 +103,13 @@ int np_procstat_read(np_procstat *ret) {
   np_procstat st = {0};
   ssize_t n = read_small("/proc/self/stat", buf, sizeof buf);
   if (n < 0) return (int)n;
-  int rc = np_procstat_parse_stat(buf, (size_t)n, sysconf(_SC_CLK_TCK),
-                                  boot_time(), &st);
+  int rc = np_procstat_parse_stat(buf, (size_t)n, sysconf(_SC_CLK_TCK), boot_time(), &st);
   if (rc < 0) return rc;
   n = read_small("/proc/self/statm", buf, sizeof buf);
   if (n > 0) {
     const char *p = buf;
     uint64_t size = 0, resident = 0;
-    if (next_u64(&p, buf + n, &size) == 0 &&
-        next_u64(&p, buf + n, &resident) == 0)
+    if (next_u64(&p, buf + n, &size) == 0 && next_u64(&p, buf + n, &resident) == 0)
       st.resident_bytes = resident * (uint64_t)sysconf(_SC_PAGESIZE);
   }
   st.open_fds = count_fds();
@@ -150,8 +148,7 @@ static double fds_fn(void *arg) {
 static double maxfds_fn(void *arg) {
   (void)arg;
   struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
-    return 0;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 0;
   return (double)rl.rlim_cur;
 }
 
@@ -162,31 +159,25 @@ int np_procstat_register(np_prom_registry *reg) {
     int counter;
     np_prom_value_fn fn;
   } defs[] = {
-      {"process_cpu_seconds_total",
-       "Total user and system CPU time spent in seconds.", 1, cpu_fn},
-      {"process_resident_memory_bytes", "Resident memory size in bytes.", 0,
-       rss_fn},
-      {"process_virtual_memory_bytes", "Virtual memory size in bytes.", 0,
-       vsz_fn},
+      {"process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", 1, cpu_fn},
+      {"process_resident_memory_bytes", "Resident memory size in bytes.", 0, rss_fn},
+      {"process_virtual_memory_bytes", "Virtual memory size in bytes.", 0, vsz_fn},
       {"process_open_fds", "Number of open file descriptors.", 0, fds_fn},
-      {"process_max_fds", "Maximum number of open file descriptors.", 0,
-       maxfds_fn},
+      {"process_max_fds", "Maximum number of open file descriptors.", 0, maxfds_fn},
   };
   if (!reg) return NP_E_BADARG;
   for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
-    np_prom_family *f =
-        defs[i].counter ? np_prom_counter(reg, defs[i].name, defs[i].help, 0, NULL)
-                        : np_prom_gauge(reg, defs[i].name, defs[i].help, 0, NULL);
+    np_prom_family *f = defs[i].counter ? np_prom_counter(reg, defs[i].name, defs[i].help, 0, NULL)
+                                        : np_prom_gauge(reg, defs[i].name, defs[i].help, 0, NULL);
     if (!f) return NP_E_BADARG;
     np_prom_set_fn(np_prom_with(f, NULL), defs[i].fn, NULL);
   }
   /* The start time never changes: store it once. */
   np_procstat st;
-  np_prom_family *f = np_prom_gauge(
-      reg, "process_start_time_seconds",
-      "Start time of the process since unix epoch in seconds.", 0, NULL);
+  np_prom_family *f =
+      np_prom_gauge(reg, "process_start_time_seconds",
+                    "Start time of the process since unix epoch in seconds.", 0, NULL);
   if (!f) return NP_E_BADARG;
-  if (np_procstat_read(&st) == 0)
-    np_prom_set(np_prom_with(f, NULL), st.start_time_seconds);
+  if (np_procstat_read(&st) == 0) np_prom_set(np_prom_with(f, NULL), st.start_time_seconds);
   return 0;
 }

@@ -18,8 +18,8 @@ typedef struct {
  * may itself hold spaces and parentheses). clk_tck is sysconf(_SC_CLK_TCK),
  * boot_time the "btime" of /proc/stat. Fills cpu_seconds,
  * start_time_seconds and virtual_bytes. NP_E_PROTO on malformed text. */
-int np_procstat_parse_stat(const char *text, size_t len, long clk_tck,
-                           uint64_t boot_time, np_procstat *ret);
+int np_procstat_parse_stat(const char *text, size_t len, long clk_tck, uint64_t boot_time,
+                           np_procstat *ret);
 
 /* Reads every field from /proc/self (this does file I/O). Fields it cannot
  * read are left 0; returns a negative errno only if /proc/self/stat is

@@ -88,13 +88,11 @@ void np_prom_free(np_prom_registry *reg) {
 }
 
 /* One allocation per series: struct, value pointers, buckets, value bytes. */
-static np_prom_series *series_new(np_prom_family *f,
-                                  const char *const *values) {
+static np_prom_series *series_new(np_prom_family *f, const char *const *values) {
   size_t nb = f->kind == KIND_HISTOGRAM ? f->nbounds + 1 : 0;
   size_t text = 0;
   for (size_t i = 0; i < f->nlabels; i++) text += strlen(values[i]) + 1;
-  size_t sz = sizeof(np_prom_series) + f->nlabels * sizeof(char *) +
-              nb * sizeof(uint64_t) + text;
+  size_t sz = sizeof(np_prom_series) + f->nlabels * sizeof(char *) + nb * sizeof(uint64_t) + text;
   np_prom_series *s = calloc(1, sz);
   if (!s) return NULL;
   uint8_t *p = (uint8_t *)(s + 1);
@@ -112,10 +110,8 @@ static np_prom_series *series_new(np_prom_family *f,
   return s;
 }
 
-static np_prom_family *family_new(np_prom_registry *reg, kind k,
-                                  const char *name, const char *help,
-                                  size_t nlabels,
-                                  const char *const *label_names,
+static np_prom_family *family_new(np_prom_registry *reg, kind k, const char *name, const char *help,
+                                  size_t nlabels, const char *const *label_names,
                                   const double *bounds, size_t nbounds) {
   if (!reg || !valid_metric_name(name) || !help) return NULL;
   if (nlabels > NP_PROM_MAX_LABELS || (nlabels && !label_names)) return NULL;
@@ -171,11 +167,10 @@ fail:
 np_prom_registry *np_prom_new(void) {
   np_prom_registry *reg = calloc(1, sizeof *reg);
   if (!reg) return NULL;
-  np_prom_family *f = family_new(
-      reg, KIND_COUNTER, NP_PROM_DROPPED_NAME,
-      "Metric label combinations dropped because a family reached its "
-      "series cap or a label value was invalid.",
-      0, NULL, NULL, 0);
+  np_prom_family *f = family_new(reg, KIND_COUNTER, NP_PROM_DROPPED_NAME,
+                                 "Metric label combinations dropped because a family reached its "
+                                 "series cap or a label value was invalid.",
+                                 0, NULL, NULL, 0);
   if (!f) {
     np_prom_free(reg);
     return NULL;
@@ -184,26 +179,20 @@ np_prom_registry *np_prom_new(void) {
   return reg;
 }
 
-np_prom_family *np_prom_counter(np_prom_registry *reg, const char *name,
-                                const char *help, size_t nlabels,
-                                const char *const *label_names) {
-  return family_new(reg, KIND_COUNTER, name, help, nlabels, label_names, NULL,
-                    0);
+np_prom_family *np_prom_counter(np_prom_registry *reg, const char *name, const char *help,
+                                size_t nlabels, const char *const *label_names) {
+  return family_new(reg, KIND_COUNTER, name, help, nlabels, label_names, NULL, 0);
 }
 
-np_prom_family *np_prom_gauge(np_prom_registry *reg, const char *name,
-                              const char *help, size_t nlabels,
-                              const char *const *label_names) {
-  return family_new(reg, KIND_GAUGE, name, help, nlabels, label_names, NULL,
-                    0);
+np_prom_family *np_prom_gauge(np_prom_registry *reg, const char *name, const char *help,
+                              size_t nlabels, const char *const *label_names) {
+  return family_new(reg, KIND_GAUGE, name, help, nlabels, label_names, NULL, 0);
 }
 
-np_prom_family *np_prom_histogram(np_prom_registry *reg, const char *name,
-                                  const char *help, size_t nlabels,
-                                  const char *const *label_names,
+np_prom_family *np_prom_histogram(np_prom_registry *reg, const char *name, const char *help,
+                                  size_t nlabels, const char *const *label_names,
                                   const double *bounds, size_t nbounds) {
-  return family_new(reg, KIND_HISTOGRAM, name, help, nlabels, label_names,
-                    bounds, nbounds);
+  return family_new(reg, KIND_HISTOGRAM, name, help, nlabels, label_names, bounds, nbounds);
 }
 
 /* Label values end up in a UTF-8 text format; refuse anything that is not
@@ -240,16 +229,13 @@ static np_prom_series *drop(np_prom_family *f) {
   return NULL;
 }
 
-np_prom_series *np_prom_with(np_prom_family *f,
-                             const char *const *label_values) {
+np_prom_series *np_prom_with(np_prom_family *f, const char *const *label_values) {
   if (!f) return NULL;
   if (f->nlabels == 0) return f->series[0];
   if (!label_values) return drop(f);
   for (size_t i = 0; i < f->nlabels; i++) {
     if (!label_values[i]) return drop(f);
-    if (strnlen(label_values[i], NP_PROM_MAX_VALUE_LEN + 1) >
-        NP_PROM_MAX_VALUE_LEN)
-      return drop(f);
+    if (strnlen(label_values[i], NP_PROM_MAX_VALUE_LEN + 1) > NP_PROM_MAX_VALUE_LEN) return drop(f);
     if (!valid_utf8((const unsigned char *)label_values[i])) return drop(f);
   }
   for (size_t i = 0; i < f->nseries; i++) {
@@ -271,8 +257,11 @@ void np_prom_inc(np_prom_series *s, double v) {
   case KIND_COUNTER:
     if (v >= 0) s->value += v;
     break;
-  case KIND_GAUGE: s->value += v; break;
-  case KIND_HISTOGRAM: break;
+  case KIND_GAUGE:
+    s->value += v;
+    break;
+  case KIND_HISTOGRAM:
+    break;
   }
 }
 
@@ -326,9 +315,7 @@ int np_prom_format_value(double v, char *out, size_t n) {
   return w;
 }
 
-static int put(np_buf *out, const char *s, size_t n) {
-  return np_buf_append(out, s, n);
-}
+static int put(np_buf *out, const char *s, size_t n) { return np_buf_append(out, s, n); }
 
 static int puts_(np_buf *out, const char *s) { return put(out, s, strlen(s)); }
 
@@ -345,9 +332,12 @@ static int put_escaped(np_buf *out, const char *s, int quote) {
   int rc = 0;
   for (const char *p = s; *p && rc == 0; p++) {
     const char *rep = NULL;
-    if (*p == '\\') rep = "\\\\";
-    else if (*p == '\n') rep = "\\n";
-    else if (quote && *p == '"') rep = "\\\"";
+    if (*p == '\\')
+      rep = "\\\\";
+    else if (*p == '\n')
+      rep = "\\n";
+    else if (quote && *p == '"')
+      rep = "\\\"";
     if (!rep) continue;
     rc = put(out, run, (size_t)(p - run));
     if (rc == 0) rc = puts_(out, rep);
@@ -358,8 +348,8 @@ static int put_escaped(np_buf *out, const char *s, int quote) {
 }
 
 /* name{labels[,le="x"]} value\n */
-static int put_sample(np_buf *out, const np_prom_series *s, const char *suffix,
-                      const char *le, double v) {
+static int put_sample(np_buf *out, const np_prom_series *s, const char *suffix, const char *le,
+                      double v) {
   const np_prom_family *f = s->fam;
   int rc = puts_(out, f->name);
   if (rc == 0 && suffix) rc = puts_(out, suffix);
@@ -405,9 +395,12 @@ static int put_histogram(np_buf *out, const np_prom_series *s) {
 
 static const char *kind_name(kind k) {
   switch (k) {
-  case KIND_COUNTER: return "counter";
-  case KIND_GAUGE: return "gauge";
-  case KIND_HISTOGRAM: return "histogram";
+  case KIND_COUNTER:
+    return "counter";
+  case KIND_GAUGE:
+    return "gauge";
+  case KIND_HISTOGRAM:
+    return "histogram";
   }
   return "untyped";
 }

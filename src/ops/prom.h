@@ -43,17 +43,14 @@ void np_prom_free(np_prom_registry *reg);
  * duplicates. help and names are copied. NULL on a bad argument, a duplicate
  * family name, too many families, or no memory. A family without labels
  * has its one series from the start (value 0). */
-np_prom_family *np_prom_counter(np_prom_registry *reg, const char *name,
-                                const char *help, size_t nlabels,
-                                const char *const *label_names);
-np_prom_family *np_prom_gauge(np_prom_registry *reg, const char *name,
-                              const char *help, size_t nlabels,
-                              const char *const *label_names);
+np_prom_family *np_prom_counter(np_prom_registry *reg, const char *name, const char *help,
+                                size_t nlabels, const char *const *label_names);
+np_prom_family *np_prom_gauge(np_prom_registry *reg, const char *name, const char *help,
+                              size_t nlabels, const char *const *label_names);
 /* bounds: strictly increasing, finite upper bounds (a trailing +Inf is
  * accepted and ignored: the +Inf bucket is always there). */
-np_prom_family *np_prom_histogram(np_prom_registry *reg, const char *name,
-                                  const char *help, size_t nlabels,
-                                  const char *const *label_names,
+np_prom_family *np_prom_histogram(np_prom_registry *reg, const char *name, const char *help,
+                                  size_t nlabels, const char *const *label_names,
                                   const double *bounds, size_t nbounds);
 
 /* Find or create the series for label_values (nlabels strings, in the
@@ -61,8 +58,7 @@ np_prom_family *np_prom_histogram(np_prom_registry *reg, const char *name,
  * handle for fast updates, or NULL (counted as dropped) when the family
  * already holds NP_PROM_MAX_SERIES series, a value is NULL, too long or not
  * valid UTF-8, or memory ran out. */
-np_prom_series *np_prom_with(np_prom_family *fam,
-                             const char *const *label_values);
+np_prom_series *np_prom_with(np_prom_family *fam, const char *const *label_values);
 
 /* Counters: adds v (v < 0 or NaN is ignored: counters never go down).
  * Gauges: adds v (may be negative). Histograms: ignored. */

@@ -50,9 +50,8 @@ static const char *check_token(np_server *s, const np_server_ask *ask, int *moni
   const char *tok = NULL;
   if (np_query_parse(ask->req->query, &q) == 0) tok = np_query_get(&q, "access_token");
   if (!tok || !*tok) return required ? "token_missing" : NULL;
-  np_jwt_expect exp = {.issuer = "locate",
-                       .audience = s->cfg.token_machine,
-                       .now = (int64_t)time(NULL)};
+  np_jwt_expect exp = {
+      .issuer = "locate", .audience = s->cfg.token_machine, .now = (int64_t)time(NULL)};
   np_jwt_claims cl;
   np_jwt_reason why = NP_JWT_OK;
   if (np_jwt_verify(s->keys, tok, strlen(tok), &exp, &cl, &why) < 0) {
@@ -68,8 +67,8 @@ int np_server_admit(np_server *s, const np_server_ask *ask, np_server_test **ret
   int monitoring = 0;
   const char *bad = check_token(s, ask, &monitoring);
   if (bad) {
-    np_log(NP_LOG_INFO, "test refused", "uuid=%s proto=%s test=%s status=401 reason=%s",
-           ask->uuid, ask->proto, ask->test, bad);
+    np_log(NP_LOG_INFO, "test refused", "uuid=%s proto=%s test=%s status=401 reason=%s", ask->uuid,
+           ask->proto, ask->test, bad);
     np_metrics_rejected(s, ask->proto, bad);
     np_server_refuse(ask->conn, 401, -1, bad);
     return NP_E_TOKEN;
@@ -88,8 +87,8 @@ int np_server_admit(np_server *s, const np_server_ask *ask, np_server_test **ret
   if (rc < 0) {
     const char *reason = np_admit_reason_str(d.reason);
     np_log(NP_LOG_INFO, "test refused",
-           "uuid=%s proto=%s test=%s status=503 reason=%s retry_after=%u", ask->uuid,
-           ask->proto, ask->test, reason, d.retry_after_s);
+           "uuid=%s proto=%s test=%s status=503 reason=%s retry_after=%u", ask->uuid, ask->proto,
+           ask->test, reason, d.retry_after_s);
     np_metrics_rejected(s, ask->proto, reason);
     np_server_refuse(ask->conn, 503, (int)d.retry_after_s, reason);
     return NP_E_REFUSED;
@@ -120,14 +119,16 @@ int np_server_admit(np_server *s, const np_server_ask *ask, np_server_test **ret
  * the allowance. */
 uint64_t np_server_payload_cap(const np_server_test *t) {
   if (!t->allowance) return 0;
-  uint64_t slack = (uint64_t)((double)t->allowance * ALLOWANCE_SLACK_FRACTION) +
-                   ALLOWANCE_SLACK_BYTES;
+  uint64_t slack =
+      (uint64_t)((double)t->allowance * ALLOWANCE_SLACK_FRACTION) + ALLOWANCE_SLACK_BYTES;
   return t->allowance > slack ? t->allowance - slack : 1;
 }
 
 static void unlink_test(np_server *s, np_server_test *t) {
-  if (t->prev) t->prev->next = t->next;
-  else s->tests = t->next;
+  if (t->prev)
+    t->prev->next = t->next;
+  else
+    s->tests = t->next;
   if (t->next) t->next->prev = t->prev;
   free(t);
 }
@@ -168,8 +169,8 @@ static uint64_t device_tx_bytes(const char *dev) {
     while (*p == ' ') p++;
     if (strncmp(p, dev, dl) != 0 || p[dl] != ':') continue;
     unsigned long long v[9];
-    if (sscanf(p + dl + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
-               &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8]) == 9)
+    if (sscanf(p + dl + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+               &v[3], &v[4], &v[5], &v[6], &v[7], &v[8]) == 9)
       tx = v[8];
     break;
   }
@@ -206,9 +207,8 @@ static void on_tick(uv_timer_t *h) {
   np_prom_set(s->m.sat_concurrency, clamp01(st.concurrency));
   np_prom_set(s->m.sat_budget, clamp01(st.budget));
   np_prom_set(s->m.sat_spool, clamp01(st.spool));
-  np_prom_set(s->m.sat_tx, s->cfg.tx_max_rate > 0
-                               ? clamp01(st.tx_rate_bps / (double)s->cfg.tx_max_rate)
-                               : 0);
+  np_prom_set(s->m.sat_tx,
+              s->cfg.tx_max_rate > 0 ? clamp01(st.tx_rate_bps / (double)s->cfg.tx_max_rate) : 0);
   np_prom_set(s->m.tx_rate, st.tx_rate_bps / 8);
   np_prom_set(s->m.window_bytes, (double)st.window_bytes);
   np_prom_set(s->m.spool_bytes, (double)s->spool_bytes);
@@ -219,9 +219,9 @@ static void on_tick(uv_timer_t *h) {
 static void scan_work(uv_work_t *w) {
   np_server *s = w->data;
   uint64_t bytes = 0;
-  s->spool_scan_result =
-      np_spool_scan_bytes(s->cfg.datadir, NP_SPOOL_SCAN_MAX_ENTRIES, &bytes) < 0 ? UINT64_MAX
-                                                                                 : bytes;
+  s->spool_scan_result = np_spool_scan_bytes(s->cfg.datadir, NP_SPOOL_SCAN_MAX_ENTRIES, &bytes) < 0
+                             ? UINT64_MAX
+                             : bytes;
 }
 
 static void scan_done(uv_work_t *w, int status) {
@@ -259,8 +259,10 @@ static int parse_required(np_server *s, char *err, size_t errcap) {
   while (*p) {
     const char *e = strchr(p, ',');
     size_t n = e ? (size_t)(e - p) : strlen(p);
-    if (n == 4 && strncmp(p, "ndt7", 4) == 0) s->token_required_ndt7 = 1;
-    else if (n == 3 && strncmp(p, "rpm", 3) == 0) s->token_required_rpm = 1;
+    if (n == 4 && strncmp(p, "ndt7", 4) == 0)
+      s->token_required_ndt7 = 1;
+    else if (n == 3 && strncmp(p, "rpm", 3) == 0)
+      s->token_required_rpm = 1;
     else if (n > 0) {
       (void)snprintf(err, errcap, "invalid --token-required \"%s\": want a list of ndt7, rpm",
                      s->cfg.token_required);
@@ -307,8 +309,8 @@ int np_server_admission_setup(np_server *s) {
     return 2;
   }
   np_admission_config ac = {
-      .max_concurrent = c->max_concurrent_tests > 0 ? (uint32_t)c->max_concurrent_tests
-                                                    : NP_ADMIT_MAX_CONCURRENT,
+      .max_concurrent =
+          c->max_concurrent_tests > 0 ? (uint32_t)c->max_concurrent_tests : NP_ADMIT_MAX_CONCURRENT,
       .max_per_client = (uint32_t)c->max_tests_per_client,
       .tx_max_rate_bps = (double)c->tx_max_rate,
       .budget_bps = (double)c->bandwidth_budget,
@@ -346,8 +348,7 @@ void np_server_admission_start(np_server *s) {
   uv_unref((uv_handle_t *)&s->spool_timer);
   if (c->spool_max_bytes > 0) {
     on_spool_timer(&s->spool_timer);
-    (void)uv_timer_start(&s->spool_timer, on_spool_timer,
-                         (uint64_t)c->spool_scan_interval_s * 1000,
+    (void)uv_timer_start(&s->spool_timer, on_spool_timer, (uint64_t)c->spool_scan_interval_s * 1000,
                          (uint64_t)c->spool_scan_interval_s * 1000);
   }
 }

@@ -48,8 +48,7 @@ void np_server_ndt7_done(void *ud, np_ndt7_outcome *o) {
   double mbps = secs > 0 ? 8.0 * (double)o->app_bytes / secs / 1e6 : 0;
   np_log(NP_LOG_INFO, "test finished",
          "uuid=%s proto=%s test=%s result=%s%s%s bytes=%llu seconds=%.3f mbps=%.2f", o->uuid,
-         t->proto, test,
-         o->success ? "success" : "failure", o->failure ? " stage=" : "",
+         t->proto, test, o->success ? "success" : "failure", o->failure ? " stage=" : "",
          o->failure ? o->failure : "", (unsigned long long)o->app_bytes, secs, mbps);
   np_metrics_test_done(s, t, o->success, o->failure, o->wire_written, o->wire_read, secs, mbps);
   np_server_test_end(t, o->wire_written);
@@ -79,8 +78,7 @@ void np_server_ndt7_done(void *ud, np_ndt7_outcome *o) {
   rc = np_spool_write_async(s->loop, s->spool, "ndt7", o->start_wall_ns, name, gz.data, gz.len,
                             on_written, w);
   if (rc < 0) {
-    np_log(NP_LOG_ERROR, "data file not written", "uuid=%s err=\"%s\"", o->uuid,
-           np_strerror(rc));
+    np_log(NP_LOG_ERROR, "data file not written", "uuid=%s err=\"%s\"", o->uuid, np_strerror(rc));
     np_metrics_file(s, "ndt7", 0);
     free(w);
     np_server_maybe_exit(s);

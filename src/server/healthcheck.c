@@ -18,8 +18,8 @@
 static const char *g_url;
 
 static const np_flag kHcFlags[] = {
-    {"url", 0, NP_FLAG_STRING, &g_url, "URL",
-     "health URL to probe (http:// only)", "http://<--health-addr>/health", 0, 0, 1},
+    {"url", 0, NP_FLAG_STRING, &g_url, "URL", "health URL to probe (http:// only)",
+     "http://<--health-addr>/health", 0, 0, 1},
 };
 
 static int fail(const char *what, const char *detail) {
@@ -85,12 +85,14 @@ int np_healthcheck_main(int argc, char **argv, const char *health_addr) {
   if (!g_url) {
     const char *a = health_addr && *health_addr ? health_addr : "127.0.0.1:8000";
     /* A wildcard listen address is probed on loopback. */
-    if (a[0] == ':') (void)snprintf(def, sizeof def, "http://127.0.0.1%s/health", a);
+    if (a[0] == ':')
+      (void)snprintf(def, sizeof def, "http://127.0.0.1%s/health", a);
     else if (strncmp(a, "0.0.0.0:", 8) == 0)
       (void)snprintf(def, sizeof def, "http://127.0.0.1%s/health", a + 7);
     else if (strncmp(a, "[::]:", 5) == 0)
       (void)snprintf(def, sizeof def, "http://[::1]%s/health", a + 4);
-    else (void)snprintf(def, sizeof def, "http://%s/health", a);
+    else
+      (void)snprintf(def, sizeof def, "http://%s/health", a);
     g_url = def;
   }
   char host[256], port[16];

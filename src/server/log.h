@@ -11,8 +11,7 @@ int np_log_enabled(int level);
 /* Writes `ts=... level=... msg="..."` followed by the formatted key=value
  * pairs in fmt (the caller quotes values that may contain spaces with
  * np_log_quote). */
-void np_log(int level, const char *msg, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void np_log(int level, const char *msg, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Quotes s for logfmt into out (escapes \" and \\, drops control chars). */
 const char *np_log_quote(const char *s, char *out, unsigned cap);

@@ -24,13 +24,13 @@ static const np_flag kFlags[] = {
      "listen address for ndt7 over ws:// (empty disables)", ":80", 0, 0, 0},
     {"ndt7-addr", 0, NP_FLAG_STRING, &g_srv.cfg.ndt7_addr, "ADDR",
      "listen address for ndt7 over wss:// (empty disables)", ":443", 0, 0, 0},
-    {"cert", 0, NP_FLAG_STRING, &g_srv.cfg.cert, "FILE", "TLS certificate chain (PEM)", NULL,
-     0, 0, 0},
+    {"cert", 0, NP_FLAG_STRING, &g_srv.cfg.cert, "FILE", "TLS certificate chain (PEM)", NULL, 0, 0,
+     0},
     {"key", 0, NP_FLAG_STRING, &g_srv.cfg.key, "FILE", "TLS private key (PEM)", NULL, 0, 0, 0},
     {"tls-self-signed", 0, NP_FLAG_BOOL, &g_srv.cfg.tls_self_signed, NULL,
      "generate an in-memory self-signed certificate (local use only)", "false", 0, 0, 0},
-    {"datadir", 0, NP_FLAG_STRING, &g_srv.cfg.datadir, "DIR",
-     "spool directory for result files", "/var/spool/netpulse", 0, 0, 0},
+    {"datadir", 0, NP_FLAG_STRING, &g_srv.cfg.datadir, "DIR", "spool directory for result files",
+     "/var/spool/netpulse", 0, 0, 0},
     {"uuid-prefix-file", 0, NP_FLAG_STRING, &g_srv.cfg.uuid_prefix_file, "FILE",
      "file holding M-Lab's socket UUID prefix", NP_UUID_PREFIX_FILE_DEFAULT, 0, 0, 0},
     {"label", 0, NP_FLAG_LIST, &g_srv.cfg.labels, "K=V",
@@ -47,53 +47,53 @@ static const np_flag kFlags[] = {
     {"max-tests-per-client", 0, NP_FLAG_INT, &g_srv.cfg.max_tests_per_client, "N",
      "tests one client IP may run at once (0 = no limit)", "0", 0, NP_ADMIT_MAX_CONCURRENT, 0},
     {"tx-max-rate", 0, NP_FLAG_INT, &g_srv.cfg.tx_max_rate, "BITS/S",
-     "refuse downloads while the smoothed transmit rate is above this (0 = off; k/M/G)", "0",
-     0, 1000000000000000LL, 0},
+     "refuse downloads while the smoothed transmit rate is above this (0 = off; k/M/G)", "0", 0,
+     1000000000000000LL, 0},
     {"tx-device", 0, NP_FLAG_STRING, &g_srv.cfg.tx_device, "DEV",
      "network device whose /proc/net/dev TX bytes feed the rate and budget (empty: "
-     "netpulse's own socket byte counters)", "", 0, 0, 0},
+     "netpulse's own socket byte counters)",
+     "", 0, 0, 0},
     {"bandwidth-budget", 0, NP_FLAG_INT, &g_srv.cfg.bandwidth_budget, "BITS/S",
-     "average transmit rate over --budget-window that admission keeps to (0 = off; k/M/G)",
-     "0", 0, 1000000000000000LL, 0},
+     "average transmit rate over --budget-window that admission keeps to (0 = off; k/M/G)", "0", 0,
+     1000000000000000LL, 0},
     {"budget-window", 0, NP_FLAG_INT, &g_srv.cfg.budget_window_s, "SECONDS",
      "window the bandwidth budget is averaged over", "300", 1, NP_ADMIT_MAX_WINDOW_S, 0},
     {"budget-test-bytes", 0, NP_FLAG_INT, &g_srv.cfg.budget_test_bytes, "BYTES",
      "transmit bytes reserved for (and allowed to) each download under a budget", "125M", 1,
      1000000000000000LL, 0},
     {"spool-max-bytes", 0, NP_FLAG_INT, &g_srv.cfg.spool_max_bytes, "BYTES",
-     "refuse tests while the spool directory holds more than this (0 = no quota; k/M/G)",
-     "18G", 0, 1000000000000000000LL, 0},
+     "refuse tests while the spool directory holds more than this (0 = no quota; k/M/G)", "18G", 0,
+     1000000000000000000LL, 0},
     {"spool-scan-interval", 0, NP_FLAG_INT, &g_srv.cfg.spool_scan_interval_s, "SECONDS",
-     "how often the spool's size is measured again (files the uploader removed)", "30", 1,
-     86400, 0},
+     "how often the spool's size is measured again (files the uploader removed)", "30", 1, 86400,
+     0},
     {"token-verify-key", 0, NP_FLAG_LIST, &g_srv.cfg.token_verify_keys, "FILE",
-     "JWK or JWK Set file of Locate's token keys (repeatable; none: tokens ignored)", NULL, 0,
-     0, 0},
+     "JWK or JWK Set file of Locate's token keys (repeatable; none: tokens ignored)", NULL, 0, 0,
+     0},
     {"token-machine", 0, NP_FLAG_STRING, &g_srv.cfg.token_machine, "NAME",
      "this machine's name, required in a token's aud", NULL, 0, 0, 0},
     {"token-required", 0, NP_FLAG_STRING, &g_srv.cfg.token_required, "TYPES",
      "comma list of test types that need a valid access_token (ndt7, rpm)", "", 0, 0, 0},
     {"drain-timeout", 0, NP_FLAG_INT, &g_srv.cfg.drain_timeout_s, "SECONDS",
      "after SIGTERM, exit at the latest after this long", "30", 0, 3600, 0},
-    {"log-level", 0, NP_FLAG_STRING, &g_srv.cfg.log_level, "LEVEL",
-     "debug, info, warn or error", "info", 0, 0, 0},
+    {"log-level", 0, NP_FLAG_STRING, &g_srv.cfg.log_level, "LEVEL", "debug, info, warn or error",
+     "info", 0, 0, 0},
 };
 #define NFLAGS (sizeof kFlags / sizeof kFlags[0])
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "Usage: netpulse-server [flags]\n"
-          "\n"
-          "Serves ndt7 throughput tests (ws:// and wss:// on /ndt/v7/download and\n"
-          "/ndt/v7/upload) and writes one result file per test into the spool\n"
-          "directory, the way M-Lab's uploaders expect. Every flag can also be set\n"
-          "with the environment variable shown in brackets.\n"
-          "\n"
-          "       netpulse-server healthcheck [--url URL]\n"
-          "\n"
-          "Probes the health endpoint (default http://<--health-addr>/health) and\n"
-          "exits 0 when it answers 200, 1 otherwise (for liveness probes).\n"
-          "\nFlags:\n");
+  fprintf(f, "Usage: netpulse-server [flags]\n"
+             "\n"
+             "Serves ndt7 throughput tests (ws:// and wss:// on /ndt/v7/download and\n"
+             "/ndt/v7/upload) and writes one result file per test into the spool\n"
+             "directory, the way M-Lab's uploaders expect. Every flag can also be set\n"
+             "with the environment variable shown in brackets.\n"
+             "\n"
+             "       netpulse-server healthcheck [--url URL]\n"
+             "\n"
+             "Probes the health endpoint (default http://<--health-addr>/health) and\n"
+             "exits 0 when it answers 200, 1 otherwise (for liveness probes).\n"
+             "\nFlags:\n");
   np_flags_usage(f, kFlags, NFLAGS, ENV_PREFIX);
   fprintf(f, "  %-34s %s\n", "-h, --help", "show this help");
 }
@@ -124,10 +124,10 @@ static void on_term(uv_signal_t *h, int signum) {
   }
   s->draining = 1;
   np_server_set_lame_duck(s);
-  np_log(NP_LOG_INFO, "lame duck: refusing new tests, finishing running ones",
-         "active_tests=%llu", (unsigned long long)s->active_tests);
-  (void)uv_timer_start(&s->drain_timer, on_drain_timeout,
-                       (uint64_t)s->cfg.drain_timeout_s * 1000, 0);
+  np_log(NP_LOG_INFO, "lame duck: refusing new tests, finishing running ones", "active_tests=%llu",
+         (unsigned long long)s->active_tests);
+  (void)uv_timer_start(&s->drain_timer, on_drain_timeout, (uint64_t)s->cfg.drain_timeout_s * 1000,
+                       0);
   np_server_maybe_exit(s);
 }
 
@@ -180,8 +180,7 @@ static int open_listener(np_server *s, const char *addr, np_accept_cb cb, const 
             np_strerror(rc));
     return rc;
   }
-  np_log(NP_LOG_INFO, "listening", "proto=%s addr=%s port=%d", what, addr,
-         np_listener_port(*ret));
+  np_log(NP_LOG_INFO, "listening", "proto=%s addr=%s port=%d", what, addr, np_listener_port(*ret));
   return 0;
 }
 
@@ -310,8 +309,8 @@ int main(int argc, char **argv) {
   (void)uv_signal_start(&s->sigterm, on_term, SIGTERM);
   (void)uv_signal_start(&s->sigint, on_term, SIGINT);
   (void)uv_signal_start(&s->sighup, on_hup, SIGHUP);
-  np_log(NP_LOG_INFO, "netpulse-server started", "version=%s commit=%s datadir=%s",
-         NP_VERSION, NP_GIT_COMMIT, s->cfg.datadir);
+  np_log(NP_LOG_INFO, "netpulse-server started", "version=%s commit=%s datadir=%s", NP_VERSION,
+         NP_GIT_COMMIT, s->cfg.datadir);
   (void)uv_run(s->loop, UV_RUN_DEFAULT);
   return s->exit_code;
 }

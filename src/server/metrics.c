@@ -11,9 +11,10 @@
 
 #define MAX_EXPOSITION (8u * 1024 * 1024)
 
-static const double kDurationBounds[] = {0.1, 0.25, 0.5, 1, 2, 4, 6, 8, 9, 10, 10.5, 11, 12, 13.5, 15, 20};
-static const double kRateBounds[] = {0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500,
-                                     1000, 2000, 5000, 10000, 20000, 50000};
+static const double kDurationBounds[] = {0.1, 0.25, 0.5,  1,  2,  4,    6,  8,
+                                         9,   10,   10.5, 11, 12, 13.5, 15, 20};
+static const double kRateBounds[] = {0.5, 1,   2,    5,    10,   20,    50,    100,
+                                     200, 500, 1000, 2000, 5000, 10000, 20000, 50000};
 
 #define NB(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -46,9 +47,9 @@ int np_metrics_setup(np_server *s) {
                                   "Socket bytes sent by finished tests.", 2, l_pt);
   m->bytes_received = np_prom_counter(reg, "netpulse_test_received_bytes_total",
                                       "Socket bytes received by finished tests.", 2, l_pt);
-  m->duration = np_prom_histogram(reg, "netpulse_test_duration_seconds",
-                                  "Duration of finished tests.", 2, l_pt, kDurationBounds,
-                                  NB(kDurationBounds));
+  m->duration =
+      np_prom_histogram(reg, "netpulse_test_duration_seconds", "Duration of finished tests.", 2,
+                        l_pt, kDurationBounds, NB(kDurationBounds));
   m->rate = np_prom_histogram(reg, "netpulse_test_rate_mbps",
                               "Application-level rate of finished tests, in Mbit/s.", 2, l_pt,
                               kRateBounds, NB(kRateBounds));
@@ -65,20 +66,21 @@ int np_metrics_setup(np_server *s) {
       reg, "netpulse_saturation",
       "Use of each admission limit, 0..1 (1 = new tests are refused for it).", 1, l_limit);
   m->tx_rate = gauge(reg, "netpulse_tx_rate_bytes_per_second",
-                     "Transmit rate as smoothed by the M-Lab-style controller (bytes/s; --tx-max-rate is in bits/s).");
+                     "Transmit rate as smoothed by the M-Lab-style controller (bytes/s; "
+                     "--tx-max-rate is in bits/s).");
   m->tx_total = counter(reg, "netpulse_tx_bytes_total",
                         "Socket bytes sent by tests, running ones included (the "
                         "controller's input without --tx-device).");
-  m->window_bytes = gauge(reg, "netpulse_budget_window_bytes",
-                          "Bytes sent within the current --budget-window.");
+  m->window_bytes =
+      gauge(reg, "netpulse_budget_window_bytes", "Bytes sent within the current --budget-window.");
   m->spool_bytes = gauge(reg, "netpulse_spool_bytes", "Disk space used by the spool directory.");
   m->spool_max = gauge(reg, "netpulse_spool_max_bytes", "The spool quota (0 = none).");
-  m->lame_duck = gauge(reg, "netpulse_lame_duck",
-                       "1 once the server got SIGTERM and refuses new tests.");
-  np_prom_family *build = np_prom_gauge(reg, "netpulse_build_info",
-                                        "Always 1; labels name the build.", 2, l_build);
-  if (!m->tests || !m->bytes_sent || !m->bytes_received || !m->duration || !m->rate ||
-      !m->active || !m->rejections || !m->files || !sat || !build)
+  m->lame_duck =
+      gauge(reg, "netpulse_lame_duck", "1 once the server got SIGTERM and refuses new tests.");
+  np_prom_family *build =
+      np_prom_gauge(reg, "netpulse_build_info", "Always 1; labels name the build.", 2, l_build);
+  if (!m->tests || !m->bytes_sent || !m->bytes_received || !m->duration || !m->rate || !m->active ||
+      !m->rejections || !m->files || !sat || !build)
     return -1;
   static const char *const v_con[] = {"concurrency"}, *const v_tx[] = {"tx_rate"},
                            *const v_bud[] = {"budget"}, *const v_sp[] = {"spool"};
@@ -106,9 +108,8 @@ int np_metrics_setup(np_server *s) {
   return np_procstat_register(reg) < 0 ? -1 : 0;
 }
 
-void np_metrics_test_done(np_server *s, const np_server_test *t, int success,
-                          const char *stage, uint64_t sent, uint64_t received, double secs,
-                          double mbps) {
+void np_metrics_test_done(np_server *s, const np_server_test *t, int success, const char *stage,
+                          uint64_t sent, uint64_t received, double secs, double mbps) {
   np_server_metrics *m = &s->m;
   const char *tl[] = {t->proto, t->test, success ? "success" : "failure",
                       success ? "none" : (stage ? stage : "unknown")};

@@ -52,10 +52,10 @@ typedef struct {
 typedef struct np_server_test {
   struct np_server *srv;
   struct np_server_test *prev, *next;
-  const char *type;   /* "ndt7" (static) */
-  const char *proto;  /* "ndt7+ws", "ndt7+wss" (static) */
-  const char *test;   /* "download", "upload" (static) */
-  np_conn *conn;      /* the test's connection while it runs; NULL after */
+  const char *type;  /* "ndt7" (static) */
+  const char *proto; /* "ndt7+ws", "ndt7+wss" (static) */
+  const char *test;  /* "download", "upload" (static) */
+  np_conn *conn;     /* the test's connection while it runs; NULL after */
   uint64_t ticket;
   uint64_t allowance; /* transmit bytes granted (0 = unlimited) */
   uint64_t tx_bytes;  /* socket bytes sent, final once ended */
@@ -68,7 +68,7 @@ typedef struct {
   const char *type;
   const char *proto;
   const char *test;
-  int transmits;      /* the server sends the bulk (downloads) */
+  int transmits; /* the server sends the bulk (downloads) */
   const np_http_request *req;
   np_conn *conn;
   const char *uuid;
@@ -98,13 +98,13 @@ typedef struct np_server {
   np_jwt_keyset *keys;
   int token_required_ndt7;
   int token_required_rpm;
-  np_server_test *tests;   /* admitted, running or ended since last tick */
-  uint64_t tx_done;        /* socket bytes sent by tests already released */
+  np_server_test *tests; /* admitted, running or ended since last tick */
+  uint64_t tx_done;      /* socket bytes sent by tests already released */
   uv_timer_t tick;
   uv_timer_t spool_timer;
   uv_work_t spool_work;
   int spool_scanning;
-  uint64_t spool_bytes;    /* last scan plus files written since */
+  uint64_t spool_bytes; /* last scan plus files written since */
   uint64_t spool_scan_result;
   uint64_t spool_written_during_scan;
   uint8_t *payload;
@@ -154,9 +154,8 @@ int np_server_reload_keys(np_server *s, char *err, size_t errcap);
 
 /* Metrics (metrics.c). */
 int np_metrics_setup(np_server *s);
-void np_metrics_test_done(np_server *s, const np_server_test *t, int success,
-                          const char *stage, uint64_t sent, uint64_t received, double secs,
-                          double mbps);
+void np_metrics_test_done(np_server *s, const np_server_test *t, int success, const char *stage,
+                          uint64_t sent, uint64_t received, double secs, double mbps);
 void np_metrics_rejected(np_server *s, const char *proto, const char *reason);
 void np_metrics_file(np_server *s, const char *datatype, int ok);
 void np_metrics_active(np_server *s, const char *proto, int delta);

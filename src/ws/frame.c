@@ -14,13 +14,13 @@ enum { PH_HDR = 0, PH_PAYLOAD = 1 };
 enum {
   U8_ACCEPT = 0,
   U8_REJECT = 1,
-  U8_NEED1 = 2,   /* one continuation byte 80..BF to go */
-  U8_NEED2 = 3,   /* two to go */
-  U8_NEED3 = 4,   /* three to go */
-  U8_E0 = 5,      /* after E0: A0..BF (no overlong 3-byte forms) */
-  U8_ED = 6,      /* after ED: 80..9F (no UTF-16 surrogates) */
-  U8_F0 = 7,      /* after F0: 90..BF (no overlong 4-byte forms) */
-  U8_F4 = 8,      /* after F4: 80..8F (nothing above U+10FFFF) */
+  U8_NEED1 = 2, /* one continuation byte 80..BF to go */
+  U8_NEED2 = 3, /* two to go */
+  U8_NEED3 = 4, /* three to go */
+  U8_E0 = 5,    /* after E0: A0..BF (no overlong 3-byte forms) */
+  U8_ED = 6,    /* after ED: 80..9F (no UTF-16 surrogates) */
+  U8_F0 = 7,    /* after F0: 90..BF (no overlong 4-byte forms) */
+  U8_F4 = 8,    /* after F4: 80..8F (nothing above U+10FFFF) */
 };
 
 static uint32_t utf8_step(uint32_t s, uint8_t c) {
@@ -36,14 +36,22 @@ static uint32_t utf8_step(uint32_t s, uint8_t c) {
     if (c < 0xF4) return U8_NEED3;
     if (c == 0xF4) return U8_F4;
     return U8_REJECT;
-  case U8_NEED1: return (c & 0xC0) == 0x80 ? U8_ACCEPT : U8_REJECT;
-  case U8_NEED2: return (c & 0xC0) == 0x80 ? U8_NEED1 : U8_REJECT;
-  case U8_NEED3: return (c & 0xC0) == 0x80 ? U8_NEED2 : U8_REJECT;
-  case U8_E0: return (c >= 0xA0 && c <= 0xBF) ? U8_NEED1 : U8_REJECT;
-  case U8_ED: return (c >= 0x80 && c <= 0x9F) ? U8_NEED1 : U8_REJECT;
-  case U8_F0: return (c >= 0x90 && c <= 0xBF) ? U8_NEED2 : U8_REJECT;
-  case U8_F4: return (c >= 0x80 && c <= 0x8F) ? U8_NEED2 : U8_REJECT;
-  default: return U8_REJECT;
+  case U8_NEED1:
+    return (c & 0xC0) == 0x80 ? U8_ACCEPT : U8_REJECT;
+  case U8_NEED2:
+    return (c & 0xC0) == 0x80 ? U8_NEED1 : U8_REJECT;
+  case U8_NEED3:
+    return (c & 0xC0) == 0x80 ? U8_NEED2 : U8_REJECT;
+  case U8_E0:
+    return (c >= 0xA0 && c <= 0xBF) ? U8_NEED1 : U8_REJECT;
+  case U8_ED:
+    return (c >= 0x80 && c <= 0x9F) ? U8_NEED1 : U8_REJECT;
+  case U8_F0:
+    return (c >= 0x90 && c <= 0xBF) ? U8_NEED2 : U8_REJECT;
+  case U8_F4:
+    return (c >= 0x80 && c <= 0x8F) ? U8_NEED2 : U8_REJECT;
+  default:
+    return U8_REJECT;
   }
 }
 
@@ -138,15 +146,18 @@ size_t np_ws_close_payload(uint8_t *out, uint16_t code, const char *reason) {
 
 uint16_t np_ws_close_code_for(int err) {
   switch (err) {
-  case NP_E_PROTO: return NP_WS_CLOSE_PROTOCOL;
-  case NP_E_TOOBIG: return NP_WS_CLOSE_TOO_BIG;
-  case NP_E_UTF8: return NP_WS_CLOSE_BAD_DATA;
-  default: return err >= 0 ? NP_WS_CLOSE_NORMAL : NP_WS_CLOSE_INTERNAL;
+  case NP_E_PROTO:
+    return NP_WS_CLOSE_PROTOCOL;
+  case NP_E_TOOBIG:
+    return NP_WS_CLOSE_TOO_BIG;
+  case NP_E_UTF8:
+    return NP_WS_CLOSE_BAD_DATA;
+  default:
+    return err >= 0 ? NP_WS_CLOSE_NORMAL : NP_WS_CLOSE_INTERNAL;
   }
 }
 
-void np_ws_reader_init(np_ws_reader *r, np_ws_role role, uint64_t max_message,
-                       size_t max_text) {
+void np_ws_reader_init(np_ws_reader *r, np_ws_role role, uint64_t max_message, size_t max_text) {
   memset(r, 0, sizeof *r);
   r->role = role;
   r->max_message = max_message;
@@ -189,7 +200,8 @@ static int check_head(np_ws_reader *r) {
   case NP_WS_OP_PONG:
     if (!(b0 & 0x80) || len7 > NP_WS_MAX_CONTROL) return NP_E_PROTO;
     break;
-  default: return NP_E_PROTO;
+  default:
+    return NP_E_PROTO;
   }
   int masked = (b1 & 0x80) != 0;
   if (masked != (r->role == NP_WS_ROLE_SERVER)) return NP_E_PROTO;
@@ -227,8 +239,7 @@ static int begin_frame(np_ws_reader *r) {
       r->text.len = 0;
     }
     if (plen > r->max_message - r->msg_len) return NP_E_TOOBIG;
-    if (r->msg_opcode == NP_WS_OP_TEXT && plen > r->text.max - r->text.len)
-      return NP_E_TOOBIG;
+    if (r->msg_opcode == NP_WS_OP_TEXT && plen > r->text.max - r->text.len) return NP_E_TOOBIG;
   }
   r->remaining = plen;
   r->frame_off = 0;
@@ -266,8 +277,10 @@ static int finish_frame(np_ws_reader *r, np_ws_event *ev, np_slice chunk) {
     ev->type = r->opcode == NP_WS_OP_PING ? NP_WS_EV_PING : NP_WS_EV_PONG;
     ev->data = np_buf_slice(&r->control);
     return 0;
-  case NP_WS_OP_CLOSE: return finish_close(r, ev);
-  default: break;
+  case NP_WS_OP_CLOSE:
+    return finish_close(r, ev);
+  default:
+    break;
   }
   if (r->msg_opcode == NP_WS_OP_BINARY) {
     if (r->fin) {
@@ -317,8 +330,8 @@ static int take_payload(np_ws_reader *r, uint8_t *p, size_t n, np_ws_event *ev) 
     }
   }
   if (r->remaining == 0)
-    return finish_frame(r, ev, np_slice_make(is_control(r->opcode) ? NULL : p,
-                                             is_control(r->opcode) ? 0 : n));
+    return finish_frame(
+        r, ev, np_slice_make(is_control(r->opcode) ? NULL : p, is_control(r->opcode) ? 0 : n));
   return 0;
 }
 
@@ -368,9 +381,7 @@ int np_ws_read(np_ws_reader *r, uint8_t *in, size_t len, np_ws_event *ev) {
 }
 
 uint64_t np_ws_reader_skippable(const np_ws_reader *r) {
-  if (r->phase != PH_PAYLOAD || r->msg_opcode != NP_WS_OP_BINARY ||
-      is_control(r->opcode))
-    return 0;
+  if (r->phase != PH_PAYLOAD || r->msg_opcode != NP_WS_OP_BINARY || is_control(r->opcode)) return 0;
   return r->remaining;
 }
 

@@ -41,22 +41,22 @@ typedef enum {
 } np_ws_role;
 
 typedef enum {
-  NP_WS_EV_NONE = 0,  /* bytes consumed, nothing to report yet */
-  NP_WS_EV_BINARY,    /* a chunk of a binary message's payload (unmasked in
-                         place); data.ptr is NULL for skipped bytes */
-  NP_WS_EV_BINARY_END,/* the binary message is complete; msg_len = size.
-                         data = the message's final chunk (possibly empty;
-                         ptr NULL if skipped): count it like a BINARY chunk,
-                         so that one call can finish a message */
-  NP_WS_EV_TEXT,      /* a complete, UTF-8-valid text message in data */
-  NP_WS_EV_PING,      /* data = ping payload (<= 125 bytes) */
-  NP_WS_EV_PONG,      /* data = pong payload */
-  NP_WS_EV_CLOSE,     /* close_code (1005 if none), data = reason */
+  NP_WS_EV_NONE = 0,   /* bytes consumed, nothing to report yet */
+  NP_WS_EV_BINARY,     /* a chunk of a binary message's payload (unmasked in
+                          place); data.ptr is NULL for skipped bytes */
+  NP_WS_EV_BINARY_END, /* the binary message is complete; msg_len = size.
+                          data = the message's final chunk (possibly empty;
+                          ptr NULL if skipped): count it like a BINARY chunk,
+                          so that one call can finish a message */
+  NP_WS_EV_TEXT,       /* a complete, UTF-8-valid text message in data */
+  NP_WS_EV_PING,       /* data = ping payload (<= 125 bytes) */
+  NP_WS_EV_PONG,       /* data = pong payload */
+  NP_WS_EV_CLOSE,      /* close_code (1005 if none), data = reason */
 } np_ws_event_type;
 
 typedef struct {
   np_ws_event_type type;
-  np_slice data;       /* valid until the next np_ws_read/skip call */
+  np_slice data; /* valid until the next np_ws_read/skip call */
   uint16_t close_code;
   uint64_t msg_len;
 } np_ws_event;
@@ -77,20 +77,19 @@ typedef struct {
   int opcode;
   int masked;
   uint8_t mask[4];
-  uint64_t remaining;   /* payload bytes of the current frame still to come */
-  uint64_t frame_off;   /* payload offset into the current frame (masking) */
-  int msg_opcode;       /* TEXT/BINARY of the message in progress, or 0 */
-  uint64_t msg_len;     /* bytes of the message in progress so far */
+  uint64_t remaining; /* payload bytes of the current frame still to come */
+  uint64_t frame_off; /* payload offset into the current frame (masking) */
+  int msg_opcode;     /* TEXT/BINARY of the message in progress, or 0 */
+  uint64_t msg_len;   /* bytes of the message in progress so far */
   uint32_t utf8_state;
-  int closed;           /* a close frame was read */
-  np_buf text;          /* text message reassembly */
-  np_buf control;       /* control frame payload */
+  int closed;     /* a close frame was read */
+  np_buf text;    /* text message reassembly */
+  np_buf control; /* control frame payload */
 } np_ws_reader;
 
 /* max_message: cap for any data message (netpulse: 1<<24); max_text: cap for
  * text messages, which are buffered (<= max_message). */
-void np_ws_reader_init(np_ws_reader *r, np_ws_role role, uint64_t max_message,
-                       size_t max_text);
+void np_ws_reader_init(np_ws_reader *r, np_ws_role role, uint64_t max_message, size_t max_text);
 void np_ws_reader_free(np_ws_reader *r);
 
 /* Consumes bytes from in[0..len) (payload is unmasked in place) and reports

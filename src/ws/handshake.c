@@ -46,8 +46,8 @@ static np_slice hdr_get(const np_http_header *h, size_t n, const char *name) {
 }
 
 static int b64_char(uint8_t c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '+' || c == '/';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+         c == '/';
 }
 
 /* A key is the base64 of 16 bytes: 22 alphabet characters and "==". */
@@ -61,8 +61,8 @@ static int key_valid(np_slice k) {
 /* Whether any header named name carries tok in its comma-separated list;
  * ci selects ASCII case-insensitive comparison (HTTP tokens) or exact
  * comparison (subprotocol names are case-sensitive). */
-static int headers_list_has(const np_http_header *h, size_t n, const char *name,
-                            np_slice tok, int ci) {
+static int headers_list_has(const np_http_header *h, size_t n, const char *name, np_slice tok,
+                            int ci) {
   np_slice nm = np_slice_cstr(name);
   for (size_t i = 0; i < n; i++) {
     if (!np_slice_ieq(h[i].name, nm)) continue;
@@ -87,8 +87,7 @@ static int reject(int *ret_status, int status, int err) {
   return err;
 }
 
-int np_ws_check_upgrade(const np_http_request *req, const char *subprotocol,
-                        int *ret_status) {
+int np_ws_check_upgrade(const np_http_request *req, const char *subprotocol, int *ret_status) {
   const np_http_header *h = req->headers;
   size_t n = req->nheaders;
   if (!np_slice_eq(req->method, np_slice_cstr("GET")))
@@ -102,11 +101,9 @@ int np_ws_check_upgrade(const np_http_request *req, const char *subprotocol,
    * retry with 13; a missing one means this is no valid handshake at all. */
   size_t nver = hdr_count(h, n, "Sec-WebSocket-Version");
   if (nver == 0) return reject(ret_status, 400, NP_E_PROTO);
-  if (nver != 1 ||
-      !np_slice_eq(hdr_get(h, n, "Sec-WebSocket-Version"), np_slice_cstr("13")))
+  if (nver != 1 || !np_slice_eq(hdr_get(h, n, "Sec-WebSocket-Version"), np_slice_cstr("13")))
     return reject(ret_status, 426, NP_E_PROTO);
-  if (hdr_count(h, n, "Sec-WebSocket-Key") != 1 ||
-      !key_valid(hdr_get(h, n, "Sec-WebSocket-Key")))
+  if (hdr_count(h, n, "Sec-WebSocket-Key") != 1 || !key_valid(hdr_get(h, n, "Sec-WebSocket-Key")))
     return reject(ret_status, 400, NP_E_PROTO);
   if (subprotocol &&
       !headers_list_has(h, n, "Sec-WebSocket-Protocol", np_slice_cstr(subprotocol), 0))
@@ -146,16 +143,14 @@ int np_ws_make_key(char *key, size_t cap) {
   uint8_t nonce[16];
   int rc = np_random_bytes(nonce, sizeof nonce);
   if (rc < 0) return rc;
-  if (EVP_EncodeBlock((unsigned char *)key, nonce, sizeof nonce) != NP_WS_KEY_LEN)
-    return NP_E_TLS;
+  if (EVP_EncodeBlock((unsigned char *)key, nonce, sizeof nonce) != NP_WS_KEY_LEN) return NP_E_TLS;
   return 0;
 }
 
-int np_ws_write_request(np_buf *out, const char *host, const char *target,
-                        const char *key, const char *subprotocol, const char *user_agent) {
+int np_ws_write_request(np_buf *out, const char *host, const char *target, const char *key,
+                        const char *subprotocol, const char *user_agent) {
   if (!value_ok(host, 0) || !value_ok(target, 0) || target[0] != '/' ||
-      !key_valid(np_slice_cstr(key ? key : "")) ||
-      (subprotocol && !value_ok(subprotocol, 0)) ||
+      !key_valid(np_slice_cstr(key ? key : "")) || (subprotocol && !value_ok(subprotocol, 0)) ||
       (user_agent && !value_ok(user_agent, 1)))
     return NP_E_BADARG;
   return np_buf_printf(out,
@@ -174,8 +169,7 @@ int np_ws_write_request(np_buf *out, const char *host, const char *target,
                        user_agent ? "\r\n" : "");
 }
 
-int np_ws_check_accept(const np_http_response *resp, const char *key,
-                       const char *subprotocol) {
+int np_ws_check_accept(const np_http_response *resp, const char *key, const char *subprotocol) {
   const np_http_header *h = resp->headers;
   size_t n = resp->nheaders;
   if (resp->status != 101) return NP_E_REFUSED;
@@ -192,8 +186,8 @@ int np_ws_check_accept(const np_http_response *resp, const char *key,
   if (hdr_count(h, n, "Sec-WebSocket-Extensions") != 0) return NP_E_PROTO;
   size_t nproto = hdr_count(h, n, "Sec-WebSocket-Protocol");
   if (!subprotocol) return nproto ? NP_E_SUBPROTOCOL : 0;
-  if (nproto != 1 || !np_slice_eq(hdr_get(h, n, "Sec-WebSocket-Protocol"),
-                                  np_slice_cstr(subprotocol)))
+  if (nproto != 1 ||
+      !np_slice_eq(hdr_get(h, n, "Sec-WebSocket-Protocol"), np_slice_cstr(subprotocol)))
     return NP_E_SUBPROTOCOL;
   return 0;
 }

@@ -8,8 +8,8 @@
 #include "core/slice.h"
 #include "http/request.h"
 
-#define NP_WS_KEY_LEN 24     /* base64 of 16 bytes */
-#define NP_WS_ACCEPT_LEN 28  /* base64 of a SHA-1 digest */
+#define NP_WS_KEY_LEN 24    /* base64 of 16 bytes */
+#define NP_WS_ACCEPT_LEN 28 /* base64 of a SHA-1 digest */
 
 /* Computes Sec-WebSocket-Accept for key into out (>= 29 bytes, NUL-ended).
  * 0 or a negative error. */
@@ -25,8 +25,7 @@ int np_ws_accept_for_key(np_slice key, char *out, size_t cap);
  * Connection tokens compare case-insensitively; subprotocol names exactly
  * (they may be listed across several header fields). subprotocol NULL
  * skips that check. Offered extensions are ignored (never accepted). */
-int np_ws_check_upgrade(const np_http_request *req, const char *subprotocol,
-                        int *ret_status);
+int np_ws_check_upgrade(const np_http_request *req, const char *subprotocol, int *ret_status);
 
 /* Appends the whole 101 Switching Protocols head (ending in the blank
  * line) echoing subprotocol (NULL: none); never negotiates extensions.
@@ -41,14 +40,13 @@ int np_ws_make_key(char *key, size_t cap);
  * ("/path?query") with key, subprotocol (NULL: none) and an optional
  * User-Agent. NP_E_BADARG (out untouched) for values with CTLs, a target
  * not starting with '/', or a key that is not base64 of 16 bytes. */
-int np_ws_write_request(np_buf *out, const char *host, const char *target,
-                        const char *key, const char *subprotocol, const char *user_agent);
+int np_ws_write_request(np_buf *out, const char *host, const char *target, const char *key,
+                        const char *subprotocol, const char *user_agent);
 
 /* Client: checks a parsed response: 101, Upgrade/Connection, the accept
  * value for key, the echoed subprotocol, and no extensions. Returns 0,
  * NP_E_SUBPROTOCOL, NP_E_REFUSED (a non-101 status, e.g. 503/401), or
  * NP_E_PROTO. */
-int np_ws_check_accept(const np_http_response *resp, const char *key,
-                       const char *subprotocol);
+int np_ws_check_accept(const np_http_response *resp, const char *key, const char *subprotocol);
 
 #endif

@@ -63,8 +63,7 @@ static int parse_long(const char *s, long min, long max, long *out) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-  *o = (options){.datatype = "ndt7", .count = 10, .delay_ms = 20,
-                 .size = 4096, .crash_after = -1};
+  *o = (options){.datatype = "ndt7", .count = 10, .delay_ms = 20, .size = 4096, .crash_after = -1};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -119,14 +118,12 @@ static int make_body(const writer *w, long idx, np_buf *out) {
   return rc;
 }
 
-static int make_name(const writer *w, long idx, int64_t wall, char *out,
-                     size_t n) {
+static int make_name(const writer *w, long idx, int64_t wall, char *out, size_t n) {
   char stamp[40];
   int rc = np_format_filestamp(wall, stamp, sizeof stamp);
   if (rc < 0) return rc;
-  rc = snprintf(out, n, "%s-download-%s.writer_%ld_%06ld.json%s",
-                w->opt.datatype, stamp, (long)getpid(), idx,
-                w->opt.json ? "" : ".gz");
+  rc = snprintf(out, n, "%s-download-%s.writer_%ld_%06ld.json%s", w->opt.datatype, stamp,
+                (long)getpid(), idx, w->opt.json ? "" : ".gz");
   return rc < 0 || (size_t)rc >= n ? -ENAMETOOLONG : 0;
 }
 
@@ -136,22 +133,17 @@ static void crash_in_window(writer *w) {
   char name[256], dir[4096], stage[4096], day[16];
   np_buf body;
   np_buf_init(&body, 128u << 20);
-  if (make_name(w, w->queued, wall, name, sizeof name) < 0 ||
-      make_body(w, w->queued, &body) < 0)
+  if (make_name(w, w->queued, wall, name, sizeof name) < 0 || make_body(w, w->queued, &body) < 0)
     exit(2);
   time_t t = (time_t)(wall / 1000000000);
   struct tm tm;
-  if (!gmtime_r(&t, &tm) ||
-      strftime(day, sizeof day, "%Y/%m/%d", &tm) == 0)
-    exit(2);
-  if (snprintf(dir, sizeof dir, "%s/%s/%s", np_spool_datadir(w->spool),
-               w->opt.datatype, day) >= (int)sizeof dir ||
-      snprintf(stage, sizeof stage, "%s/.%s.part", dir, name) >=
-          (int)sizeof stage)
+  if (!gmtime_r(&t, &tm) || strftime(day, sizeof day, "%Y/%m/%d", &tm) == 0) exit(2);
+  if (snprintf(dir, sizeof dir, "%s/%s/%s", np_spool_datadir(w->spool), w->opt.datatype, day) >=
+          (int)sizeof dir ||
+      snprintf(stage, sizeof stage, "%s/.%s.part", dir, name) >= (int)sizeof stage)
     exit(2);
   int fd = open(dir, O_TMPFILE | O_WRONLY, 0644);
-  if (fd < 0 || write(fd, body.data, body.len) != (ssize_t)body.len ||
-      fsync(fd) < 0) {
+  if (fd < 0 || write(fd, body.data, body.len) != (ssize_t)body.len || fsync(fd) < 0) {
     perror("spool_writer: crash-after staging");
     exit(2);
   }
@@ -175,8 +167,7 @@ static void done_cb(void *ud, int status, const char *path) {
   } else {
     fprintf(stderr, "spool_writer: wrote %s\n", path);
   }
-  if (w->opt.crash_after >= 0 && w->done == w->opt.crash_after)
-    crash_in_window(w);
+  if (w->opt.crash_after >= 0 && w->done == w->opt.crash_after) crash_in_window(w);
 }
 
 static void tick_cb(uv_timer_t *t) {
@@ -197,8 +188,8 @@ static void tick_cb(uv_timer_t *t) {
   if (rc == 0) rc = make_body(w, w->queued, &body);
   if (rc == 0) {
     /* The buffer's storage passes to the spool, which frees it. */
-    rc = np_spool_write_async(w->loop, w->spool, w->opt.datatype, wall, name,
-                              body.data, body.len, done_cb, w);
+    rc = np_spool_write_async(w->loop, w->spool, w->opt.datatype, wall, name, body.data, body.len,
+                              done_cb, w);
     body.data = NULL;
   }
   np_buf_free(&body);
@@ -248,7 +239,6 @@ int main(int argc, char **argv) {
   (void)uv_run(w.loop, UV_RUN_DEFAULT);
   (void)uv_loop_close(w.loop);
   np_spool_close(w.spool);
-  fprintf(stderr, "spool_writer: %ld written, %ld failed\n",
-          w.done - w.failed, w.failed);
+  fprintf(stderr, "spool_writer: %ld written, %ld failed\n", w.done - w.failed, w.failed);
   return w.failed ? 1 : 0;
 }

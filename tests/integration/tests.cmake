@@ -93,7 +93,7 @@ if(Python3_Interpreter_FOUND AND NP_NODE_WS_INTEROP
                      --node ${NP_NODE_WS_INTEROP} ${tls_flag})
     set_tests_properties(integration.ws_interop_server_${scheme}
                          integration.ws_interop_client_${scheme}
-                         PROPERTIES LABELS integration TIMEOUT 120 SKIP_RETURN_CODE 77)
+                         PROPERTIES LABELS integration TIMEOUT 120 ${NP_SKIPPABLE})
   endforeach()
 else()
   np_missing_tool("python3, node or tests/peers/node_modules/ws missing: ws interop tests")
@@ -109,9 +109,11 @@ if(EXISTS /usr/bin/python3)
              COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/ops_test.py
                      $<TARGET_FILE:netpulse-server> ${subject})
     set_tests_properties(integration.ops_${subject} PROPERTIES
-                         LABELS integration TIMEOUT 120 SKIP_RETURN_CODE 77)
+                         LABELS integration TIMEOUT 120 ${NP_SKIPPABLE})
   endforeach()
   set_tests_properties(integration.ops_budget PROPERTIES TIMEOUT 180)
+else()
+  np_missing_tool("/usr/bin/python3 missing: operations tests")
 endif()
 find_program(NP_PROMTOOL promtool)
 if(NP_PROMTOOL)
@@ -119,6 +121,8 @@ if(NP_PROMTOOL)
            COMMAND ${NP_PROMTOOL} check rules
                    ${CMAKE_SOURCE_DIR}/deploy/prometheus/netpulse-rules.yml)
   set_tests_properties(integration.ops_prometheus_rules PROPERTIES LABELS integration TIMEOUT 60)
+else()
+  np_missing_tool("promtool (Debian package prometheus) missing: alert rules check")
 endif()
 
 # --- ndt7 end to end: the netpulse client against netpulse-server ---------

@@ -23,8 +23,7 @@ static np_admit_request req(const char *ip, uint64_t now) {
 
 static void concurrency_and_clients(void **state) {
   (void)state;
-  np_admission_config cfg = {.max_concurrent = 3, .max_per_client = 2,
-                             .test_duration_s = 10};
+  np_admission_config cfg = {.max_concurrent = 3, .max_per_client = 2, .test_duration_s = 10};
   np_admission *a;
   assert_int_equal(np_admission_new(&cfg, &a), 0);
   np_admit_decision d, d1, d2, d3;
@@ -119,7 +118,7 @@ static void bad_configs(void **state) {
   assert_int_equal(np_admission_new(&cfg, &a), NP_E_BADARG); /* no window */
   cfg.budget_window_s = 10;
   assert_int_equal(np_admission_new(&cfg, &a), NP_E_BADARG); /* no estimate */
-  cfg.test_bytes = 1250001; /* more than 1 Mbit/s * 10 s */
+  cfg.test_bytes = 1250001;                                  /* more than 1 Mbit/s * 10 s */
   assert_int_equal(np_admission_new(&cfg, &a), NP_E_BADARG);
   cfg.test_bytes = 1250000;
   assert_int_equal(np_admission_new(&cfg, &a), 0);
@@ -190,8 +189,10 @@ static void simulate(int report_progress) {
   const double budget = 500e6;
   const uint32_t window = 10;
   const uint64_t test_bytes = 100000000;
-  np_admission_config cfg = {.max_concurrent = 64, .budget_bps = budget,
-                             .budget_window_s = window, .test_bytes = test_bytes,
+  np_admission_config cfg = {.max_concurrent = 64,
+                             .budget_bps = budget,
+                             .budget_window_s = window,
+                             .test_bytes = test_bytes,
                              .test_duration_s = 2};
   np_admission *a;
   assert_int_equal(np_admission_new(&cfg, &a), 0);
@@ -260,8 +261,8 @@ static void simulate(int report_progress) {
     double avg = (double)sum * 8 / window;
     if (avg > worst) worst = avg;
   }
-  print_message("admitted %d refused %d worst window %.1f Mbit/s\n", admitted,
-                refused, worst / 1e6);
+  print_message("admitted %d refused %d worst window %.1f Mbit/s\n", admitted, refused,
+                worst / 1e6);
   assert_true(worst <= 1.05 * budget);
   /* And the budget is actually used: without progress reports running
    * tests count twice, so less of it. */
@@ -282,8 +283,8 @@ static void budget_simulation(void **state) {
 /* Retry-After for a budget refusal: the time until the oldest bytes leave. */
 static void budget_retry_after(void **state) {
   (void)state;
-  np_admission_config cfg = {.max_concurrent = 8, .budget_bps = 8e6,
-                             .budget_window_s = 10, .test_bytes = 4000000};
+  np_admission_config cfg = {
+      .max_concurrent = 8, .budget_bps = 8e6, .budget_window_s = 10, .test_bytes = 4000000};
   np_admission *a; /* window budget: 10 MB, 4 MB per test */
   assert_int_equal(np_admission_new(&cfg, &a), 0);
   assert_int_equal(np_admission_sample(a, T0, 0), 0);

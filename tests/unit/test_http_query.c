@@ -17,7 +17,8 @@ static int parse(const char *raw, np_query *q) { return np_query_parse(np_slice_
 static void pairs(void **state) {
   (void)state;
   np_query q;
-  assert_int_equal(parse("client_name=ndt7-js&client_version=0.1.4&flag&&x=&=v&a+b=c%20d%2B&", &q), 0);
+  assert_int_equal(parse("client_name=ndt7-js&client_version=0.1.4&flag&&x=&=v&a+b=c%20d%2B&", &q),
+                   0);
   assert_int_equal(q.npairs, 6);
   assert_string_equal(q.pairs[0].key, "client_name");
   assert_string_equal(q.pairs[0].value, "ndt7-js");
@@ -182,8 +183,10 @@ static void meta_values(void **state) {
 
   /* at most NP_META_MAX_ITEMS items; extra keys too long for a name are skipped */
   static const char *const extra[] = {
-      "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9", "k10", "k11", "k12",
-      "k13", "k14", "k15", "k16", "a_very_long_key_name_that_does_not_fit_32", NULL};
+      "k0",  "k1",  "k2",  "k3",  "k4",  "k5",
+      "k6",  "k7",  "k8",  "k9",  "k10", "k11",
+      "k12", "k13", "k14", "k15", "k16", "a_very_long_key_name_that_does_not_fit_32",
+      NULL};
   n = (size_t)snprintf(raw, sizeof raw, "a_very_long_key_name_that_does_not_fit_32=1");
   for (int i = 0; i < 17; i++) n += (size_t)snprintf(raw + n, sizeof raw - n, "&k%d=%d", i, i);
   assert_int_equal(parse(raw, &q), 0);
@@ -195,9 +198,8 @@ static void meta_values(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(pairs),           cmocka_unit_test(parse_errors),
-      cmocka_unit_test(percent),         cmocka_unit_test(meta_allow_list),
-      cmocka_unit_test(meta_values),
+      cmocka_unit_test(pairs),           cmocka_unit_test(parse_errors), cmocka_unit_test(percent),
+      cmocka_unit_test(meta_allow_list), cmocka_unit_test(meta_values),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

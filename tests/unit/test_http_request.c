@@ -45,24 +45,21 @@ static const char node_ws[] =
     "\r\n";
 
 /* Captured from a Node 20 http server writing two chunks and a trailer. */
-static const char node_chunked[] =
-    "HTTP/1.1 200 OK\r\n"
-    "Content-Type: text/plain\r\n"
-    "Trailer: X-Sum\r\n"
-    "Date: Fri, 27 Nov 2026 08:01:29 GMT\r\n"
-    "Connection: close\r\n"
-    "Transfer-Encoding: chunked\r\n"
-    "\r\n"
-    "5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 11\r\n\r\n";
+static const char node_chunked[] = "HTTP/1.1 200 OK\r\n"
+                                   "Content-Type: text/plain\r\n"
+                                   "Trailer: X-Sum\r\n"
+                                   "Date: Fri, 27 Nov 2026 08:01:29 GMT\r\n"
+                                   "Connection: close\r\n"
+                                   "Transfer-Encoding: chunked\r\n"
+                                   "\r\n"
+                                   "5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 11\r\n\r\n";
 
-static int slice_is(np_slice s, const char *want) {
-  return np_slice_eq(s, np_slice_cstr(want));
-}
+static int slice_is(np_slice s, const char *want) { return np_slice_eq(s, np_slice_cstr(want)); }
 
-#define assert_slice(s, want)                                                     \
-  do {                                                                             \
-    if (!slice_is((s), (want)))                                                    \
-      fail_msg("got \"%.*s\", want \"%s\"", (int)(s).len, (const char *)(s).ptr, (want)); \
+#define assert_slice(s, want)                                                                      \
+  do {                                                                                             \
+    if (!slice_is((s), (want)))                                                                    \
+      fail_msg("got \"%.*s\", want \"%s\"", (int)(s).len, (const char *)(s).ptr, (want));          \
   } while (0)
 
 typedef int (*parse_fn)(const uint8_t *in, size_t len, void *ret);
@@ -185,10 +182,10 @@ static void request_errors(void **state) {
   req_err("GET /#f HTTP/1.1\r\nHost: x\r\n\r\n", NP_E_PROTO);
   req_err("GET / FOO/1.1\r\nHost: x\r\n\r\n", NP_E_PROTO);
   req_err("GET / HTTP/1.1 \r\nHost: x\r\n\r\n", NP_E_PROTO);
-  req_err("GET / HTTP/1.1\nHost: x\r\n\r\n", NP_E_PROTO);          /* bare LF */
+  req_err("GET / HTTP/1.1\nHost: x\r\n\r\n", NP_E_PROTO); /* bare LF */
   req_err("GET / HTTP/1.1\r\nHost: x\n\r\n", NP_E_PROTO);
   req_err("GET / HTTP/1.1\r\nHost: x\r\n\n", NP_E_PROTO);
-  req_err("GET / HTTP/1.1\rHost: x\r\n\r\n", NP_E_PROTO);          /* bare CR */
+  req_err("GET / HTTP/1.1\rHost: x\r\n\r\n", NP_E_PROTO); /* bare CR */
   req_err("GET / HTTP/1.1\r\nHost: x\ry\r\n\r\n", NP_E_PROTO);
   req_err("GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", NP_E_PROTO); /* obs-fold */
   req_err("GET / HTTP/1.1\r\nHost : x\r\n\r\n", NP_E_PROTO);
@@ -200,7 +197,7 @@ static void request_errors(void **state) {
   check_splits(parse_req, nul, sizeof nul - 1, NP_E_PROTO, &r);
   req_err("GET / HTTP/1.1\r\nHost: x\r\nX: a\x01\r\n\r\n", NP_E_PROTO);
   req_err("GET / HTTP/1.1\r\nHost: x\r\nX: a\x7f\r\n\r\n", NP_E_PROTO);
-  req_err("GET / HTTP/1.1\r\n\r\n", NP_E_PROTO);                 /* no Host */
+  req_err("GET / HTTP/1.1\r\n\r\n", NP_E_PROTO); /* no Host */
   req_err("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", NP_E_PROTO);
   req_err("GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n", NP_E_PROTO);
   req_err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
@@ -209,10 +206,10 @@ static void request_errors(void **state) {
   req_err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", NP_E_PROTO);
   req_err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n", NP_E_PROTO);
   req_err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", NP_E_PROTO);
-  req_err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1234567890123456789\r\n\r\n",
-          NP_E_PROTO);
+  req_err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1234567890123456789\r\n\r\n", NP_E_PROTO);
   req_err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
-          "Transfer-Encoding: chunked\r\n\r\n", NP_E_PROTO);
+          "Transfer-Encoding: chunked\r\n\r\n",
+          NP_E_PROTO);
   /* version: 505 */
   req_err("GET / HTTP/1.2\r\nHost: x\r\n\r\n", NP_E_HTTP_VERSION);
   req_err("GET / HTTP/2.0\r\nHost: x\r\n\r\n", NP_E_HTTP_VERSION);
@@ -302,9 +299,10 @@ static void size_limits(void **state) {
 static void response_heads(void **state) {
   (void)state;
   np_http_response r;
-  const char *s = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                  "Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
-                  "\x81\x05hello";
+  const char *s =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+      "Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+      "\x81\x05hello";
   int head = (int)strlen(s) - 7;
   assert_int_equal(check_splits(parse_resp, s, strlen(s), head, &r), head);
   assert_int_equal(r.status, 101);
@@ -323,7 +321,10 @@ static void response_heads(void **state) {
   assert_int_equal(check_splits(parse_resp, s, strlen(s), (int)strlen(s), &r), (int)strlen(s));
   assert_int_equal(r.status, 503);
 
-  static const struct { const char *in; int err; } bad[] = {
+  static const struct {
+    const char *in;
+    int err;
+  } bad[] = {
       {"HTTP/2 200 OK\r\n\r\n", NP_E_HTTP_VERSION},
       {"HTTP/1.1 99 x\r\n\r\n", NP_E_PROTO},
       {"HTTP/1.1 600 x\r\n\r\n", NP_E_PROTO},

@@ -37,8 +37,9 @@ static void jwk_ed(EVP_PKEY *k, const char *kid, char *out, size_t max) {
   char xs[64];
   assert_int_equal(EVP_PKEY_get_raw_public_key(k, x, &n), 1);
   b64(x, n, xs, sizeof xs);
-  snprintf(out, max, "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"%s\",\"x\":\"%s\",\"use\":\"sig\"}",
-           kid, xs);
+  snprintf(out, max,
+           "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"%s\",\"x\":\"%s\",\"use\":\"sig\"}", kid,
+           xs);
 }
 
 static void ec_xy(EVP_PKEY *k, uint8_t x[32], uint8_t y[32]) {
@@ -57,13 +58,14 @@ static void jwk_ec(EVP_PKEY *k, const char *kid, char *out, size_t max) {
   ec_xy(k, x, y);
   b64(x, 32, xs, sizeof xs);
   b64(y, 32, ys, sizeof ys);
-  snprintf(out, max, "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"%s\",\"alg\":\"ES256\",\"x\":\"%s\",\"y\":\"%s\"}",
+  snprintf(out, max,
+           "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"%s\",\"alg\":\"ES256\",\"x\":\"%s\",\"y\":"
+           "\"%s\"}",
            kid, xs, ys);
 }
 
 /* header.payload.signature with a real signature by k (EC -> raw r||s). */
-static void mint(EVP_PKEY *k, const char *hdr, const char *payload, char *out,
-                 size_t max) {
+static void mint(EVP_PKEY *k, const char *hdr, const char *payload, char *out, size_t max) {
   char h[1024], p[4096];
   b64((const uint8_t *)hdr, strlen(hdr), h, sizeof h);
   b64((const uint8_t *)payload, strlen(payload), p, sizeof p);
@@ -118,8 +120,7 @@ static int teardown(void **state) {
   return 0;
 }
 
-static np_jwt_reason check(const np_jwt_keyset *ks, const char *tok,
-                           np_jwt_claims *c) {
+static np_jwt_reason check(const np_jwt_keyset *ks, const char *tok, np_jwt_claims *c) {
   np_jwt_expect ex = {"locate", MACHINE, NOW};
   np_jwt_reason r = NP_JWT_REASON_COUNT;
   np_jwt_claims tmp;
@@ -128,7 +129,9 @@ static np_jwt_reason check(const np_jwt_keyset *ks, const char *tok,
   return r;
 }
 
-#define GOOD_PL "{\"iss\":\"locate\",\"aud\":[\"x\",\"" MACHINE "\"],\"sub\":\"monitoring\",\"exp\":1700000060,\"nbf\":1699999990,\"iat\":1699999990}"
+#define GOOD_PL                                                                                    \
+  "{\"iss\":\"locate\",\"aud\":[\"x\",\"" MACHINE                                                  \
+  "\"],\"sub\":\"monitoring\",\"exp\":1700000060,\"nbf\":1699999990,\"iat\":1699999990}"
 
 static void valid_tokens(void **state) {
   fixture *f = *state;
@@ -148,13 +151,15 @@ static void valid_tokens(void **state) {
   assert_false(c.alg_eddsa);
   /* nbf == now is valid (zero leeway, inclusive). */
   mint(f->ed, "{\"alg\":\"EdDSA\",\"kid\":\"ed1\"}",
-       "{\"iss\":\"locate\",\"aud\":\"" MACHINE "\",\"exp\":1700000001,\"nbf\":1700000000}", tok, sizeof tok);
+       "{\"iss\":\"locate\",\"aud\":\"" MACHINE "\",\"exp\":1700000001,\"nbf\":1700000000}", tok,
+       sizeof tok);
   assert_int_equal(check(f->ks, tok, NULL), NP_JWT_OK);
   /* Many ES256 signatures: r or s with a leading zero byte or high bit
    * exercise every branch of the raw -> DER conversion. */
   for (int i = 0; i < 64; i++) {
     char pl[256];
-    snprintf(pl, sizeof pl, "{\"iss\":\"locate\",\"aud\":\"" MACHINE "\",\"exp\":%d}", 1700000100 + i);
+    snprintf(pl, sizeof pl, "{\"iss\":\"locate\",\"aud\":\"" MACHINE "\",\"exp\":%d}",
+             1700000100 + i);
     mint(f->ec, "{\"alg\":\"ES256\",\"kid\":\"ec1\"}", pl, tok, sizeof tok);
     assert_int_equal(check(f->ks, tok, NULL), NP_JWT_OK);
   }
@@ -176,11 +181,14 @@ static void claim_failures(void **state) {
       {"{\"aud\":\"" MACHINE "\",\"exp\":1700000060}", NP_JWT_BAD_ISSUER},
       {"{\"iss\":\"locate\",\"aud\":\"" MACHINE "\",\"exp\":1700000000}", NP_JWT_EXPIRED},
       {"{\"iss\":\"locate\",\"aud\":\"" MACHINE "\",\"exp\":1600000000}", NP_JWT_EXPIRED},
-      {"{\"iss\":\"locate\",\"aud\":\"" MACHINE "\",\"exp\":1700000060,\"nbf\":1700000001}", NP_JWT_NOT_YET_VALID},
+      {"{\"iss\":\"locate\",\"aud\":\"" MACHINE "\",\"exp\":1700000060,\"nbf\":1700000001}",
+       NP_JWT_NOT_YET_VALID},
       {"{\"iss\":\"locate\",\"aud\":\"" MACHINE "\"}", NP_JWT_BAD_FORMAT},
       {"{\"iss\":\"locate\",\"aud\":\"" MACHINE "\",\"exp\":\"1700000060\"}", NP_JWT_BAD_FORMAT},
-      {"{\"iss\":\"locate\",\"aud\":\"" MACHINE "\",\"exp\":1700000060,\"sub\":7}", NP_JWT_BAD_FORMAT},
-      {"{\"iss\":\"locate\",\"iss\":\"locate\",\"aud\":\"" MACHINE "\",\"exp\":1700000060}", NP_JWT_BAD_FORMAT},
+      {"{\"iss\":\"locate\",\"aud\":\"" MACHINE "\",\"exp\":1700000060,\"sub\":7}",
+       NP_JWT_BAD_FORMAT},
+      {"{\"iss\":\"locate\",\"iss\":\"locate\",\"aud\":\"" MACHINE "\",\"exp\":1700000060}",
+       NP_JWT_BAD_FORMAT},
       {"[1]", NP_JWT_BAD_FORMAT},
       {"{\"iss\":\"locate\",\"aud\":\"" MACHINE "\",\"exp\":1700000000.5}", NP_JWT_OK},
   };
@@ -188,8 +196,8 @@ static void claim_failures(void **state) {
     mint(f->ed, "{\"alg\":\"EdDSA\",\"kid\":\"ed1\"}", cases[i].pl, tok, sizeof tok);
     np_jwt_reason got = check(f->ks, tok, NULL);
     if (got != cases[i].want)
-      fail_msg("case %zu (%s): got %s want %s", i, cases[i].pl,
-               np_jwt_reason_str(got), np_jwt_reason_str(cases[i].want));
+      fail_msg("case %zu (%s): got %s want %s", i, cases[i].pl, np_jwt_reason_str(got),
+               np_jwt_reason_str(cases[i].want));
   }
 }
 
@@ -268,8 +276,8 @@ static void truncated_and_garbage(void **state) {
   memcpy(cut, tok, n + 1);
   cut[2] = '+';
   assert_int_equal(check(f->ks, cut, NULL), NP_JWT_BAD_FORMAT);
-  static const char *const junk[] = {"", ".", "..", "...", "a.b.c", "e30.e30.",
-                                     "e30.e30.AAAA", "not a token", "\xff\xfe.."};
+  static const char *const junk[] = {
+      "", ".", "..", "...", "a.b.c", "e30.e30.", "e30.e30.AAAA", "not a token", "\xff\xfe.."};
   for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
     np_jwt_reason r = check(f->ks, junk[i], NULL);
     assert_true(r == NP_JWT_BAD_FORMAT || r == NP_JWT_BAD_ALG);
@@ -328,9 +336,11 @@ static void keyset_loading(void **state) {
       "{\"kty\":\"OKP\",\"crv\":\"Ed448\",\"x\":\"AAAA\"}",
       "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"AAAA\"}",
       "{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}",
-      "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"alg\":\"ES256\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}",
+      "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"alg\":\"ES256\",\"x\":\"11qYAYKxCrfVS_"
+      "7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}",
       /* (1, 1) is not on P-256. */
-      "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE\",\"y\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE\"}",
+      "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE\","
+      "\"y\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE\"}",
       "{\"keys\":{}}",
       "{\"keys\":[]}",
   };
@@ -338,7 +348,8 @@ static void keyset_loading(void **state) {
     assert_int_equal(np_jwt_keyset_add_jwk(ks, bad[i], strlen(bad[i])), NP_E_BADARG);
   assert_int_equal(np_jwt_keyset_add_jwk(ks, "{", 1), NP_E_JSON);
   /* RFC 8037 A.2 public key loads. */
-  const char *rfc = "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}";
+  const char *rfc =
+      "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}";
   assert_int_equal(np_jwt_keyset_add_jwk(ks, rfc, strlen(rfc)), 1);
   np_jwt_keyset_free(ks);
 

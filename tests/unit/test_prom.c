@@ -40,36 +40,33 @@ static np_prom_registry *sample(void) {
   assert_non_null(reg);
   const char *const tl[] = {"protocol", "result"};
   np_prom_family *tests =
-      np_prom_counter(reg, "netpulse_tests_total",
-                      "Tests run, by protocol and result.", 2, tl);
+      np_prom_counter(reg, "netpulse_tests_total", "Tests run, by protocol and result.", 2, tl);
   assert_non_null(tests);
   np_prom_inc(np_prom_with(tests, (const char *const[]){"ndt7+wss", "success"}), 1);
   np_prom_inc(np_prom_with(tests, (const char *const[]){"ndt7+wss", "success"}), 2);
   np_prom_inc(np_prom_with(tests, (const char *const[]){"ndt7+ws", "a\\b\"c\nd"}), 1);
-  np_prom_family *bytes = np_prom_counter(reg, "netpulse_sent_bytes_total",
-                                          "Bytes sent.\nMultiline \\ help", 0, NULL);
+  np_prom_family *bytes =
+      np_prom_counter(reg, "netpulse_sent_bytes_total", "Bytes sent.\nMultiline \\ help", 0, NULL);
   np_prom_inc(np_prom_with(bytes, NULL), 1e6);
   np_prom_inc(np_prom_with(bytes, NULL), -5); /* ignored: counters only grow */
-  np_prom_family *g = np_prom_gauge(reg, "netpulse_saturation", "Load 0..1.",
-                                    1, (const char *const[]){"limit"});
+  np_prom_family *g =
+      np_prom_gauge(reg, "netpulse_saturation", "Load 0..1.", 1, (const char *const[]){"limit"});
   np_prom_set(np_prom_with(g, (const char *const[]){"concurrency"}), 0.25);
   np_prom_set(np_prom_with(g, (const char *const[]){"budget"}), 0.1);
   np_prom_set(np_prom_with(g, (const char *const[]){"spool"}), NAN);
   static const double bounds[] = {0.5, 1, 2.5, INFINITY};
-  np_prom_family *h =
-      np_prom_histogram(reg, "netpulse_test_duration_seconds", "Durations.", 1,
-                        (const char *const[]){"test"}, bounds, 4);
+  np_prom_family *h = np_prom_histogram(reg, "netpulse_test_duration_seconds", "Durations.", 1,
+                                        (const char *const[]){"test"}, bounds, 4);
   assert_non_null(h);
   np_prom_series *hs = np_prom_with(h, (const char *const[]){"ndt7"});
   np_prom_observe(hs, 0.5);
   np_prom_observe(hs, 2);
   np_prom_observe(hs, 10.25);
-  np_prom_family *empty = np_prom_counter(reg, "netpulse_rejections_total",
-                                          "Refusals by reason.", 1,
-                                          (const char *const[]){"reason"});
+  np_prom_family *empty = np_prom_counter(reg, "netpulse_rejections_total", "Refusals by reason.",
+                                          1, (const char *const[]){"reason"});
   assert_non_null(empty);
-  np_prom_family *nl = np_prom_histogram(reg, "netpulse_rate_bits", "Rates.",
-                                         0, NULL, (const double[]){1e9}, 1);
+  np_prom_family *nl =
+      np_prom_histogram(reg, "netpulse_rate_bits", "Rates.", 0, NULL, (const double[]){1e9}, 1);
   np_prom_observe(np_prom_with(nl, NULL), 1.5e9);
   return reg;
 }
@@ -109,8 +106,8 @@ static void exact_exposition(void **state) {
   np_prom_registry *reg = sample();
   char *got = render(reg);
   char want[sizeof dropped_head + sizeof sample_text + 64];
-  int w = snprintf(want, sizeof want, "%snetpulse_prom_series_dropped_total 0\n%s",
-                   dropped_head, sample_text);
+  int w = snprintf(want, sizeof want, "%snetpulse_prom_series_dropped_total 0\n%s", dropped_head,
+                   sample_text);
   assert_true(w > 0 && (size_t)w < sizeof want);
   assert_string_equal(got, want);
   free(got);
@@ -150,8 +147,7 @@ static void number_format(void **state) {
 static void series_cap_and_drops(void **state) {
   (void)state;
   np_prom_registry *reg = np_prom_new();
-  np_prom_family *f =
-      np_prom_counter(reg, "c_total", "h", 1, (const char *const[]){"k"});
+  np_prom_family *f = np_prom_counter(reg, "c_total", "h", 1, (const char *const[]){"k"});
   char v[16];
   for (int i = 0; i < NP_PROM_MAX_SERIES; i++) {
     snprintf(v, sizeof v, "v%d", i);
@@ -171,8 +167,7 @@ static void series_cap_and_drops(void **state) {
   char longv[NP_PROM_MAX_VALUE_LEN + 2];
   memset(longv, 'x', sizeof longv - 1);
   longv[sizeof longv - 1] = '\0';
-  np_prom_family *g =
-      np_prom_gauge(reg, "g", "h", 1, (const char *const[]){"k"});
+  np_prom_family *g = np_prom_gauge(reg, "g", "h", 1, (const char *const[]){"k"});
   assert_null(np_prom_with(g, (const char *const[]){longv}));
   assert_null(np_prom_with(g, (const char *const[]){"\xff\xfe"}));
   assert_null(np_prom_with(g, (const char *const[]){"\xc0\x80"}));
@@ -197,8 +192,8 @@ static void bad_definitions(void **state) {
   assert_null(np_prom_counter(reg, "ok", "h", 1, (const char *const[]){"__x"}));
   assert_null(np_prom_counter(reg, "ok", "h", 1, (const char *const[]){"a:b"}));
   assert_null(np_prom_counter(reg, "ok", "h", 2, (const char *const[]){"a", "a"}));
-  assert_null(np_prom_histogram(reg, "ok", "h", 1, (const char *const[]){"le"},
-                                (const double[]){1}, 1));
+  assert_null(
+      np_prom_histogram(reg, "ok", "h", 1, (const char *const[]){"le"}, (const double[]){1}, 1));
   assert_null(np_prom_histogram(reg, "ok", "h", 0, NULL, (const double[]){2, 1}, 2));
   assert_null(np_prom_histogram(reg, "ok", "h", 0, NULL, (const double[]){1, NAN}, 2));
   assert_non_null(np_prom_counter(reg, "ns:ok_total", "h", 0, NULL));
@@ -308,14 +303,10 @@ int main(int argc, char **argv) {
     return 0;
   }
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(exact_exposition),
-      cmocka_unit_test(number_format),
-      cmocka_unit_test(series_cap_and_drops),
-      cmocka_unit_test(bad_definitions),
-      cmocka_unit_test(too_small_buffer),
-      cmocka_unit_test(callbacks_and_procstat),
-      cmocka_unit_test(procstat_parse),
-      cmocka_unit_test(python_parser_accepts),
+      cmocka_unit_test(exact_exposition),     cmocka_unit_test(number_format),
+      cmocka_unit_test(series_cap_and_drops), cmocka_unit_test(bad_definitions),
+      cmocka_unit_test(too_small_buffer),     cmocka_unit_test(callbacks_and_procstat),
+      cmocka_unit_test(procstat_parse),       cmocka_unit_test(python_parser_accepts),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

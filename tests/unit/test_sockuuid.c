@@ -93,7 +93,10 @@ static void prefix_file_rejects(void **state) {
   assert_int_equal(load("only_nl", out, sizeof(out)), NP_E_BADARG);
   write_file("two_nl", "abc\n\n", 5);
   assert_int_equal(load("two_nl", out, sizeof(out)), NP_E_BADARG);
-  write_file("ctrl", "ab\x01" "c", 4);
+  write_file("ctrl",
+             "ab\x01"
+             "c",
+             4);
   assert_int_equal(load("ctrl", out, sizeof(out)), NP_E_BADARG);
   write_file("crlf", "abc\r\n", 5);
   assert_int_equal(load("crlf", out, sizeof(out)), NP_E_BADARG);
@@ -150,9 +153,9 @@ static void prefix_missing_file_falls_back(void **state) {
 static void fallback_pure(void **state) {
   (void)state;
   char out[64];
-  assert_int_equal(np_uuid_prefix_fallback("ndt-knwp4", 1583610000, "6256.17 12000.5\n", out,
-                                           sizeof(out)),
-                   (int)strlen("ndt-knwp4_1583603744_unsafe"));
+  assert_int_equal(
+      np_uuid_prefix_fallback("ndt-knwp4", 1583610000, "6256.17 12000.5\n", out, sizeof(out)),
+      (int)strlen("ndt-knwp4_1583603744_unsafe"));
   assert_string_equal(out, "ndt-knwp4_1583603744_unsafe");
   assert_int_equal(np_uuid_prefix_fallback("a_b c", 100, "10", out, sizeof(out)), 15);
   assert_string_equal(out, "a-b-c_90_unsafe");
@@ -164,9 +167,8 @@ static void fallback_pure(void **state) {
   assert_int_equal(np_uuid_prefix_fallback("h", 100, "", out, sizeof(out)), NP_E_BADARG);
   assert_int_equal(np_uuid_prefix_fallback("h", 100, "12x", out, sizeof(out)), NP_E_BADARG);
   assert_int_equal(np_uuid_prefix_fallback("h", 100, NULL, out, sizeof(out)), NP_E_BADARG);
-  assert_int_equal(
-      np_uuid_prefix_fallback("h", 100, "99999999999999999999999 1", out, sizeof(out)),
-      NP_E_BADARG);
+  assert_int_equal(np_uuid_prefix_fallback("h", 100, "99999999999999999999999 1", out, sizeof(out)),
+                   NP_E_BADARG);
   memcpy(out, "keep", 5);
   assert_int_equal(np_uuid_prefix_fallback("host", 100, "1", out, 10), -ENOSPC);
   assert_string_equal(out, "keep");

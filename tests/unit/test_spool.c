@@ -31,8 +31,7 @@ typedef struct {
 
 /* snprintf that fails the test instead of truncating (and that keeps
  * -Wformat-truncation quiet about PATH_MAX buffers). */
-static void pathf(char *out, size_t n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void pathf(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void pathf(char *out, size_t n, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -54,8 +53,7 @@ static int setup(void **state) {
   return 0;
 }
 
-static int rm_entry(const char *p, const struct stat *st, int flag,
-                    struct FTW *ftw) {
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
   (void)st;
   (void)flag;
   (void)ftw;
@@ -128,11 +126,10 @@ static void test_write_layout_and_content(void **state) {
   fixture *f = *state;
   const char *body = "{\"a\":1}\n";
   char path[PATH_MAX], want[PATH_MAX];
-  int rc = np_spool_write(f->s, "ndt7", WALL, "ndt7-download-x.json", body,
-                          strlen(body), path, sizeof path);
+  int rc = np_spool_write(f->s, "ndt7", WALL, "ndt7-download-x.json", body, strlen(body), path,
+                          sizeof path);
   assert_int_equal(rc, 0);
-  pathf(want, sizeof want, "%s/ndt7/2026/11/27/ndt7-download-x.json",
-           f->datadir);
+  pathf(want, sizeof want, "%s/ndt7/2026/11/27/ndt7-download-x.json", f->datadir);
   assert_string_equal(path, want);
   size_t len = 0;
   char *got = slurp(path, &len);
@@ -165,19 +162,17 @@ static void test_write_dates_utc(void **state) {
   fixture *f = *state;
   char path[PATH_MAX], want[PATH_MAX];
   /* The last nanosecond of 1969 is still 1969 (floor, not truncation). */
-  assert_int_equal(
-      np_spool_write(f->s, "x1", -1, "a", "", 0, path, sizeof path), 0);
+  assert_int_equal(np_spool_write(f->s, "x1", -1, "a", "", 0, path, sizeof path), 0);
   pathf(want, sizeof want, "%s/x1/1969/12/31/a", f->datadir);
   assert_string_equal(path, want);
   /* Month and year boundaries; NULL ret_path is allowed. */
-  assert_int_equal(np_spool_write(f->s, "x1", INT64_C(1767225599) * 1000000000,
-                                  "b", "b", 1, NULL, 0),
-                   0);
+  assert_int_equal(
+      np_spool_write(f->s, "x1", INT64_C(1767225599) * 1000000000, "b", "b", 1, NULL, 0), 0);
   pathf(want, sizeof want, "%s/x1/2025/12/31/b", f->datadir);
   assert_int_equal(access(want, F_OK), 0);
-  assert_int_equal(np_spool_write(f->s, "x1", INT64_C(1767225600) * 1000000000,
-                                  "c", "c", 1, path, sizeof path),
-                   0);
+  assert_int_equal(
+      np_spool_write(f->s, "x1", INT64_C(1767225600) * 1000000000, "c", "c", 1, path, sizeof path),
+      0);
   pathf(want, sizeof want, "%s/x1/2026/01/01/c", f->datadir);
   assert_string_equal(path, want);
 }
@@ -185,12 +180,9 @@ static void test_write_dates_utc(void **state) {
 static void test_no_overwrite(void **state) {
   fixture *f = *state;
   char path[PATH_MAX];
-  assert_int_equal(np_spool_write(f->s, "ndt7", WALL, "dup", "first", 5, path,
-                                  sizeof path),
-                   0);
+  assert_int_equal(np_spool_write(f->s, "ndt7", WALL, "dup", "first", 5, path, sizeof path), 0);
   char second[PATH_MAX] = "untouched";
-  assert_int_equal(np_spool_write(f->s, "ndt7", WALL, "dup", "second!", 7,
-                                  second, sizeof second),
+  assert_int_equal(np_spool_write(f->s, "ndt7", WALL, "dup", "second!", 7, second, sizeof second),
                    -EEXIST);
   assert_string_equal(second, "untouched");
   size_t len = 0;
@@ -215,8 +207,7 @@ static void test_existing_stage_is_kept(void **state) {
   pathf(dir, sizeof dir, "%s/ndt7/2026/11/27", f->datadir);
   pathf(stage, sizeof stage, "%s/.s.part", dir);
   put_file(stage, "old");
-  assert_int_equal(np_spool_write(f->s, "ndt7", WALL, "s", "new", 3, NULL, 0),
-                   -EEXIST);
+  assert_int_equal(np_spool_write(f->s, "ndt7", WALL, "s", "new", 3, NULL, 0), -EEXIST);
   size_t len = 0;
   char *got = slurp(stage, &len);
   assert_non_null(got);
@@ -229,22 +220,16 @@ static void test_existing_stage_is_kept(void **state) {
 
 static void test_bad_names(void **state) {
   fixture *f = *state;
-  const char *types[] = {"",     "Ndt7", "7ndt",  "nd-t", "nd_t",
-                         "a/b",  "..",   "ndt7 ", "ndt\xc3\xa9"};
+  const char *types[] = {"", "Ndt7", "7ndt", "nd-t", "nd_t", "a/b", "..", "ndt7 ", "ndt\xc3\xa9"};
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-    assert_int_equal(np_spool_write(f->s, types[i], WALL, "ok", "x", 1, NULL,
-                                    0),
-                     NP_E_BADARG);
+    assert_int_equal(np_spool_write(f->s, types[i], WALL, "ok", "x", 1, NULL, 0), NP_E_BADARG);
     assert_int_equal(np_spool_datatype_ok(types[i]), 0);
   }
-  assert_int_equal(np_spool_write(f->s, NULL, WALL, "ok", "x", 1, NULL, 0),
-                   NP_E_BADARG);
-  const char *names[] = {"",    ".hidden", ".",     "..",      "a/b",
+  assert_int_equal(np_spool_write(f->s, NULL, WALL, "ok", "x", 1, NULL, 0), NP_E_BADARG);
+  const char *names[] = {"",    ".hidden", ".",           "..", "a/b",
                          "a b", "a\n",     "caf\xc3\xa9", "x*", "../../etc"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-    assert_int_equal(np_spool_write(f->s, "ndt7", WALL, names[i], "x", 1, NULL,
-                                    0),
-                     NP_E_BADARG);
+    assert_int_equal(np_spool_write(f->s, "ndt7", WALL, names[i], "x", 1, NULL, 0), NP_E_BADARG);
     assert_int_equal(np_spool_name_ok(names[i]), 0);
   }
   char longname[NAME_MAX + 2];
@@ -253,9 +238,7 @@ static void test_bad_names(void **state) {
   assert_int_equal(np_spool_name_ok(longname), 0);
   longname[NAME_MAX - 6] = '\0'; /* ".<name>.part" must still fit NAME_MAX */
   assert_int_equal(np_spool_name_ok(longname), 1);
-  assert_int_equal(np_spool_write(f->s, "ndt7", WALL, longname, "x", 1, NULL,
-                                  0),
-                   0);
+  assert_int_equal(np_spool_write(f->s, "ndt7", WALL, longname, "x", 1, NULL, 0), 0);
   assert_int_equal(np_spool_name_ok("ndt7-download-20261127T075159.123456789Z."
                                     "host_1_000000000000590E.json.gz"),
                    1);
@@ -270,8 +253,7 @@ static void test_bad_names(void **state) {
 static void test_small_ret_path(void **state) {
   fixture *f = *state;
   char small[8];
-  assert_int_equal(np_spool_write(f->s, "ndt7", WALL, "p", "x", 1, small,
-                                  sizeof small),
+  assert_int_equal(np_spool_write(f->s, "ndt7", WALL, "p", "x", 1, small, sizeof small),
                    NP_E_TOOBIG);
   char p[PATH_MAX];
   pathf(p, sizeof p, "%s/ndt7/2026/11/27/p", f->datadir);
@@ -374,23 +356,21 @@ static void test_async(void **state) {
     char name[32];
     pathf(name, sizeof name, "async-%02d.json", i);
     uint8_t *data = dup_bytes("{\"i\":1}\n");
-    assert_int_equal(np_spool_write_async(&loop, f->s, "responsiveness1", WALL,
-                                          name, data, strlen((char *)data),
-                                          done_cb, &r),
+    assert_int_equal(np_spool_write_async(&loop, f->s, "responsiveness1", WALL, name, data,
+                                          strlen((char *)data), done_cb, &r),
                      0);
   }
   /* Same name twice in flight: exactly one wins, the other gets -EEXIST. */
-  assert_int_equal(np_spool_write_async(&loop, f->s, "responsiveness1", WALL,
-                                        "async-00.json", dup_bytes("x"), 1,
-                                        done_cb, &r),
+  assert_int_equal(np_spool_write_async(&loop, f->s, "responsiveness1", WALL, "async-00.json",
+                                        dup_bytes("x"), 1, done_cb, &r),
                    0);
   /* Rejected at once, cb never called, data freed by the spool. */
-  assert_int_equal(np_spool_write_async(&loop, f->s, "Bad", WALL, "n",
-                                        dup_bytes("x"), 1, done_cb, &r),
-                   NP_E_BADARG);
-  assert_int_equal(np_spool_write_async(&loop, f->s, "ok", WALL, ".n",
-                                        dup_bytes("x"), 1, done_cb, &r),
-                   NP_E_BADARG);
+  assert_int_equal(
+      np_spool_write_async(&loop, f->s, "Bad", WALL, "n", dup_bytes("x"), 1, done_cb, &r),
+      NP_E_BADARG);
+  assert_int_equal(
+      np_spool_write_async(&loop, f->s, "ok", WALL, ".n", dup_bytes("x"), 1, done_cb, &r),
+      NP_E_BADARG);
   assert_int_equal(r.calls, 0); /* never synchronously */
   assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(r.calls, N + 1);

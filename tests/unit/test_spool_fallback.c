@@ -48,14 +48,13 @@ int openat(int dirfd, const char *path, int flags, ...) {
   return (int)syscall(SYS_openat, dirfd, path, flags, mode);
 }
 
-int renameat2(int olddirfd, const char *oldpath, int newdirfd,
-              const char *newpath, unsigned int flags) {
+int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+              unsigned int flags) {
   if (no_noreplace && flags) {
     errno = EINVAL;
     return -1;
   }
-  return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath,
-                      flags);
+  return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
 }
 
 typedef struct {
@@ -77,8 +76,7 @@ static int setup(void **state) {
   return 0;
 }
 
-static int rm_entry(const char *p, const struct stat *st, int flag,
-                    struct FTW *ftw) {
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
   (void)st;
   (void)flag;
   (void)ftw;
@@ -125,15 +123,12 @@ static void test_without_tmpfile(void **state) {
   fixture *f = *state;
   no_tmpfile = 1;
   char path[PATH_MAX], names[1024];
-  assert_int_equal(
-      np_spool_write(f->s, "ndt7", WALL, "a.json", "{}\n", 3, path, sizeof path),
-      0);
+  assert_int_equal(np_spool_write(f->s, "ndt7", WALL, "a.json", "{}\n", 3, path, sizeof path), 0);
   assert_true(tmpfile_calls > 0); /* the fallback was really taken */
   assert_non_null(strstr(path, "/ndt7/2026/11/27/a.json"));
   expect_content(f->day, "a.json", "{}\n");
   /* No overwrite, and the temp file is cleaned up after the refusal. */
-  assert_int_equal(np_spool_write(f->s, "ndt7", WALL, "a.json", "x", 1, NULL, 0),
-                   -EEXIST);
+  assert_int_equal(np_spool_write(f->s, "ndt7", WALL, "a.json", "x", 1, NULL, 0), -EEXIST);
   expect_content(f->day, "a.json", "{}\n");
   assert_int_equal(list_dir(f->day, names, sizeof names), 1);
   assert_string_equal(names, "a.json ");
@@ -155,11 +150,9 @@ static void test_fallback_tmp_not_recovered(void **state) {
   assert_int_equal(list_dir(f->day, names, sizeof names), 1);
   /* And a new write of that name does not trip over the leftover. */
   no_tmpfile = 1;
-  assert_int_equal(np_spool_write(f->s, "ndt7", WALL, "b.json", "{}", 2, NULL, 0),
-                   -EEXIST);
+  assert_int_equal(np_spool_write(f->s, "ndt7", WALL, "b.json", "{}", 2, NULL, 0), -EEXIST);
   no_tmpfile = 0;
-  assert_int_equal(np_spool_write(f->s, "ndt7", WALL, "b.json", "{}", 2, NULL, 0),
-                   0);
+  assert_int_equal(np_spool_write(f->s, "ndt7", WALL, "b.json", "{}", 2, NULL, 0), 0);
   expect_content(f->day, "b.json", "{}");
 }
 
@@ -168,8 +161,7 @@ static void test_without_noreplace(void **state) {
   no_noreplace = 1;
   char names[1024];
   assert_int_equal(np_spool_write(f->s, "ndt7", WALL, "c", "one", 3, NULL, 0), 0);
-  assert_int_equal(np_spool_write(f->s, "ndt7", WALL, "c", "two", 3, NULL, 0),
-                   -EEXIST);
+  assert_int_equal(np_spool_write(f->s, "ndt7", WALL, "c", "two", 3, NULL, 0), -EEXIST);
   expect_content(f->day, "c", "one");
   assert_int_equal(list_dir(f->day, names, sizeof names), 1);
   /* Recovery takes the same path. */
@@ -188,8 +180,7 @@ static void test_without_noreplace(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_without_tmpfile, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_fallback_tmp_not_recovered, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(test_fallback_tmp_not_recovered, setup, teardown),
       cmocka_unit_test_setup_teardown(test_without_noreplace, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

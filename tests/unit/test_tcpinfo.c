@@ -65,8 +65,10 @@ static void transfer(int cli, int srv, size_t n) {
     if (sent < n && (p[0].revents & POLLOUT)) {
       size_t want = n - sent < sizeof(chunk) ? n - sent : sizeof(chunk);
       ssize_t w = send(cli, chunk, want, MSG_DONTWAIT);
-      if (w > 0) sent += (size_t)w;
-      else assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+      if (w > 0)
+        sent += (size_t)w;
+      else
+        assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
     }
     if (p[1].revents & POLLIN) {
       ssize_t r = recv(srv, sink, sizeof(sink), MSG_DONTWAIT);
@@ -122,15 +124,17 @@ static void loopback_counts(void **state) {
   json_t *j = np_tcpinfo_json(&ci, 12345);
   assert_non_null(j);
   static const char *const required[] = {
-      "State", "CAState", "Retransmits", "Probes", "Backoff", "Options", "WScale",
-      "AppLimited", "RTO", "ATO", "SndMSS", "RcvMSS", "Unacked", "Sacked", "Lost", "Retrans",
-      "Fackets", "LastDataSent", "LastAckSent", "LastDataRecv", "LastAckRecv", "PMTU",
-      "RcvSsThresh", "RTT", "RTTVar", "SndSsThresh", "SndCwnd", "AdvMSS", "Reordering",
-      "RcvRTT", "RcvSpace", "TotalRetrans", "PacingRate", "MaxPacingRate", "BytesAcked",
-      "BytesReceived", "SegsOut", "SegsIn", "NotsentBytes", "MinRTT", "DataSegsIn",
-      "DataSegsOut", "DeliveryRate", "BusyTime", "RWndLimited", "SndBufLimited", "Delivered",
-      "DeliveredCE", "BytesSent", "BytesRetrans", "DSackDups", "ReordSeen", "RcvOooPack",
-      "SndWnd", "ElapsedTime"};
+      "State",         "CAState",      "Retransmits",  "Probes",        "Backoff",
+      "Options",       "WScale",       "AppLimited",   "RTO",           "ATO",
+      "SndMSS",        "RcvMSS",       "Unacked",      "Sacked",        "Lost",
+      "Retrans",       "Fackets",      "LastDataSent", "LastAckSent",   "LastDataRecv",
+      "LastAckRecv",   "PMTU",         "RcvSsThresh",  "RTT",           "RTTVar",
+      "SndSsThresh",   "SndCwnd",      "AdvMSS",       "Reordering",    "RcvRTT",
+      "RcvSpace",      "TotalRetrans", "PacingRate",   "MaxPacingRate", "BytesAcked",
+      "BytesReceived", "SegsOut",      "SegsIn",       "NotsentBytes",  "MinRTT",
+      "DataSegsIn",    "DataSegsOut",  "DeliveryRate", "BusyTime",      "RWndLimited",
+      "SndBufLimited", "Delivered",    "DeliveredCE",  "BytesSent",     "BytesRetrans",
+      "DSackDups",     "ReordSeen",    "RcvOooPack",   "SndWnd",        "ElapsedTime"};
   for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
     assert_int_field(j, required[i], NULL);
   json_int_t v;
@@ -373,10 +377,8 @@ static void socket_cookies(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(loopback_counts),
-      cmocka_unit_test(short_buffer_omits_fields),
-      cmocka_unit_test(decode_offsets_and_bits),
-      cmocka_unit_test(bbr_or_clean_failure),
+      cmocka_unit_test(loopback_counts),         cmocka_unit_test(short_buffer_omits_fields),
+      cmocka_unit_test(decode_offsets_and_bits), cmocka_unit_test(bbr_or_clean_failure),
       cmocka_unit_test(socket_cookies),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -51,23 +51,25 @@ static void tr_payload(trace *t, np_slice d) {
 }
 
 static void tr_binary_chunk(trace *t, const np_ws_event *ev) {
-  if (ev->data.ptr) t->bin_hash = fnv(t->bin_hash, ev->data.ptr, ev->data.len);
-  else if (ev->data.len) t->bin_hash = fnv(t->bin_hash, (const uint8_t *)"?", 1) + ev->data.len;
+  if (ev->data.ptr)
+    t->bin_hash = fnv(t->bin_hash, ev->data.ptr, ev->data.len);
+  else if (ev->data.len)
+    t->bin_hash = fnv(t->bin_hash, (const uint8_t *)"?", 1) + ev->data.len;
   t->bin_len += ev->data.len;
   assert_int_equal(ev->msg_len, t->bin_len);
 }
 
 static void tr_event(trace *t, const np_ws_event *ev) {
   switch (ev->type) {
-  case NP_WS_EV_NONE: break;
+  case NP_WS_EV_NONE:
+    break;
   case NP_WS_EV_BINARY:
     assert_true(ev->data.len > 0);
     tr_binary_chunk(t, ev);
     break;
   case NP_WS_EV_BINARY_END:
     tr_binary_chunk(t, ev);
-    tr_add(t, "B%llu:%016llx;", (unsigned long long)t->bin_len,
-           (unsigned long long)t->bin_hash);
+    tr_add(t, "B%llu:%016llx;", (unsigned long long)t->bin_len, (unsigned long long)t->bin_hash);
     t->bin_hash = FNV0;
     t->bin_len = 0;
     break;
@@ -94,10 +96,14 @@ static void tr_event(trace *t, const np_ws_event *ev) {
 
 static const char *err_name(int err) {
   switch (err) {
-  case NP_E_PROTO: return "PROTO";
-  case NP_E_TOOBIG: return "TOOBIG";
-  case NP_E_UTF8: return "UTF8";
-  default: return np_strerror(err);
+  case NP_E_PROTO:
+    return "PROTO";
+  case NP_E_TOOBIG:
+    return "TOOBIG";
+  case NP_E_UTF8:
+    return "UTF8";
+  default:
+    return np_strerror(err);
   }
 }
 
@@ -111,8 +117,8 @@ static const caps SRV = {NP_WS_ROLE_SERVER, 1 << 24, 1 << 20};
 static const caps CLI = {NP_WS_ROLE_CLIENT, 1 << 24, 1 << 20};
 
 /* Feeds a fresh copy of in[0..len) cut at the sorted positions cuts[]. */
-static void feed(const caps *c, const uint8_t *in, size_t len, const size_t *cuts,
-                 size_t ncuts, trace *t) {
+static void feed(const caps *c, const uint8_t *in, size_t len, const size_t *cuts, size_t ncuts,
+                 trace *t) {
   memset(t, 0, sizeof *t);
   t->bin_hash = FNV0;
   uint8_t *copy = malloc(len ? len : 1);
@@ -145,8 +151,7 @@ out:
   free(copy);
 }
 
-static void feed_chunks(const caps *c, const uint8_t *in, size_t len, size_t chunk,
-                        trace *t) {
+static void feed_chunks(const caps *c, const uint8_t *in, size_t len, size_t chunk, trace *t) {
   size_t ncuts = len / chunk + 1;
   size_t *cuts = malloc(ncuts * sizeof *cuts);
   assert_non_null(cuts);
@@ -188,8 +193,8 @@ static void check_all_splits(const caps *c, const uint8_t *in, size_t len, const
 }
 
 /* Appends a frame to w (masked when key != NULL); returns the new length. */
-static size_t put_frame(uint8_t *w, size_t at, int fin, int op, const void *payload,
-                        size_t n, const uint8_t *key) {
+static size_t put_frame(uint8_t *w, size_t at, int fin, int op, const void *payload, size_t n,
+                        const uint8_t *key) {
   at += np_ws_frame_header(w + at, fin, op, n, key);
   if (n) memcpy(w + at, payload, n);
   if (key) np_ws_mask(w + at, n, key, 0);
@@ -206,8 +211,8 @@ static void rfc_examples(void **state) {
   check_all_splits(&CLI, hello, sizeof hello, "T:Hello;");
   check_all_splits(&SRV, hello, sizeof hello, "EPROTO;");
 
-  static const uint8_t hello_masked[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f,
-                                         0x9f, 0x4d, 0x51, 0x58};
+  static const uint8_t hello_masked[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d,
+                                         0x7f, 0x9f, 0x4d, 0x51, 0x58};
   check_all_splits(&SRV, hello_masked, sizeof hello_masked, "T:Hello;");
   check_all_splits(&CLI, hello_masked, sizeof hello_masked, "EPROTO;");
 
@@ -216,8 +221,7 @@ static void rfc_examples(void **state) {
 
   static const uint8_t ping[] = {0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f};
   check_all_splits(&CLI, ping, sizeof ping, "PING:Hello;");
-  static const uint8_t pong[] = {0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f,
-                                 0x9f, 0x4d, 0x51, 0x58};
+  static const uint8_t pong[] = {0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58};
   check_all_splits(&SRV, pong, sizeof pong, "PONG:Hello;");
 
   /* The encoder reproduces the example headers. */
@@ -313,8 +317,7 @@ static void header_rules(void **state) {
   static trace t;
   feed(&CLI, big, sizeof big, NULL, 0, &t);
   char want[64];
-  snprintf(want, sizeof want, "PING:#125:%016llx;",
-           (unsigned long long)fnv(FNV0, big + 2, 125));
+  snprintf(want, sizeof want, "PING:#125:%016llx;", (unsigned long long)fnv(FNV0, big + 2, 125));
   assert_string_equal(t.s, want);
   /* Empty frames of each kind. */
   size_t n = 0;
@@ -361,7 +364,10 @@ static void interleaved_control(void **state) {
   n = put_frame(f, n, 0, NP_WS_OP_BINARY, "\x01\x02", 2, KEY);
   n = put_frame(f, n, 1, NP_WS_OP_PING, "p3", 2, KEY);
   n = put_frame(f, n, 1, NP_WS_OP_CONT, "\x03", 1, KEY);
-  n = put_frame(f, n, 1, NP_WS_OP_CLOSE, "\x03\xe8" "bye", 5, KEY);
+  n = put_frame(f, n, 1, NP_WS_OP_CLOSE,
+                "\x03\xe8"
+                "bye",
+                5, KEY);
   char want[256];
   snprintf(want, sizeof want, "PING:p1;PONG:p2;T:Hello;PING:p3;B3:%016llx;CLOSE1000:bye;",
            (unsigned long long)fnv(FNV0, (const uint8_t *)"\x01\x02\x03", 3));
@@ -447,14 +453,20 @@ static void close_frames(void **state) {
   size_t n;
   n = put_frame(f, 0, 1, NP_WS_OP_CLOSE, "\x03", 1, KEY);
   check_all_splits(&SRV, f, n, "EPROTO;");
-  n = put_frame(f, 0, 1, NP_WS_OP_CLOSE, "\x0f\xa0" "done", 6, KEY);
+  n = put_frame(f, 0, 1, NP_WS_OP_CLOSE,
+                "\x0f\xa0"
+                "done",
+                6, KEY);
   check_all_splits(&SRV, f, n, "CLOSE4000:done;");
-  n = put_frame(f, 0, 1, NP_WS_OP_CLOSE, "\x03\xe8" "\xff", 3, KEY);
+  n = put_frame(f, 0, 1, NP_WS_OP_CLOSE,
+                "\x03\xe8"
+                "\xff",
+                3, KEY);
   check_all_splits(&SRV, f, n, "EUTF8;");
-  static const uint16_t bad[] = {0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100,
-                                 2000, 2999, 5000, 65535};
-  static const uint16_t good[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009,
-                                  1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999};
+  static const uint16_t bad[] = {0,    1,    999,  1004, 1005, 1006, 1015,
+                                 1016, 1100, 2000, 2999, 5000, 65535};
+  static const uint16_t good[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
+                                  1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999};
   char want[64];
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     uint8_t p[2] = {(uint8_t)(bad[i] >> 8), (uint8_t)bad[i]};
@@ -474,7 +486,10 @@ static void close_frames(void **state) {
   assert_int_equal(np_ws_close_payload(out, 1000, NULL), 2);
   assert_memory_equal(out, "\x03\xe8", 2);
   assert_int_equal(np_ws_close_payload(out, 1001, "bye"), 5);
-  assert_memory_equal(out, "\x03\xe9" "bye", 5);
+  assert_memory_equal(out,
+                      "\x03\xe9"
+                      "bye",
+                      5);
   assert_int_equal(np_ws_close_payload(out, 1005, "x"), 0);
   char reason[200];
   memset(reason, 'r', 122);
@@ -664,34 +679,34 @@ static void utf8_table(void **state) {
       {"", 1},
       {"plain ascii", 1},
       {"\x7f", 1},
-      {"\xc2\x80", 1},                /* U+0080 */
-      {"\xdf\xbf", 1},                /* U+07FF */
-      {"\xe0\xa0\x80", 1},            /* U+0800 */
-      {"\xed\x9f\xbf", 1},            /* U+D7FF */
-      {"\xee\x80\x80", 1},            /* U+E000 */
-      {"\xef\xbf\xbf", 1},            /* U+FFFF */
-      {"\xf0\x90\x80\x80", 1},        /* U+10000 */
-      {"\xf4\x8f\xbf\xbf", 1},        /* U+10FFFF */
+      {"\xc2\x80", 1},         /* U+0080 */
+      {"\xdf\xbf", 1},         /* U+07FF */
+      {"\xe0\xa0\x80", 1},     /* U+0800 */
+      {"\xed\x9f\xbf", 1},     /* U+D7FF */
+      {"\xee\x80\x80", 1},     /* U+E000 */
+      {"\xef\xbf\xbf", 1},     /* U+FFFF */
+      {"\xf0\x90\x80\x80", 1}, /* U+10000 */
+      {"\xf4\x8f\xbf\xbf", 1}, /* U+10FFFF */
       {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", 1},
-      {"\x80", 0},                    /* lone continuation */
+      {"\x80", 0}, /* lone continuation */
       {"\xbf", 0},
-      {"\xc0\x80", 0},                /* overlong NUL */
-      {"\xc1\xbf", 0},                /* overlong */
-      {"\xe0\x80\x80", 0},            /* overlong 3-byte */
+      {"\xc0\x80", 0},     /* overlong NUL */
+      {"\xc1\xbf", 0},     /* overlong */
+      {"\xe0\x80\x80", 0}, /* overlong 3-byte */
       {"\xe0\x9f\xbf", 0},
-      {"\xf0\x80\x80\x80", 0},        /* overlong 4-byte */
+      {"\xf0\x80\x80\x80", 0}, /* overlong 4-byte */
       {"\xf0\x8f\xbf\xbf", 0},
-      {"\xed\xa0\x80", 0},            /* U+D800 */
-      {"\xed\xbf\xbf", 0},            /* U+DFFF */
-      {"\xf4\x90\x80\x80", 0},        /* U+110000 */
+      {"\xed\xa0\x80", 0},     /* U+D800 */
+      {"\xed\xbf\xbf", 0},     /* U+DFFF */
+      {"\xf4\x90\x80\x80", 0}, /* U+110000 */
       {"\xf5\x80\x80\x80", 0},
-      {"\xf8\x88\x80\x80\x80", 0},    /* 5-byte form */
+      {"\xf8\x88\x80\x80\x80", 0}, /* 5-byte form */
       {"\xfe", 0},
       {"\xff", 0},
-      {"\xc2", 0},                    /* truncated */
+      {"\xc2", 0}, /* truncated */
       {"\xe2\x82", 0},
       {"\xf0\x9f\x98", 0},
-      {"\xc2\x41", 0},                /* continuation missing */
+      {"\xc2\x41", 0}, /* continuation missing */
       {"\xe2\x28\xa1", 0},
       {"abcdefgh\xc2\x80ijklmnopqrstuvw", 1},
       {"abcdefghijklmnop\x80", 0},

@@ -79,21 +79,19 @@ static void accept_key(void **state) {
   char out[NP_WS_ACCEPT_LEN + 1];
   assert_int_equal(np_ws_accept_for_key(np_slice_cstr(RFC_KEY), out, sizeof out), 0);
   assert_string_equal(out, RFC_ACCEPT);
-  assert_int_equal(np_ws_accept_for_key(np_slice_cstr(RFC_KEY), out, NP_WS_ACCEPT_LEN),
-                   -ENOSPC);
+  assert_int_equal(np_ws_accept_for_key(np_slice_cstr(RFC_KEY), out, NP_WS_ACCEPT_LEN), -ENOSPC);
 }
 
-#define HEAD(extra)                                                                    \
-  "GET /ndt/v7/download HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n"      \
+#define HEAD(extra)                                                                                \
+  "GET /ndt/v7/download HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n"                   \
   "Connection: Upgrade\r\nSec-WebSocket-Key: " RFC_KEY "\r\n" extra "\r\n"
 
 static void upgrade_ok(void **state) {
   (void)state;
   int st;
-  assert_int_equal(check_req(HEAD("Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: " SUB
-                                   "\r\n"),
-                             SUB, &st),
-                   0);
+  assert_int_equal(
+      check_req(HEAD("Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: " SUB "\r\n"), SUB, &st),
+      0);
   /* Subprotocol lists, also spread over several header fields. */
   assert_int_equal(check_req(HEAD("Sec-WebSocket-Version: 13\r\n"
                                   "Sec-WebSocket-Protocol: chat, " SUB " , other\r\n"),
@@ -128,30 +126,29 @@ static void upgrade_rejected(void **state) {
   assert_int_equal(check_req(HEAD(VER "Sec-WebSocket-Protocol: chat\r\n"), SUB, &st),
                    NP_E_SUBPROTOCOL);
   assert_int_equal(st, 400);
-  assert_int_equal(check_req(HEAD(VER "Sec-WebSocket-Protocol: NET.measurementlab.ndt.v7\r\n"),
-                             SUB, &st),
-                   NP_E_SUBPROTOCOL);
-  assert_int_equal(check_req(HEAD(VER "Sec-WebSocket-Protocol: net.measurementlab.ndt\r\n"),
-                             SUB, &st),
-                   NP_E_SUBPROTOCOL);
+  assert_int_equal(
+      check_req(HEAD(VER "Sec-WebSocket-Protocol: NET.measurementlab.ndt.v7\r\n"), SUB, &st),
+      NP_E_SUBPROTOCOL);
+  assert_int_equal(
+      check_req(HEAD(VER "Sec-WebSocket-Protocol: net.measurementlab.ndt\r\n"), SUB, &st),
+      NP_E_SUBPROTOCOL);
   /* Version: missing is a bad request, another one asks for 426. */
   assert_int_equal(check_req(HEAD(PROTO), SUB, &st), NP_E_PROTO);
   assert_int_equal(st, 400);
   assert_int_equal(check_req(HEAD("Sec-WebSocket-Version: 8\r\n" PROTO), SUB, &st), NP_E_PROTO);
   assert_int_equal(st, 426);
-  assert_int_equal(check_req(HEAD("Sec-WebSocket-Version: 13, 8\r\n" PROTO), SUB, &st),
-                   NP_E_PROTO);
+  assert_int_equal(check_req(HEAD("Sec-WebSocket-Version: 13, 8\r\n" PROTO), SUB, &st), NP_E_PROTO);
   assert_int_equal(st, 426);
   /* Method and HTTP version. */
   assert_int_equal(check_req("POST / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
-                             "Connection: Upgrade\r\nSec-WebSocket-Key: " RFC_KEY "\r\n" VER
-                             PROTO "\r\n",
+                             "Connection: Upgrade\r\nSec-WebSocket-Key: " RFC_KEY "\r\n" VER PROTO
+                             "\r\n",
                              SUB, &st),
                    NP_E_HTTP_METHOD);
   assert_int_equal(st, 405);
   assert_int_equal(check_req("GET / HTTP/1.0\r\nHost: h\r\nUpgrade: websocket\r\n"
-                             "Connection: Upgrade\r\nSec-WebSocket-Key: " RFC_KEY "\r\n" VER
-                             PROTO "\r\n",
+                             "Connection: Upgrade\r\nSec-WebSocket-Key: " RFC_KEY "\r\n" VER PROTO
+                             "\r\n",
                              SUB, &st),
                    NP_E_PROTO);
   assert_int_equal(st, 400);
@@ -168,8 +165,7 @@ static void upgrade_rejected(void **state) {
       "GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Key: " RFC_KEY "\r\n" VER PROTO "\r\n",
       /* Keys: missing, short, not 16 bytes, bad alphabet, duplicated. */
-      "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" VER PROTO
-      "\r\n",
+      "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" VER PROTO "\r\n",
       "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=\r\n" VER PROTO "\r\n",
       "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -239,8 +235,8 @@ static void client_request(void **state) {
 
   np_buf b;
   np_buf_init(&b, 4096);
-  assert_int_equal(np_ws_write_request(&b, "localhost:8080", "/ndt/v7/upload?x=1", RFC_KEY,
-                                       SUB, "netpulse/0.1 (test)"),
+  assert_int_equal(np_ws_write_request(&b, "localhost:8080", "/ndt/v7/upload?x=1", RFC_KEY, SUB,
+                                       "netpulse/0.1 (test)"),
                    0);
   const char *want = "GET /ndt/v7/upload?x=1 HTTP/1.1\r\n"
                      "Host: localhost:8080\r\n"
@@ -276,8 +272,8 @@ static void client_request(void **state) {
   np_buf_free(&b);
 }
 
-#define RESP(extra)                                                       \
-  "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"           \
+#define RESP(extra)                                                                                \
+  "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"                                     \
   "Connection: Upgrade\r\nSec-WebSocket-Accept: " RFC_ACCEPT "\r\n" extra "\r\n"
 
 static int check_resp(const char *text, const char *sub) {
@@ -300,8 +296,7 @@ static void accept_checked(void **state) {
   assert_int_equal(check_resp(RESP("Sec-WebSocket-Protocol: chat\r\n"), SUB), NP_E_SUBPROTOCOL);
   assert_int_equal(check_resp(RESP("Sec-WebSocket-Protocol: " SUB ", chat\r\n"), SUB),
                    NP_E_SUBPROTOCOL);
-  assert_int_equal(check_resp(RESP("Sec-WebSocket-Protocol: " SUB "\r\n"), NULL),
-                   NP_E_SUBPROTOCOL);
+  assert_int_equal(check_resp(RESP("Sec-WebSocket-Protocol: " SUB "\r\n"), NULL), NP_E_SUBPROTOCOL);
   /* Refusals. */
   assert_int_equal(check_resp("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n", SUB),
                    NP_E_REFUSED);

@@ -45,8 +45,8 @@ struct np_ndt7_client {
   char *ca_file;
   uint64_t timeout_ms;
   int phase;
-  int handles;        /* open uv handles + conn */
-  int start_error;    /* failure found while starting, reported from the loop */
+  int handles;     /* open uv handles + conn */
+  int start_error; /* failure found while starting, reported from the loop */
   int done;
   uv_getaddrinfo_t gai;
   uv_timer_t tick;
@@ -59,7 +59,7 @@ struct np_ndt7_client {
   uint64_t t0;
   uint64_t app_bytes;
   uint64_t uploaded;
-  uint64_t written;   /* bytes the conn handed to the kernel, kept at close */
+  uint64_t written; /* bytes the conn handed to the kernel, kept at close */
   int close_sent;
   int close_received;
   uint16_t close_code;
@@ -182,8 +182,7 @@ static void on_server_measurement(np_ndt7_client *k, np_slice text) {
   np_ndt7_measurement *m = &k->res.last;
   uint64_t now = np_mono_ns();
   fill_client(k, m, now);
-  if (r.uuid[0] && !k->res.uuid[0])
-    (void)snprintf(k->res.uuid, sizeof k->res.uuid, "%s", r.uuid);
+  if (r.uuid[0] && !k->res.uuid[0]) (void)snprintf(k->res.uuid, sizeof k->res.uuid, "%s", r.uuid);
   if (r.has_tcp) {
     m->has_server = 1;
     m->server_elapsed_us = (uint64_t)r.tcp_elapsed_us;
@@ -455,9 +454,8 @@ static int parse_url(np_ndt7_client *k, const char *url) {
                               sizeof k->port, k->host_header, sizeof k->host_header);
 }
 
-int np_ndt7_split_server(const char *server, const char *default_port, char *host,
-                         size_t hostcap, char *port, size_t portcap, char *host_header,
-                         size_t hhcap) {
+int np_ndt7_split_server(const char *server, const char *default_port, char *host, size_t hostcap,
+                         char *port, size_t portcap, char *host_header, size_t hhcap) {
   const char *h = server, *pt = NULL;
   size_t hl;
   if (server[0] == '[') {
@@ -465,8 +463,10 @@ int np_ndt7_split_server(const char *server, const char *default_port, char *hos
     if (!end) return NP_E_BADARG;
     h = server + 1;
     hl = (size_t)(end - h);
-    if (end[1] == ':') pt = end + 2;
-    else if (end[1] != 0) return NP_E_BADARG;
+    if (end[1] == ':')
+      pt = end + 2;
+    else if (end[1] != 0)
+      return NP_E_BADARG;
   } else {
     const char *colon = strchr(server, ':');
     if (colon && strchr(colon + 1, ':')) return NP_E_BADARG; /* bare IPv6 needs [] */
@@ -501,8 +501,8 @@ static int append_query(np_ndt7_client *k, const np_ndt7_options *o) {
     if (np_percent_encode(o->metadata[i].name, name, sizeof name) < 0 ||
         np_percent_encode(o->metadata[i].value, value, sizeof value) < 0)
       return NP_E_TOOBIG;
-    int w = snprintf(k->target + len, sizeof k->target - len, "%c%s=%s", has_q ? '&' : '?',
-                     name, value);
+    int w = snprintf(k->target + len, sizeof k->target - len, "%c%s=%s", has_q ? '&' : '?', name,
+                     value);
     if (w < 0 || (size_t)w >= sizeof k->target - len) return NP_E_TOOBIG;
     len += (size_t)w;
     has_q = 1;
@@ -510,8 +510,8 @@ static int append_query(np_ndt7_client *k, const np_ndt7_options *o) {
   return 0;
 }
 
-int np_ndt7_client_start(uv_loop_t *loop, const np_ndt7_options *o,
-                         const np_ndt7_callbacks *cbs, void *ud, np_ndt7_client **ret_client) {
+int np_ndt7_client_start(uv_loop_t *loop, const np_ndt7_options *o, const np_ndt7_callbacks *cbs,
+                         void *ud, np_ndt7_client **ret_client) {
   np_ndt7_client *k = calloc(1, sizeof *k);
   if (!k) return -ENOMEM;
   k->loop = loop;
@@ -530,8 +530,8 @@ int np_ndt7_client_start(uv_loop_t *loop, const np_ndt7_options *o,
       rc = NP_E_BADARG;
     } else {
       k->tls = strcmp(scheme, "wss") == 0;
-      rc = np_ndt7_split_server(o->server, k->tls ? "443" : "80", k->host, sizeof k->host,
-                                k->port, sizeof k->port, k->host_header, sizeof k->host_header);
+      rc = np_ndt7_split_server(o->server, k->tls ? "443" : "80", k->host, sizeof k->host, k->port,
+                                sizeof k->port, k->host_header, sizeof k->host_header);
       if (rc == 0)
         (void)snprintf(k->target, sizeof k->target, "%s",
                        k->dir == NP_NDT7_DOWNLOAD ? NP_NDT7_PATH_DOWNLOAD : NP_NDT7_PATH_UPLOAD);
@@ -548,8 +548,10 @@ int np_ndt7_client_start(uv_loop_t *loop, const np_ndt7_options *o,
   }
   if (rc == 0 && k->dir == NP_NDT7_UPLOAD) {
     k->payload = malloc(NP_NDT7_MAX_SENT_MESSAGE);
-    if (!k->payload) rc = -ENOMEM;
-    else rc = np_random_bytes(k->payload, NP_NDT7_MAX_SENT_MESSAGE);
+    if (!k->payload)
+      rc = -ENOMEM;
+    else
+      rc = np_random_bytes(k->payload, NP_NDT7_MAX_SENT_MESSAGE);
   }
   if (rc < 0) {
     np_tls_ctx_free(k->tls_ctx);

@@ -37,6 +37,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ops_lib  # noqa: E402  (the shared server launcher)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOKEN = "cli-locate-test-token"
 failures = []
@@ -49,46 +52,16 @@ def check(cond, what):
     return cond
 
 
-class Server:
-    """netpulse-server on free loopback ports; ports read from its log."""
+class Server(ops_lib.Server):
+    """netpulse-server on free loopback ports (the shared launcher)."""
 
     def __init__(self, binary, tmp):
-        self.datadir = os.path.join(tmp, "spool")
-        os.makedirs(self.datadir)
+        datadir = os.path.join(tmp, "spool")
+        os.makedirs(datadir)
         prefix = os.path.join(tmp, "prefix")
         with open(prefix, "w") as f:
             f.write("clitest_1700000000")
-        self.logf = open(os.path.join(tmp, "server.log"), "w+")
-        self.proc = subprocess.Popen(
-            [binary, "--ndt7-addr-cleartext", "127.0.0.1:0", "--ndt7-addr", "127.0.0.1:0",
-             "--tls-self-signed", "--datadir", self.datadir, "--health-addr", "",
-             "--prometheus-addr", "", "--uuid-prefix-file", prefix],
-            stdout=subprocess.DEVNULL, stderr=self.logf)
-        self.ports = {}
-        deadline = time.time() + 10
-        while time.time() < deadline and len(self.ports) < 2:
-            time.sleep(0.05)
-            self.logf.seek(0)
-            for line in self.logf.read().splitlines():
-                m = re.search(r'msg="listening" proto=(ndt7\+wss?) .* port=(\d+)', line)
-                if m:
-                    self.ports[m.group(1)] = int(m.group(2))
-        if len(self.ports) < 2:
-            self.stop()
-            raise SystemExit("netpulse-server did not start; log:\n" + self.log())
-
-    def log(self):
-        self.logf.seek(0)
-        return self.logf.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        super().__init__(binary, datadir, "--uuid-prefix-file", prefix, tls=True)
 
 
 class FakeLocate:
@@ -447,7 +420,7 @@ def main():
     finally:
         srv.stop()
         if failures:
-            print("--- server log ---\n" + srv.log(), file=sys.stderr)
+            print("--- server log ---\n" + srv.log_text(), file=sys.stderr)
         shutil.rmtree(tmp, ignore_errors=True)
     if failures:
         print("%d check(s) failed" % len(failures), file=sys.stderr)

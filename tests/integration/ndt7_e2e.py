@@ -23,6 +23,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ops_lib import Server  # noqa: E402  (the shared server launcher)
+
 UUID_PREFIX = "netpulse-e2e_1700000000"
 UUID_RE = re.compile(r"^" + re.escape(UUID_PREFIX) + r"_([0-9A-F]{16})$")
 NAME_RE = re.compile(
@@ -46,44 +49,6 @@ def check(cond, what):
         failures.append(what)
         print("FAIL: " + what, file=sys.stderr, flush=True)
     return cond
-
-
-class Server:
-    def __init__(self, binary, datadir, prefix_file):
-        self.log_path = os.path.join(os.path.dirname(datadir), "server.log")
-        self.logf = open(self.log_path, "w+")
-        self.proc = subprocess.Popen(
-            [binary, "--ndt7-addr-cleartext", "127.0.0.1:0", "--ndt7-addr", "127.0.0.1:0",
-             "--tls-self-signed", "--datadir", datadir, "--health-addr", "127.0.0.1:0",
-             "--uuid-prefix-file", prefix_file, "--label", "site=e2e",
-             "--prometheus-addr", ""],
-            stdout=subprocess.DEVNULL, stderr=self.logf)
-        self.ports = {}
-        deadline = time.time() + 10
-        while time.time() < deadline and len(self.ports) < 3:
-            time.sleep(0.05)
-            self.logf.seek(0)
-            for line in self.logf.read().splitlines():
-                m = re.search(r'msg="listening" proto=(\S+) .* port=(\d+)', line)
-                if m:
-                    self.ports[m.group(1)] = int(m.group(2))
-        if len(self.ports) < 3:
-            self.stop()
-            raise SystemExit("server did not start; log:\n" + self.log())
-
-    def log(self):
-        self.logf.seek(0)
-        return self.logf.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
 
 
 class CookieWatcher(threading.Thread):
@@ -234,7 +199,9 @@ def main():
     prefix_file = os.path.join(tmp, "prefix")
     with open(prefix_file, "w") as f:
         f.write(UUID_PREFIX)
-    srv = Server(a.server_bin, datadir, prefix_file)
+    os.makedirs(datadir)
+    srv = Server(a.server_bin, datadir, "--uuid-prefix-file", prefix_file, "--label", "site=e2e",
+                 tls=True)
     watcher = CookieWatcher([srv.ports["ndt7+ws"], srv.ports["ndt7+wss"]])
     watcher.start()
     try:
@@ -275,7 +242,7 @@ def main():
             check(tok[0][2] == {"client_name": "tokentest", "client_os": "linux"},
                   "only allow-listed metadata kept: %r" % tok[0][2])
     if failures:
-        print("server log:\n" + srv.log()[-4000:], file=sys.stderr)
+        print("server log:\n" + srv.log_text()[-4000:], file=sys.stderr)
         print("%d check(s) failed" % len(failures), file=sys.stderr)
         return 1
     shutil.rmtree(tmp, ignore_errors=True)

@@ -158,11 +158,13 @@ void np_server_test_end(np_server_test *t, uint64_t tx_bytes) {
 }
 
 /* TX bytes of dev from /proc/net/dev; 0 if unreadable. */
-static uint64_t device_tx_bytes(const char *dev) {
+/* The device's transmitted bytes from /proc/net/dev: 0, or -ENODEV when
+ * the device is not listed there. */
+static int device_tx_read(const char *dev, uint64_t *ret) {
   FILE *f = fopen("/proc/net/dev", "re");
-  if (!f) return 0;
+  if (!f) return -errno;
   char line[512];
-  uint64_t tx = 0;
+  int rc = -ENODEV;
   size_t dl = strlen(dev);
   while (fgets(line, sizeof line, f)) {
     char *p = line;
@@ -170,11 +172,19 @@ static uint64_t device_tx_bytes(const char *dev) {
     if (strncmp(p, dev, dl) != 0 || p[dl] != ':') continue;
     unsigned long long v[9];
     if (sscanf(p + dl + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
-               &v[3], &v[4], &v[5], &v[6], &v[7], &v[8]) == 9)
-      tx = v[8];
+               &v[3], &v[4], &v[5], &v[6], &v[7], &v[8]) == 9) {
+      *ret = v[8];
+      rc = 0;
+    }
     break;
   }
   (void)fclose(f);
+  return rc;
+}
+
+static uint64_t device_tx_bytes(const char *dev) {
+  uint64_t tx = 0;
+  (void)device_tx_read(dev, &tx);
   return tx;
 }
 
@@ -306,6 +316,13 @@ int np_server_admission_setup(np_server *s) {
   }
   if (s->keys && (!c->token_machine || !*c->token_machine)) {
     fprintf(stderr, "netpulse-server: --token-verify-key needs --token-machine\n");
+    return 2;
+  }
+  uint64_t probe;
+  if (c->tx_device && *c->tx_device && device_tx_read(c->tx_device, &probe) < 0) {
+    /* A wrong name would read 0 forever and silently disable the limits. */
+    fprintf(stderr, "netpulse-server: --tx-device %s: no such device in /proc/net/dev\n",
+            c->tx_device);
     return 2;
   }
   np_admission_config ac = {

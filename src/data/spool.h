@@ -85,6 +85,12 @@ int np_spool_write_async(uv_loop_t *loop, np_spool *s, const char *datatype, int
                          const char *name, uint8_t *data, size_t len, np_spool_done_cb cb,
                          void *ud);
 
+/* As np_spool_write_async, but data is first compressed into one gzip
+ * member on the worker thread (the file gets data's gzip, not data). */
+int np_spool_write_async_gzip(uv_loop_t *loop, np_spool *s, const char *datatype, int64_t wall_ns,
+                              const char *name, uint8_t *data, size_t len, np_spool_done_cb cb,
+                              void *ud);
+
 /* 1 if datatype matches ^[a-z][a-z0-9]*$ (and is not absurdly long). */
 int np_spool_datatype_ok(const char *datatype);
 

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/buf.h"
+#include "data/gzip.h"
 #include "data/spool.h"
 
 /* One queued write. The strings are copied so the caller's may go away;
@@ -17,14 +19,32 @@ typedef struct {
   size_t len;
   np_spool_done_cb cb;
   void *ud;
+  int gzip;
   int status;
   char datatype[NAME_MAX + 1];
   char name[NAME_MAX + 1];
   char path[PATH_MAX];
 } spool_job;
 
+/* Largest compressed file accepted (pusher wants files well under 100 MB). */
+#define GZIP_MAX (64u * 1024 * 1024)
+
 static void work_cb(uv_work_t *req) {
   spool_job *j = req->data;
+  if (j->gzip) {
+    /* Compression is CPU work the loop should not wait for either. */
+    np_buf gz;
+    np_buf_init(&gz, GZIP_MAX);
+    j->status = np_gzip(j->data, j->len, &gz);
+    free(j->data);
+    j->data = gz.data;
+    j->len = gz.len;
+    if (j->status < 0) {
+      free(j->data);
+      j->data = NULL;
+      return;
+    }
+  }
   j->status = np_spool_write(j->spool, j->datatype, j->wall_ns, j->name, j->data, j->len, j->path,
                              sizeof j->path);
   /* Freed here, on the worker: a large file's memory goes back as soon as
@@ -42,9 +62,9 @@ static void after_work_cb(uv_work_t *req, int status) {
   free(j);
 }
 
-int np_spool_write_async(uv_loop_t *loop, np_spool *s, const char *datatype, int64_t wall_ns,
-                         const char *name, uint8_t *data, size_t len, np_spool_done_cb cb,
-                         void *ud) {
+static int queue_job(uv_loop_t *loop, np_spool *s, const char *datatype, int64_t wall_ns,
+                     const char *name, uint8_t *data, size_t len, int gzip, np_spool_done_cb cb,
+                     void *ud) {
   if (!loop || !s || !cb || !np_spool_datatype_ok(datatype) || !np_spool_name_ok(name) ||
       (!data && len)) {
     free(data);
@@ -65,6 +85,7 @@ int np_spool_write_async(uv_loop_t *loop, np_spool *s, const char *datatype, int
   j->len = len;
   j->cb = cb;
   j->ud = ud;
+  j->gzip = gzip;
   int rc = uv_queue_work(loop, &j->req, work_cb, after_work_cb);
   if (rc < 0) {
     free(data);
@@ -72,4 +93,16 @@ int np_spool_write_async(uv_loop_t *loop, np_spool *s, const char *datatype, int
     return rc;
   }
   return 0;
+}
+
+int np_spool_write_async(uv_loop_t *loop, np_spool *s, const char *datatype, int64_t wall_ns,
+                         const char *name, uint8_t *data, size_t len, np_spool_done_cb cb,
+                         void *ud) {
+  return queue_job(loop, s, datatype, wall_ns, name, data, len, 0, cb, ud);
+}
+
+int np_spool_write_async_gzip(uv_loop_t *loop, np_spool *s, const char *datatype, int64_t wall_ns,
+                              const char *name, uint8_t *data, size_t len, np_spool_done_cb cb,
+                              void *ud) {
+  return queue_job(loop, s, datatype, wall_ns, name, data, len, 1, cb, ud);
 }

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "core/error.h"
+#include "data/gzip.h"
 #include "data/spool.h"
 
 /* 2026-11-27T07:51:59.123456789Z */
@@ -386,8 +387,33 @@ static void test_async(void **state) {
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+static void test_async_gzip(void **state) {
+  fixture *f = *state;
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  async_result r = {0};
+  const char *text = "{\"Download\":{\"UUID\":\"x_1_0000000000000001\"}}";
+  assert_int_equal(np_spool_write_async_gzip(&loop, f->s, "ndt7", WALL, "one.json.gz",
+                                             dup_bytes(text), strlen(text), done_cb, &r),
+                   0);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(r.ok, 1);
+  size_t n = 0;
+  char *raw = slurp(r.last, &n);
+  assert_non_null(raw);
+  np_buf out;
+  np_buf_init(&out, 1 << 20);
+  assert_int_equal(np_gunzip(raw, n, &out), 0);
+  assert_int_equal(out.len, strlen(text));
+  assert_memory_equal(out.data, text, out.len);
+  np_buf_free(&out);
+  free(raw);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_async_gzip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_open_creates_datadir, setup, teardown),
       cmocka_unit_test_setup_teardown(test_write_layout_and_content, setup, teardown),
       cmocka_unit_test_setup_teardown(test_write_dates_utc, setup, teardown),

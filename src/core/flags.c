@@ -176,7 +176,7 @@ void np_flags_usage(FILE *f, const np_flag *flags, size_t n, const char *env_pre
       (void)snprintf(left, sizeof left, "    --%s%s%s", x->name, x->metavar ? " " : "",
                      x->metavar ? x->metavar : "");
     fprintf(f, "  %-34s %s", left, x->help);
-    if (x->def) fprintf(f, " (default: %s)", x->def);
+    if (x->def && *x->def) fprintf(f, " (default: %s)", x->def);
     if (env_prefix && !x->no_env) {
       char name[96];
       env_name(env_prefix, x->name, name, sizeof name);

@@ -17,6 +17,7 @@
 #include "core/version.h"
 #include "http/query.h"
 #include "http/request.h"
+#include "client/lib/locate.h"
 #include "ndt7/ndt7.h"
 #include "net/conn.h"
 #include "net/tls.h"
@@ -430,67 +431,45 @@ static void on_deadline(uv_timer_t *t) {
     finish(k, NP_E_TIMEOUT, "the test did not finish in time");
 }
 
-/* Splits ws[s]://host[:port]/path?query. */
+/* Takes a ws:// or wss:// URL as Locate hands them out. */
 static int parse_url(np_ndt7_client *k, const char *url) {
-  const char *p;
-  if (strncmp(url, "wss://", 6) == 0) {
+  np_url u;
+  if (np_url_parse(url, &u) < 0) return NP_E_BADARG;
+  if (strcmp(u.scheme, "wss") == 0)
     k->tls = 1;
-    p = url + 6;
-  } else if (strncmp(url, "ws://", 5) == 0) {
+  else if (strcmp(u.scheme, "ws") == 0)
     k->tls = 0;
-    p = url + 5;
-  } else {
+  else
     return NP_E_BADARG;
-  }
-  const char *slash = strchr(p, '/');
-  size_t alen = slash ? (size_t)(slash - p) : strlen(p);
-  if (alen == 0 || alen >= sizeof k->host_header) return NP_E_BADARG;
-  char auth[sizeof k->host_header];
-  memcpy(auth, p, alen);
-  auth[alen] = 0;
-  int w = snprintf(k->target, sizeof k->target, "%s", slash ? slash : "/");
-  if (w < 0 || (size_t)w >= sizeof k->target) return NP_E_TOOBIG;
-  return np_ndt7_split_server(auth, k->tls ? "443" : "80", k->host, sizeof k->host, k->port,
-                              sizeof k->port, k->host_header, sizeof k->host_header);
+  int w1 = snprintf(k->host, sizeof k->host, "%s", u.host);
+  int w2 = snprintf(k->port, sizeof k->port, "%d", u.port);
+  int w3 = snprintf(k->host_header, sizeof k->host_header, "%s", u.host_header);
+  int w4 = snprintf(k->target, sizeof k->target, "%s", u.target);
+  if (w1 < 0 || (size_t)w1 >= sizeof k->host || w2 < 0 || (size_t)w2 >= sizeof k->port || w3 < 0 ||
+      (size_t)w3 >= sizeof k->host_header || w4 < 0 || (size_t)w4 >= sizeof k->target)
+    return NP_E_TOOBIG;
+  return 0;
 }
 
 int np_ndt7_split_server(const char *server, const char *default_port, char *host, size_t hostcap,
                          char *port, size_t portcap, char *host_header, size_t hhcap) {
-  const char *h = server, *pt = NULL;
-  size_t hl;
-  if (server[0] == '[') {
-    const char *end = strchr(server, ']');
-    if (!end) return NP_E_BADARG;
-    h = server + 1;
-    hl = (size_t)(end - h);
-    if (end[1] == ':')
-      pt = end + 2;
-    else if (end[1] != 0)
-      return NP_E_BADARG;
-  } else {
-    const char *colon = strchr(server, ':');
-    if (colon && strchr(colon + 1, ':')) return NP_E_BADARG; /* bare IPv6 needs [] */
-    hl = colon ? (size_t)(colon - server) : strlen(server);
-    if (colon) pt = colon + 1;
+  int def = 0;
+  for (const char *p = default_port; p && *p; p++) {
+    if (*p < '0' || *p > '9' || def > 65535) return NP_E_BADARG;
+    def = def * 10 + (*p - '0');
   }
-  if (hl == 0 || hl >= hostcap) return NP_E_BADARG;
-  memcpy(host, h, hl);
-  host[hl] = 0;
-  for (size_t i = 0; i < hl; i++)
-    if ((unsigned char)host[i] <= ' ' || strchr("/?#@", host[i])) return NP_E_BADARG;
-  const char *ps = pt ? pt : default_port;
-  size_t pl = strlen(ps);
-  if (pl == 0 || pl >= portcap || pl > 5) return NP_E_BADARG;
-  long v = 0;
-  for (size_t i = 0; i < pl; i++) {
-    if (ps[i] < '0' || ps[i] > '9') return NP_E_BADARG;
-    v = v * 10 + (ps[i] - '0');
-  }
-  if (v < 1 || v > 65535) return NP_E_BADARG;
-  memcpy(port, ps, pl + 1);
-  int w = strchr(host, ':') ? snprintf(host_header, hhcap, "[%s]:%s", host, port)
-                            : snprintf(host_header, hhcap, "%s:%s", host, port);
-  return (w < 0 || (size_t)w >= hhcap) ? NP_E_BADARG : 0;
+  if (def < 1 || def > 65535) return NP_E_BADARG;
+  char h[NP_LOCATE_MAX_HOST];
+  int pt;
+  if (np_hostport_parse(server, def, h, sizeof h, &pt) < 0) return NP_E_BADARG;
+  int v6 = strchr(h, ':') != NULL;
+  int w1 = snprintf(host, hostcap, "%s", h);
+  int w2 = snprintf(port, portcap, "%d", pt);
+  int w3 = snprintf(host_header, hhcap, "%s%s%s:%d", v6 ? "[" : "", h, v6 ? "]" : "", pt);
+  if (w1 < 0 || (size_t)w1 >= hostcap || w2 < 0 || (size_t)w2 >= portcap || w3 < 0 ||
+      (size_t)w3 >= hhcap)
+    return NP_E_BADARG;
+  return 0;
 }
 
 static int append_query(np_ndt7_client *k, const np_ndt7_options *o) {

@@ -475,11 +475,7 @@ static int consent(void) {
 
 int main(int argc, char **argv) {
   app *a = &g_app;
-  g_f.scheme = "wss";
-  g_f.format = "human";
-  g_f.locate_url = NP_LOCATE_DEFAULT_URL;
-  g_f.client_name = "netpulse";
-  g_f.timeout_s = 30;
+  /* Defaults come from kFlags (np_flags_parse applies them). */
   char err[512] = "";
   int first = 0;
   int rc = np_flags_parse(kFlags, NFLAGS, argc, argv, ENV_PREFIX, &first, err, sizeof err);

@@ -95,6 +95,16 @@ int np_flags_parse(const np_flag *flags, size_t n, int argc, char **argv, const 
                    int *ret_first_arg, char *err, size_t errcap) {
   unsigned char seen[256] = {0};
   if (n > sizeof seen) return NP_E_BADARG;
+  /* Defaults come from the table, so --help can never disagree with them. */
+  for (size_t k = 0; k < n; k++) {
+    const np_flag *f = &flags[k];
+    if (!f->def || f->type == NP_FLAG_LIST) continue;
+    if (!*f->def && f->type != NP_FLAG_STRING) continue;
+    char src[80];
+    (void)snprintf(src, sizeof src, "the default of --%s", f->name);
+    int rc = set_value(f, f->def, src, err, errcap);
+    if (rc < 0) return rc;
+  }
   int i = 1;
   for (; i < argc; i++) {
     const char *a = argv[i];

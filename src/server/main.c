@@ -252,22 +252,7 @@ static int setup(np_server *s) {
 
 int main(int argc, char **argv) {
   np_server *s = &g_srv;
-  s->cfg.ndt7_addr_cleartext = ":80";
-  s->cfg.ndt7_addr = ":443";
-  s->cfg.datadir = "/var/spool/netpulse";
-  s->cfg.uuid_prefix_file = NP_UUID_PREFIX_FILE_DEFAULT;
-  s->cfg.health_addr = "127.0.0.1:8000";
-  s->cfg.header_timeout_ms = 10000;
-  s->cfg.max_concurrent_tests = 1000;
-  s->cfg.prometheus_addr = ":9990";
-  s->cfg.tx_device = "";
-  s->cfg.budget_window_s = 300;
-  s->cfg.budget_test_bytes = 125000000;
-  s->cfg.spool_max_bytes = 18000000000LL;
-  s->cfg.spool_scan_interval_s = 30;
-  s->cfg.token_required = "";
-  s->cfg.drain_timeout_s = 30;
-  s->cfg.log_level = "info";
+  /* Defaults come from kFlags (np_flags_parse applies them). */
   char err[512] = "";
   int first = 0;
   int rc = np_flags_parse(kFlags, NFLAGS, argc, argv, ENV_PREFIX, &first, err, sizeof err);

@@ -18,8 +18,8 @@
 static const char *g_url;
 
 static const np_flag kHcFlags[] = {
-    {"url", 0, NP_FLAG_STRING, &g_url, "URL", "health URL to probe (http:// only)",
-     "http://<--health-addr>/health", 0, 0, 1},
+    {"url", 0, NP_FLAG_STRING, &g_url, "URL",
+     "health URL to probe (http:// only; default: http://<--health-addr>/health)", NULL, 0, 0, 1},
 };
 
 static int fail(const char *what, const char *detail) {

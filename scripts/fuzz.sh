@@ -2,7 +2,8 @@
 # Builds the libFuzzer targets and runs them one at a time, each for a fixed
 # time, reporting executions, coverage and findings per target.
 #
-# Usage: scripts/fuzz.sh [--time SECONDS] [--merge] [--no-build] [target...]
+# Usage: scripts/fuzz.sh [--time SECONDS] [--merge] [--merge-max N] [--no-build]
+#                        [target...]
 #
 #   target       a name under fuzz/ (ndt7_measurement or fuzz_ndt7_measurement);
 #                default: every fuzz/fuzz_*.c
@@ -12,6 +13,7 @@
 #                corpus back into fuzz/corpus/<name>/ (at most NP_FUZZ_MAX_CORPUS
 #                files per target, default 50; smallest first; files over
 #                8 KiB are never committed). Nothing is added to git.
+#   --merge-max N  add at most N new files per target per merge (default 10)
 #   --no-build   use the existing build-fuzz/ binaries
 #
 # Each target fuzzes a scratch corpus build-fuzz/corpus/<name>/ seeded from
@@ -22,6 +24,9 @@
 # stdout: one summary table; stderr: progress. Exit status 0 when nothing was
 # found, 1 when any target found something (or failed to run), 2 on bad usage.
 set -euo pipefail
+# One group, read whole before it runs: editing this file (or a checkout)
+# during an hour of fuzzing must not change what the running copy does.
+{
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -31,6 +36,7 @@ MERGE=0
 BUILD_FIRST=1
 MAX_CORPUS=${NP_FUZZ_MAX_CORPUS:-50}
 MAX_COMMIT_BYTES=8192
+MERGE_MAX=10
 TARGETS=()
 BUILD_FAILED=""
 
@@ -48,6 +54,11 @@ while [ $# -gt 0 ]; do
       ;;
     --time=*) TIME=${1#--time=}; shift ;;
     --merge) MERGE=1; shift ;;
+    --merge-max)
+      [ $# -ge 2 ] || usage
+      MERGE_MAX=$2
+      shift 2
+      ;;
     --no-build) BUILD_FIRST=0; shift ;;
     -h|--help) usage 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; usage ;;
@@ -55,6 +66,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$TIME" in ''|*[!0-9]*) echo "fuzz.sh: --time needs whole seconds" >&2; exit 2 ;; esac
+case "$MERGE_MAX" in ''|*[!0-9]*) echo "fuzz.sh: --merge-max needs a number" >&2; exit 2 ;; esac
 
 if [ ${#TARGETS[@]} -eq 0 ]; then
   for f in "$ROOT"/fuzz/fuzz_*.c; do
@@ -159,6 +171,7 @@ for t in "${TARGETS[@]}"; do
     }
     have=$(find "$seeds" -maxdepth 1 -type f | wc -l)
     room=$(( MAX_CORPUS - have ))
+    [ "$room" -le "$MERGE_MAX" ] || room=$MERGE_MAX
     added=0
     while IFS= read -r f; do
       [ "$room" -gt 0 ] || break
@@ -183,3 +196,4 @@ if [ ${#SUMMARY[@]} -gt 0 ]; then
   done
 fi
 exit "$found_any"
+}

@@ -11,8 +11,9 @@
 #                with --merge)
 #   --merge      afterwards, merge inputs that add coverage from the scratch
 #                corpus back into fuzz/corpus/<name>/ (at most NP_FUZZ_MAX_CORPUS
-#                files per target, default 50; smallest first; files over
-#                8 KiB are never committed). Nothing is added to git.
+#                files per target, default 50; those adding the most coverage
+#                edges first; files over 8 KiB are never committed). Nothing
+#                is added to git.
 #   --merge-max N  add at most N new files per target per merge (default 10)
 #   --no-build   use the existing build-fuzz/ binaries
 #
@@ -159,13 +160,17 @@ for t in "${TARGETS[@]}"; do
   fi
 
   if [ "$MERGE" = 1 ]; then
-    # Merge into a copy of the committed corpus so that only inputs adding
-    # coverage beyond it come out, then keep the smallest few.
+    # Merge the scratch corpus against the committed one. libFuzzer's
+    # control file credits each coverage edge (COV) and feature (FT) to the
+    # first input that reaches it: the committed files first, then the new
+    # ones smallest first. So the new inputs' COV sets are disjoint. Keeping
+    # the ones credited with the most edges (then features, then the
+    # smallest) adds the most coverage for the fewest committed files.
     tmp=$(mktemp -d)
-    mkdir -p "$tmp/merged" "$seeds"
-    cp "$seeds"/* "$tmp/merged/" 2>/dev/null || true
-    nice -n 10 "$bin" -merge=1 -max_len="$len" -timeout=10 "$tmp/merged" "$scratch" \
-      >"$BUILD/logs/$t.merge.log" 2>&1 || {
+    mkdir -p "$tmp/out" "$seeds"
+    cp "$seeds"/* "$tmp/out/" 2>/dev/null || true
+    nice -n 10 "$bin" -merge=1 -merge_control_file="$tmp/control" -max_len="$len" \
+      -timeout=10 "$tmp/out" "$scratch" >"$BUILD/logs/$t.merge.log" 2>&1 || {
       echo "fuzz.sh: merge failed for $t (see $BUILD/logs/$t.merge.log)" >&2
       found_any=1
     }
@@ -173,16 +178,29 @@ for t in "${TARGETS[@]}"; do
     room=$(( MAX_CORPUS - have ))
     [ "$room" -le "$MERGE_MAX" ] || room=$MERGE_MAX
     added=0
-    while IFS= read -r f; do
+    gained=0
+    while read -r cov ft size f; do
       [ "$room" -gt 0 ] || break
       b=$(basename "$f")
       [ -e "$seeds/$b" ] && continue
-      [ "$(stat -c %s "$f")" -le "$MAX_COMMIT_BYTES" ] || continue
+      [ "$size" -le "$MAX_COMMIT_BYTES" ] || continue
       cp "$f" "$seeds/$b"
       room=$((room - 1))
       added=$((added + 1))
-    done < <(find "$tmp/merged" -maxdepth 1 -type f -printf '%s %p\n' | sort -n | cut -d' ' -f2-)
-    echo "fuzz.sh: $t: merged $added new input(s) into fuzz/corpus/$t ($((have + added)) files)" >&2
+      gained=$((gained + cov))
+    done < <([ -f "$tmp/control" ] && awk '
+      NR == 1 { total = $1; next }
+      NR == 2 { first = $1; next }
+      NR <= total + 2 { path[NR - 3] = $0; next }
+      $1 == "STARTED" { size[$2] = $3 }
+      $1 == "FT" { ft[$2] = NF - 2 }
+      $1 == "COV" { cov[$2] = NF - 2 }
+      END {
+        for (i = first; i < total; i++)
+          if (cov[i] + ft[i] > 0) print cov[i] + 0, ft[i] + 0, size[i] + 0, path[i]
+      }' "$tmp/control" | sort -k1,1nr -k2,2nr -k3,3n)
+    echo "fuzz.sh: $t: merged $added new input(s) adding $gained coverage edge(s)" \
+      "into fuzz/corpus/$t ($((have + added)) files)" >&2
     rm -rf "$tmp"
   fi
 done

@@ -52,6 +52,17 @@ fail:
   return NULL;
 }
 
+int np_ndt7_uuid_ok(const char *s, size_t n) {
+  if (n == 0 || n > NP_NDT7_MAX_UUID) return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '_' || c == '-' || c == ':'))
+      return 0;
+  }
+  return 1;
+}
+
 /* Reads a non-negative integer member; 0 = absent, 1 = read, -1 = bad. */
 static int get_u64(const json_t *o, const char *k, uint64_t *out) {
   json_t *v = json_object_get(o, k);
@@ -122,12 +133,8 @@ int np_ndt7_measurement_read(const char *text, size_t len, np_ndt7_reading *ret,
     json_t *u = json_is_object(ci) ? json_object_get(ci, "UUID") : NULL;
     if (!json_is_object(ci) || (u && !json_is_string(u)))
       bad = 1;
-    else if (u) {
-      const char *s = json_string_value(u);
-      size_t n = strlen(s);
-      if (n >= sizeof r.uuid) n = sizeof r.uuid - 1;
-      memcpy(r.uuid, s, n);
-      r.uuid[n] = 0;
+    else if (u && np_ndt7_uuid_ok(json_string_value(u), json_string_length(u))) {
+      memcpy(r.uuid, json_string_value(u), json_string_length(u) + 1);
     }
   }
   if (bad) {

@@ -53,6 +53,13 @@ typedef struct {
  * ConnectionInfo, BBRInfo, TCPInfo. New reference, NULL on ENOMEM. */
 json_t *np_ndt7_measurement_json(const np_ndt7_sample *s);
 
+#define NP_NDT7_MAX_UUID 255
+
+/* Whether s[0..n) can be a socket UUID: 1..255 bytes of [A-Za-z0-9._:-].
+ * A server's UUID that is not is dropped, so that it can never break the
+ * client's JSON or reach a terminal as control characters. */
+int np_ndt7_uuid_ok(const char *s, size_t n);
+
 /* What a client takes from a measurement it reads. */
 typedef struct {
   int has_app;
@@ -63,8 +70,9 @@ typedef struct {
   uint64_t min_rtt_us, rtt_us, rttvar_us;
   int64_t tcp_elapsed_us;
   int has_bbr;
-  uint64_t bbr_bw; /* bytes/s as BBR reports it */
-  char uuid[256];  /* ConnectionInfo.UUID if present */
+  uint64_t bbr_bw;                 /* bytes/s as BBR reports it */
+  char uuid[NP_NDT7_MAX_UUID + 1]; /* ConnectionInfo.UUID when present and
+                                      np_ndt7_uuid_ok, else "" */
 } np_ndt7_reading;
 
 /* Parses a measurement text message (untrusted). Missing fields are fine;

@@ -156,11 +156,11 @@ int np_flags_parse(const np_flag *flags, size_t n, int argc, char **argv, const 
     const char *v = getenv(name);
     if (!v) continue;
     if (flags[k].type == NP_FLAG_LIST) {
-      /* Comma-separated in the environment. The split copy lives for the
-       * process, like argv. */
+      /* Comma-separated in the environment; the list owns the split copy. */
       np_flag_list *l = flags[k].target;
       l->n = 0;
-      char *copy = strdup(v);
+      free(l->owned);
+      char *copy = l->owned = strdup(v);
       if (!copy) return -ENOMEM;
       char *save = NULL;
       for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
@@ -173,6 +173,13 @@ int np_flags_parse(const np_flag *flags, size_t n, int argc, char **argv, const 
     if (rc < 0) return rc;
   }
   return 0;
+}
+
+void np_flag_list_free(np_flag_list *l) {
+  if (!l) return;
+  free(l->owned);
+  l->owned = NULL;
+  l->n = 0;
 }
 
 void np_flags_usage(FILE *f, const np_flag *flags, size_t n, const char *env_prefix) {

@@ -19,7 +19,11 @@ typedef enum {
 typedef struct {
   size_t n;
   const char *items[NP_FLAG_LIST_MAX];
+  char *owned; /* the split copy of an environment value, or NULL */
 } np_flag_list;
+
+/* Frees what parsing allocated for a list (the environment copy). */
+void np_flag_list_free(np_flag_list *l);
 
 typedef struct {
   const char *name; /* long name without "--", e.g. "datadir" */

@@ -32,7 +32,7 @@ static void reset(void) {
   g_addr = g_cert = NULL;
   g_verbose = -1;
   g_count = -1;
-  memset(&g_labels, 0, sizeof g_labels);
+  np_flag_list_free(&g_labels);
   unsetenv("NPT_ADDR");
   unsetenv("NPT_COUNT");
   unsetenv("NPT_LABEL");

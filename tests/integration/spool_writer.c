@@ -235,7 +235,10 @@ int main(int argc, char **argv) {
   uv_timer_init(w.loop, &w.timer);
   w.timer.data = &w;
   uint64_t every = (uint64_t)(w.opt.delay_ms > 0 ? w.opt.delay_ms : 1);
-  uv_timer_start(&w.timer, tick_cb, every, every);
+  /* The watcher adds its watch on a new directory only after it sees the
+   * directory's creation; a loaded machine can take a while. The server has
+   * the same gap between start-up and its first test. */
+  uv_timer_start(&w.timer, tick_cb, 500, every);
   (void)uv_run(w.loop, UV_RUN_DEFAULT);
   (void)uv_loop_close(w.loop);
   np_spool_close(w.spool);

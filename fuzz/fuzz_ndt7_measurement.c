@@ -143,18 +143,36 @@ static json_t *check_read(const uint8_t *text, size_t len) {
 
 /* ---- the sanitizer ---- */
 
-static int name_ok(const char *k) {
-  size_t n = strlen(k);
-  if (n == 0 || n > 32) return 0;
-  for (size_t i = 0; i < n; i++)
-    if (!((k[i] >= 'A' && k[i] <= 'Z') || (k[i] >= 'a' && k[i] <= 'z') ||
-          (k[i] >= '0' && k[i] <= '9')))
-      return 0;
-  return 1;
+/* The allow-list, written out from ndt-server's records (AppInfo, BBRInfo,
+ * and m-lab/tcp-info's LinuxTCPInfo plus ElapsedTime), not from measure.c. */
+static const char *const kApp[] = {"NumBytes", "ElapsedTime", NULL};
+static const char *const kBbr[] = {"BW", "MinRTT", "PacingGain", "CwndGain", "ElapsedTime", NULL};
+static const char *const kTcp[] = {"State",       "CAState",       "Retransmits",  "Probes",
+                                   "Backoff",     "Options",       "WScale",       "AppLimited",
+                                   "RTO",         "ATO",           "SndMSS",       "RcvMSS",
+                                   "Unacked",     "Sacked",        "Lost",         "Retrans",
+                                   "Fackets",     "LastDataSent",  "LastAckSent",  "LastDataRecv",
+                                   "LastAckRecv", "PMTU",          "RcvSsThresh",  "RTT",
+                                   "RTTVar",      "SndSsThresh",   "SndCwnd",      "AdvMSS",
+                                   "Reordering",  "RcvRTT",        "RcvSpace",     "TotalRetrans",
+                                   "PacingRate",  "MaxPacingRate", "BytesAcked",   "BytesReceived",
+                                   "SegsOut",     "SegsIn",        "NotsentBytes", "MinRTT",
+                                   "DataSegsIn",  "DataSegsOut",   "DeliveryRate", "BusyTime",
+                                   "RWndLimited", "SndBufLimited", "Delivered",    "DeliveredCE",
+                                   "BytesSent",   "BytesRetrans",  "DSackDups",    "ReordSeen",
+                                   "RcvOooPack",  "SndWnd",        "ElapsedTime",  NULL};
+
+static const char *const *group_names(const char *k) {
+  if (strcmp(k, "AppInfo") == 0) return kApp;
+  if (strcmp(k, "BBRInfo") == 0) return kBbr;
+  if (strcmp(k, "TCPInfo") == 0) return kTcp;
+  return NULL;
 }
 
-static int is_group(const char *k) {
-  return strcmp(k, "AppInfo") == 0 || strcmp(k, "BBRInfo") == 0 || strcmp(k, "TCPInfo") == 0;
+static int listed(const char *const *list, const char *k) {
+  for (size_t i = 0; list[i]; i++)
+    if (strcmp(list[i], k) == 0) return 1;
+  return 0;
 }
 
 static int known_word(const char *k, const char *v) {
@@ -163,22 +181,43 @@ static int known_word(const char *k, const char *v) {
   return 0;
 }
 
-/* Walks sanitize(in): only the allowed groups and keys, integers copied
+/* Walks sanitize(in): only the allowed groups and names, integers copied
  * exactly, the known words, nothing else; NULL exactly when nothing would
- * be left; sanitizing twice changes nothing. */
+ * be left; every member left out counted once; sanitizing twice changes
+ * nothing and drops nothing more. */
 static void check_sanitize(const json_t *in) {
-  json_t *out = np_ndt7_measurement_sanitize(in);
-  size_t expect_members = 0;
+  np_ndt7_cm_drops drops;
+  memset(&drops, 0, sizeof drops);
+  json_t *out = np_ndt7_measurement_sanitize(in, &drops);
+  size_t expect_members = 0, expect_unknown = 0, expect_bad = 0;
   if (json_is_object(in)) {
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)in, k, v) {
-      if (is_group(k) && json_is_object(v))
+      const char *const *names = group_names(k);
+      if (names && json_is_object(v)) {
         expect_members++;
-      else if (json_is_string(v) && known_word(k, json_string_value(v)))
-        expect_members++;
+        const char *gk;
+        json_t *gv;
+        json_object_foreach(v, gk, gv) {
+          if (!listed(names, gk))
+            expect_unknown++;
+          else if (!json_is_integer(gv))
+            expect_bad++;
+        }
+      } else if (names || strcmp(k, "Origin") == 0 || strcmp(k, "Test") == 0) {
+        if (json_is_string(v) && known_word(k, json_string_value(v)))
+          expect_members++;
+        else
+          expect_bad++;
+      } else {
+        expect_unknown++;
+      }
     }
   }
+  CHECK(drops.members[NP_NDT7_MEMBER_UNKNOWN] == expect_unknown);
+  CHECK(drops.members[NP_NDT7_MEMBER_BAD_VALUE] == expect_bad);
+  for (int i = 0; i < NP_NDT7_CM_N; i++) CHECK(drops.messages[i] == 0);
   if (!out) {
     CHECK(expect_members == 0);
     return;
@@ -189,18 +228,18 @@ static void check_sanitize(const json_t *in) {
   json_object_foreach(out, k, v) {
     const json_t *src = json_object_get(in, k);
     CHECK(src != NULL);
-    if (is_group(k)) {
+    const char *const *names = group_names(k);
+    if (names) {
       CHECK(json_is_object(v) && json_is_object(src));
       size_t valid = 0;
       const char *sk;
       json_t *sv;
-      json_object_foreach((json_t *)src, sk, sv) valid += name_ok(sk) && json_is_integer(sv);
-      size_t n = json_object_size(v);
-      CHECK(n == (valid < 96 ? valid : 96));
+      json_object_foreach((json_t *)src, sk, sv) valid += listed(names, sk) && json_is_integer(sv);
+      CHECK(json_object_size(v) == valid);
       const char *gk;
       json_t *gv;
       json_object_foreach(v, gk, gv) {
-        CHECK(name_ok(gk) && json_is_integer(gv));
+        CHECK(listed(names, gk) && json_is_integer(gv));
         const json_t *orig = json_object_get(src, gk);
         CHECK(json_is_integer(orig) && json_integer_value(orig) == json_integer_value(gv));
       }
@@ -209,10 +248,35 @@ static void check_sanitize(const json_t *in) {
       CHECK(json_equal(v, src));
     }
   }
-  json_t *again = np_ndt7_measurement_sanitize(out);
+  np_ndt7_cm_drops again_drops;
+  memset(&again_drops, 0, sizeof again_drops);
+  json_t *again = np_ndt7_measurement_sanitize(out, &again_drops);
   CHECK(again && json_equal(again, out));
+  CHECK(again_drops.members[0] == 0 && again_drops.members[1] == 0);
   json_decref(again);
   json_decref(out);
+}
+
+/* The per-test log: the input as a message, repeated; the caps hold and
+ * every message is kept or counted. */
+static void check_client_log(const uint8_t *data, size_t size) {
+  np_ndt7_client_log l;
+  CHECK(np_ndt7_client_log_init(&l) == 0);
+  size_t reps = size ? 1 + data[0] % 4 : 1;
+  for (size_t i = 0; i < reps; i++) np_ndt7_client_log_add(&l, (const char *)data, size, 7);
+  CHECK(l.kept == json_array_size(l.list) && l.kept <= NP_NDT7_MAX_CLIENT_MEASUREMENTS);
+  CHECK(l.bytes <= NP_NDT7_MAX_CLIENT_MEASUREMENT_BYTES);
+  uint64_t n = l.kept;
+  for (int i = 0; i < NP_NDT7_CM_N; i++) n += l.drops.messages[i];
+  CHECK(n == reps);
+  size_t bytes = 0;
+  for (size_t i = 0; i < l.kept; i++) {
+    const json_t *m = json_array_get(l.list, i);
+    CHECK(json_integer_value(json_object_get(m, "ServerElapsedTime")) == 7);
+    bytes += json_dumpb(m, NULL, 0, JSON_COMPACT) + 1;
+  }
+  CHECK(bytes == l.bytes);
+  np_ndt7_client_log_free(&l);
 }
 
 /* ---- round trip of a server measurement ---- */
@@ -360,14 +424,22 @@ static void round_trip(const uint8_t *data, size_t size) {
   }
   json_decref(back);
 
-  /* A server measurement sanitized keeps every group whole and drops
-   * ConnectionInfo (free text). */
-  json_t *clean = np_ndt7_measurement_sanitize(m);
+  /* A server measurement sanitized keeps AppInfo and BBRInfo whole, the
+   * TCPInfo members ndt-server has, and drops ConnectionInfo (free text). */
+  json_t *clean = np_ndt7_measurement_sanitize(m, NULL);
   CHECK(clean && json_object_get(clean, "ConnectionInfo") == NULL);
-  static const char *const groups[] = {"AppInfo", "BBRInfo", "TCPInfo"};
-  for (size_t i = 0; i < 3; i++)
-    CHECK(json_equal(json_object_get(clean, groups[i]), json_object_get(m, groups[i])) ||
-          (!json_object_get(clean, groups[i]) && !json_object_get(m, groups[i])));
+  CHECK(json_equal(json_object_get(clean, "AppInfo"), json_object_get(m, "AppInfo")));
+  CHECK(json_equal(json_object_get(clean, "BBRInfo"), json_object_get(m, "BBRInfo")));
+  const json_t *ct = json_object_get(clean, "TCPInfo");
+  CHECK((ct == NULL) == (tj == NULL));
+  if (tj) {
+    const char *tk;
+    json_t *tv;
+    json_object_foreach((json_t *)tj, tk, tv) {
+      const json_t *kept = json_object_get(ct, tk);
+      CHECK(listed(kTcp, tk) ? json_equal(kept, tv) : kept == NULL);
+    }
+  }
   json_decref(clean);
   free(text);
   json_decref(m);
@@ -383,5 +455,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (any) check_sanitize(any);
   json_decref(any);
   round_trip(data, size);
+  check_client_log(data, size);
   return 0;
 }

@@ -112,50 +112,22 @@ const char *np_query_get(const np_query *q, const char *key) {
   return NULL;
 }
 
-/* Length of the valid UTF-8 sequence at s[i..n), or 0 if there is none
- * (overlong forms, surrogates and code points past U+10FFFF are invalid). */
-static size_t utf8_seq(const uint8_t *s, size_t i, size_t n, uint32_t *ret_cp) {
-  uint8_t c = s[i];
-  size_t len;
-  uint32_t cp, min;
-  if (c < 0x80) {
-    *ret_cp = c;
-    return 1;
-  } else if (c >= 0xc2 && c <= 0xdf) {
-    len = 2, cp = c & 0x1f, min = 0x80;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    len = 3, cp = c & 0x0f, min = 0x800;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    len = 4, cp = c & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (n - i < len) return 0;
-  for (size_t k = 1; k < len; k++) {
-    if ((s[i + k] & 0xc0) != 0x80) return 0;
-    cp = cp << 6 | (s[i + k] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  *ret_cp = cp;
-  return len;
+/* A metadata value is a token, not text: what client names, versions,
+ * operating systems and architectures look like ("ndt7-js", "1.2.3+git",
+ * "linux/amd64"), so nothing personal can ride along. */
+static int meta_char_ok(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '+' || c == '-' || c == '/' || c == ':';
 }
 
-/* Length of value to keep (<= NP_META_MAX_VALUE, ending on a character
- * boundary), or -1 when the value must be dropped: invalid UTF-8, or a C0,
- * DEL or C1 control anywhere (the whole value is checked, not just the kept
- * part, so truncation never hides a bad tail). */
-static int meta_value_len(const char *value) {
-  const uint8_t *s = (const uint8_t *)value;
-  size_t n = strlen(value), keep = 0;
-  for (size_t i = 0; i < n;) {
-    uint32_t cp;
-    size_t len = utf8_seq(s, i, n, &cp);
-    if (len == 0) return -1;
-    if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) return -1;
-    i += len;
-    if (i <= NP_META_MAX_VALUE) keep = i;
-  }
-  return (int)keep;
+/* NP_META_DROP_NONE when value may be stored as is, else why not. */
+static np_meta_drop meta_value_check(const char *value) {
+  size_t n = strlen(value);
+  if (n > NP_META_MAX_VALUE) return NP_META_DROP_TOO_LONG;
+  if (n == 0) return NP_META_DROP_BAD_VALUE;
+  for (size_t i = 0; i < n; i++)
+    if (!meta_char_ok(value[i])) return NP_META_DROP_BAD_VALUE;
+  return NP_META_DROP_NONE;
 }
 
 static const char *const meta_allowed[] = {
@@ -174,25 +146,46 @@ static int in_list(const char *const *list, const char *key) {
   return 0;
 }
 
+const char *np_meta_drop_name(np_meta_drop reason) {
+  switch (reason) {
+  case NP_META_DROP_UNKNOWN_KEY:
+    return "unknown_key";
+  case NP_META_DROP_BAD_VALUE:
+    return "bad_value";
+  case NP_META_DROP_TOO_LONG:
+    return "too_long";
+  case NP_META_DROP_DUPLICATE:
+    return "duplicate";
+  default:
+    return NULL;
+  }
+}
+
 void np_meta_from_query(const np_query *q, const char *const *extra_keys, np_meta *ret_meta) {
-  ret_meta->n = 0;
-  for (size_t i = 0; i < q->npairs && ret_meta->n < NP_META_MAX_ITEMS; i++) {
+  memset(ret_meta, 0, sizeof *ret_meta);
+  for (size_t i = 0; i < q->npairs; i++) {
     const char *key = q->pairs[i].key;
-    /* The token is a credential: never kept, whatever extra_keys says. */
+    /* The token is a credential: never kept, whatever extra_keys says, and
+     * not counted as a drop (every M-Lab client sends one). */
     if (strcmp(key, "access_token") == 0) continue;
-    if (!in_list(meta_allowed, key) && !in_list(extra_keys, key)) continue;
     size_t klen = strlen(key);
-    if (klen >= sizeof ret_meta->items[0].name) continue;
+    if ((!in_list(meta_allowed, key) && !in_list(extra_keys, key)) ||
+        klen >= sizeof ret_meta->items[0].name) {
+      ret_meta->dropped[NP_META_DROP_UNKNOWN_KEY]++;
+      continue;
+    }
     /* First occurrence decides, even when its value is dropped, so that a
      * later duplicate cannot replace a refused value. */
     int dup = 0;
     for (size_t k = 0; k < i && !dup; k++) dup = strcmp(q->pairs[k].key, key) == 0;
-    if (dup) continue;
-    int vlen = meta_value_len(q->pairs[i].value);
-    if (vlen < 0) continue;
+    np_meta_drop why = dup ? NP_META_DROP_DUPLICATE : meta_value_check(q->pairs[i].value);
+    if (why == NP_META_DROP_NONE && ret_meta->n == NP_META_MAX_ITEMS) why = NP_META_DROP_DUPLICATE;
+    if (why != NP_META_DROP_NONE) {
+      ret_meta->dropped[why]++;
+      continue;
+    }
     np_meta_item *it = &ret_meta->items[ret_meta->n++];
     memcpy(it->name, key, klen + 1);
-    memcpy(it->value, q->pairs[i].value, (size_t)vlen);
-    it->value[vlen] = '\0';
+    memcpy(it->value, q->pairs[i].value, strlen(q->pairs[i].value) + 1);
   }
 }

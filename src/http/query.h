@@ -44,27 +44,43 @@ int np_percent_encode(const char *s, char *out, size_t cap);
 
 /* Client metadata: the allow-listed query keys kept in the data. */
 #define NP_META_MAX_ITEMS 16
-#define NP_META_MAX_VALUE 128 /* longer values are truncated at a UTF-8 boundary */
+#define NP_META_MAX_VALUE 64 /* bytes; longer values are dropped whole */
 
 typedef struct {
   char name[32];
   char value[NP_META_MAX_VALUE + 1];
 } np_meta_item;
 
+/* Why a query parameter was not kept (counted, never stored). */
+typedef enum {
+  NP_META_DROP_NONE = -1,
+  NP_META_DROP_UNKNOWN_KEY = 0, /* not allow-listed (access_token is not counted) */
+  NP_META_DROP_BAD_VALUE,       /* empty, or a byte outside [A-Za-z0-9._+-/:] */
+  NP_META_DROP_TOO_LONG,        /* over NP_META_MAX_VALUE bytes */
+  NP_META_DROP_DUPLICATE,       /* the key came before (or the item cap is reached) */
+  NP_META_DROP_N
+} np_meta_drop;
+
 typedef struct {
   size_t n;
   np_meta_item items[NP_META_MAX_ITEMS];
+  unsigned dropped[NP_META_DROP_N]; /* parameters not kept, by reason */
 } np_meta;
+
+/* The reason's metric label ("unknown_key", "bad_value", "too_long",
+ * "duplicate"); NULL for anything else. */
+const char *np_meta_drop_name(np_meta_drop reason);
 
 /* Keeps only keys in the fixed allow-list (client_name, client_version,
  * client_library_name, client_library_version, client_os, client_arch)
  * plus those in extra_keys (NULL-terminated, may be NULL; keys of 32 bytes
- * or more are ignored). Never keeps access_token, even if listed in
- * extra_keys. Values that are not valid UTF-8 or hold a control character
- * (C0, DEL, C1) anywhere are dropped; longer values are cut to
- * NP_META_MAX_VALUE bytes at a character boundary. Duplicate keys: the
- * first occurrence decides, even when its value was dropped. Items keep
- * query order; at most NP_META_MAX_ITEMS. Always succeeds. */
+ * or more are unknown). Never keeps access_token, even if listed in
+ * extra_keys. A value is a token: 1..NP_META_MAX_VALUE bytes of letters,
+ * digits and "._+-/:" after percent-decoding; any other value is dropped
+ * whole, never cut or cleaned. Duplicate keys: the first occurrence
+ * decides, even when its value was dropped. Items keep query order; at most
+ * NP_META_MAX_ITEMS. Every parameter not kept (but access_token) is counted
+ * in ret_meta->dropped. Always succeeds. */
 void np_meta_from_query(const np_query *q, const char *const *extra_keys, np_meta *ret_meta);
 
 #endif

@@ -149,49 +149,141 @@ int np_ndt7_measurement_read(const char *text, size_t len, np_ndt7_reading *ret,
   return 0;
 }
 
-static int name_ok(const char *k) {
-  size_t n = strlen(k);
-  if (n == 0 || n > 32) return 0;
-  for (size_t i = 0; i < n; i++) {
-    char c = k[i];
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return 0;
-  }
-  return 1;
+/* The members a client measurement may keep, per group: the ndt7 spec's
+ * AppInfo, and the BBRInfo and TCPInfo names of ndt-server's own records
+ * (m-lab/tcp-info's LinuxTCPInfo, np_tcpinfo_mlab_name). Anything else could
+ * carry whatever a client wants published, so it is dropped. */
+static int app_name_ok(const char *k) {
+  return strcmp(k, "NumBytes") == 0 || strcmp(k, "ElapsedTime") == 0;
 }
 
-static json_t *ints_only(const json_t *in) {
+static int bbr_name_ok(const char *k) {
+  static const char *const names[] = {"BW", "MinRTT", "PacingGain", "CwndGain", "ElapsedTime"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcmp(k, names[i]) == 0) return 1;
+  return 0;
+}
+
+typedef struct {
+  const char *name;
+  int (*member_ok)(const char *k);
+} group_desc;
+
+static const group_desc kGroups[] = {
+    {"AppInfo", app_name_ok},
+    {"BBRInfo", bbr_name_ok},
+    {"TCPInfo", np_tcpinfo_mlab_name},
+};
+
+static json_t *allowed_ints(const json_t *in, int (*member_ok)(const char *),
+                            np_ndt7_cm_drops *drops) {
   json_t *out = json_object();
   const char *k;
   json_t *v;
-  size_t n = 0;
   json_object_foreach((json_t *)in, k, v) {
-    if (n >= 96) break;
-    if (!name_ok(k) || !json_is_integer(v)) continue;
-    (void)json_object_set_new(out, k, json_integer(json_integer_value(v)));
-    n++;
+    if (!member_ok(k)) {
+      drops->members[NP_NDT7_MEMBER_UNKNOWN]++;
+    } else if (!json_is_integer(v)) {
+      drops->members[NP_NDT7_MEMBER_BAD_VALUE]++;
+    } else if (out) {
+      (void)json_object_set_new(out, k, json_integer(json_integer_value(v)));
+    }
   }
   return out;
 }
 
-json_t *np_ndt7_measurement_sanitize(const json_t *in) {
+json_t *np_ndt7_measurement_sanitize(const json_t *in, np_ndt7_cm_drops *drops) {
+  np_ndt7_cm_drops scratch;
+  if (!drops) drops = &scratch;
   if (!json_is_object(in)) return NULL;
   json_t *out = json_object();
   if (!out) return NULL;
-  static const char *const groups[] = {"AppInfo", "BBRInfo", "TCPInfo"};
-  for (size_t i = 0; i < 3; i++) {
-    json_t *g = json_object_get(in, groups[i]);
-    if (json_is_object(g)) (void)json_object_set_new(out, groups[i], ints_only(g));
-  }
   static const char *const words[][3] = {{"Origin", "client", "server"},
                                          {"Test", "download", "upload"}};
-  for (size_t i = 0; i < 2; i++) {
-    const char *v = json_string_value(json_object_get(in, words[i][0]));
-    if (v && (strcmp(v, words[i][1]) == 0 || strcmp(v, words[i][2]) == 0))
-      (void)json_object_set_new(out, words[i][0], json_string(v));
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)in, k, v) {
+    const group_desc *g = NULL;
+    for (size_t i = 0; i < sizeof kGroups / sizeof kGroups[0]; i++)
+      if (strcmp(k, kGroups[i].name) == 0) g = &kGroups[i];
+    int word = -1;
+    for (int i = 0; i < 2; i++)
+      if (strcmp(k, words[i][0]) == 0) word = i;
+    if (g) {
+      if (json_is_object(v))
+        (void)json_object_set_new(out, k, allowed_ints(v, g->member_ok, drops));
+      else
+        drops->members[NP_NDT7_MEMBER_BAD_VALUE]++;
+    } else if (word >= 0) {
+      const char *w = json_string_value(v);
+      if (w && (strcmp(w, words[word][1]) == 0 || strcmp(w, words[word][2]) == 0))
+        (void)json_object_set_new(out, k, json_string(w));
+      else
+        drops->members[NP_NDT7_MEMBER_BAD_VALUE]++;
+    } else {
+      /* ConnectionInfo too: its addresses are already in the record. */
+      drops->members[NP_NDT7_MEMBER_UNKNOWN]++;
+    }
   }
   if (json_object_size(out) == 0) {
     json_decref(out);
     return NULL;
   }
   return out;
+}
+
+int np_ndt7_client_log_init(np_ndt7_client_log *l) {
+  memset(l, 0, sizeof *l);
+  l->list = json_array();
+  return l->list ? 0 : -ENOMEM;
+}
+
+void np_ndt7_client_log_free(np_ndt7_client_log *l) {
+  json_decref(l->list);
+  l->list = NULL;
+}
+
+void np_ndt7_client_log_add(np_ndt7_client_log *l, const char *text, size_t len,
+                            int64_t server_elapsed_us) {
+  np_ndt7_cm_drops *d = &l->drops;
+  /* The count cap goes first, so a flood past it costs no parsing. */
+  if (l->kept >= NP_NDT7_MAX_CLIENT_MEASUREMENTS) {
+    d->messages[NP_NDT7_CM_TEST_COUNT]++;
+    return;
+  }
+  np_ndt7_reading r;
+  json_t *obj = NULL;
+  if (np_ndt7_measurement_read(text, len, &r, &obj) < 0) {
+    d->messages[NP_NDT7_CM_BAD_MESSAGE]++;
+    return;
+  }
+  json_t *clean = np_ndt7_measurement_sanitize(obj, d);
+  json_decref(obj);
+  if (!clean) {
+    d->messages[NP_NDT7_CM_EMPTY]++;
+    return;
+  }
+  (void)json_object_set_new(clean, "ServerElapsedTime", json_integer(server_elapsed_us));
+  /* What it adds to the data file, as serialised (plus a comma). */
+  size_t bytes = json_dumpb(clean, NULL, 0, JSON_COMPACT) + 1;
+  if (l->bytes + bytes > NP_NDT7_MAX_CLIENT_MEASUREMENT_BYTES) {
+    d->messages[NP_NDT7_CM_TEST_BYTES]++;
+    json_decref(clean);
+    return;
+  }
+  if (json_array_append_new(l->list, clean) == 0) {
+    l->kept++;
+    l->bytes += bytes;
+  }
+}
+
+const char *np_ndt7_cm_drop_name(np_ndt7_cm_drop reason) {
+  static const char *const names[NP_NDT7_CM_N] = {"bad_message", "empty", "test_count",
+                                                  "test_bytes"};
+  return reason >= 0 && reason < NP_NDT7_CM_N ? names[reason] : NULL;
+}
+
+const char *np_ndt7_member_drop_name(np_ndt7_member_drop reason) {
+  static const char *const names[NP_NDT7_MEMBER_N] = {"unknown", "bad_value"};
+  return reason >= 0 && reason < NP_NDT7_MEMBER_N ? names[reason] : NULL;
 }

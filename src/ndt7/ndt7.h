@@ -80,10 +80,61 @@ typedef struct {
  * parsed object (new reference) for recording. */
 int np_ndt7_measurement_read(const char *text, size_t len, np_ndt7_reading *ret, json_t **ret_obj);
 
-/* A copy of a client's measurement keeping only what is safe to publish:
- * AppInfo, TCPInfo and BBRInfo members with integer values and short
- * alphanumeric names, and Origin/Test when they hold the known words. No
- * free text survives. New reference; NULL if nothing is left. */
-json_t *np_ndt7_measurement_sanitize(const json_t *in);
+/* Why a client's measurement message was not kept (whole messages). */
+typedef enum {
+  NP_NDT7_CM_BAD_MESSAGE = 0, /* not a measurement (np_ndt7_measurement_read fails) */
+  NP_NDT7_CM_EMPTY,           /* nothing allow-listed in it */
+  NP_NDT7_CM_TEST_COUNT,      /* NP_NDT7_MAX_CLIENT_MEASUREMENTS already kept */
+  NP_NDT7_CM_TEST_BYTES,      /* would pass NP_NDT7_MAX_CLIENT_MEASUREMENT_BYTES */
+  NP_NDT7_CM_N
+} np_ndt7_cm_drop;
+
+/* Why a member of a kept message was left out. */
+typedef enum {
+  NP_NDT7_MEMBER_UNKNOWN = 0, /* name not in the allow-list */
+  NP_NDT7_MEMBER_BAD_VALUE,   /* allowed name, wrong type or unknown word */
+  NP_NDT7_MEMBER_N
+} np_ndt7_member_drop;
+
+typedef struct {
+  uint64_t messages[NP_NDT7_CM_N];
+  uint64_t members[NP_NDT7_MEMBER_N];
+} np_ndt7_cm_drops;
+
+/* Metric labels of the reasons; NULL for anything else. */
+const char *np_ndt7_cm_drop_name(np_ndt7_cm_drop reason);
+const char *np_ndt7_member_drop_name(np_ndt7_member_drop reason);
+
+/* A copy of a client's measurement keeping only what is safe to publish
+ * (and what schemas/ndt7.json lists): AppInfo {NumBytes, ElapsedTime},
+ * BBRInfo {BW, MinRTT, PacingGain, CwndGain, ElapsedTime} and TCPInfo
+ * (ndt-server's names, np_tcpinfo_mlab_name) members with integer values,
+ * and Origin ("client"/"server") and Test ("download"/"upload"). No free
+ * text survives. Every member left out is counted in drops (may be NULL).
+ * New reference; NULL if nothing is left. */
+json_t *np_ndt7_measurement_sanitize(const json_t *in, np_ndt7_cm_drops *drops);
+
+/* Per-test cap on what a client's measurements add to the data file, as
+ * compact JSON. 200 maximal measurements would be ~450 KB; a client sending
+ * AppInfo at the spec's 4/s uses ~3 KB, full TCPInfo at 4/s ~90 KB. */
+#define NP_NDT7_MAX_CLIENT_MEASUREMENT_BYTES (128u * 1024)
+
+/* A test's client measurements: what is kept (sanitised, each with the
+ * server's "ServerElapsedTime") and what was dropped. Loop thread only. */
+typedef struct {
+  json_t *list; /* array; owned */
+  size_t kept;
+  size_t bytes; /* compact JSON bytes kept, separators included */
+  np_ndt7_cm_drops drops;
+} np_ndt7_client_log;
+
+/* 0, or -ENOMEM. */
+int np_ndt7_client_log_init(np_ndt7_client_log *l);
+/* Parses, sanitises and keeps one text message within the per-test caps
+ * (NP_NDT7_MAX_CLIENT_MEASUREMENTS, NP_NDT7_MAX_CLIENT_MEASUREMENT_BYTES);
+ * anything refused is counted in l->drops, never kept in part. */
+void np_ndt7_client_log_add(np_ndt7_client_log *l, const char *text, size_t len,
+                            int64_t server_elapsed_us);
+void np_ndt7_client_log_free(np_ndt7_client_log *l);
 
 #endif

@@ -54,9 +54,10 @@ typedef struct {
   const char *failure;
   uint64_t end_ns;
   json_t *server_ms;
-  json_t *client_ms;
+  np_ndt7_client_log cms;
   json_t *pings;
   json_t *client_meta;
+  unsigned meta_dropped[NP_META_DROP_N];
 } session;
 
 static const char *const kExtraKeys[] = {"early_exit", NULL};
@@ -120,17 +121,8 @@ static void on_writable(np_conn *c, void *ud) {
 }
 
 static void record_client_measurement(session *s, np_slice text) {
-  if (json_array_size(s->client_ms) >= NP_NDT7_MAX_CLIENT_MEASUREMENTS) return;
-  np_ndt7_reading r;
-  json_t *obj = NULL;
-  if (np_ndt7_measurement_read((const char *)text.ptr, text.len, &r, &obj) < 0) return;
-  json_t *clean = np_ndt7_measurement_sanitize(obj);
-  json_decref(obj);
-  if (clean) {
-    json_t *el = json_integer((json_int_t)elapsed_us(s, np_mono_ns()));
-    (void)json_object_set_new(clean, "ServerElapsedTime", el);
-    (void)json_array_append_new(s->client_ms, clean);
-  }
+  np_ndt7_client_log_add(&s->cms, (const char *)text.ptr, text.len,
+                         (int64_t)elapsed_us(s, np_mono_ns()));
 }
 
 static void on_pong(session *s, np_slice p) {
@@ -323,7 +315,7 @@ static json_t *build_record(session *s, int64_t end_wall) {
   (void)json_object_set_new(r, "StartTime", json_string(s->start_str));
   (void)json_object_set_new(r, "EndTime", json_string(end_str));
   (void)json_object_set(r, "ServerMeasurements", s->server_ms);
-  (void)json_object_set(r, "ClientMeasurements", s->client_ms);
+  (void)json_object_set(r, "ClientMeasurements", s->cms.list);
   (void)json_object_set(r, "ClientMetadata", s->client_meta);
   if (s->cfg.server_metadata)
     (void)json_object_set(r, "ServerMetadata", s->cfg.server_metadata);
@@ -337,7 +329,7 @@ static void free_session(uv_handle_t *h) {
   session *s = h->data;
   np_ws_reader_free(&s->rd);
   json_decref(s->server_ms);
-  json_decref(s->client_ms);
+  np_ndt7_client_log_free(&s->cms);
   json_decref(s->pings);
   json_decref(s->client_meta);
   free(s);
@@ -372,6 +364,8 @@ static void on_close(np_conn *c, void *ud, int status) {
   o.wire_read = st->wire_read;
   o.wire_written = st->wire_written;
   o.record = build_record(s, o.end_wall_ns);
+  o.cm_drops = s->cms.drops;
+  memcpy(o.meta_dropped, s->meta_dropped, sizeof o.meta_dropped);
   s->conn_gone = 1;
   s->done(s->ud, &o);
   uv_close((uv_handle_t *)&s->timer, free_session);
@@ -448,9 +442,10 @@ int np_ndt7_serve(np_conn *c, const np_http_request *req, const np_ndt7_server_c
   host_port(s->client, sizeof s->client, s->client_ip, s->client_port);
   host_port(s->server, sizeof s->server, s->server_ip, s->server_port);
   s->server_ms = json_array();
-  s->client_ms = json_array();
+  int cms_rc = np_ndt7_client_log_init(&s->cms);
   s->pings = json_array();
   s->client_meta = meta_json(&meta);
+  memcpy(s->meta_dropped, meta.dropped, sizeof s->meta_dropped);
   np_ws_reader_init(&s->rd, NP_WS_ROLE_SERVER, NP_NDT7_MAX_MESSAGE, NP_NDT7_MAX_TEXT);
   np_buf out;
   np_buf_init(&out, 4096);
@@ -459,10 +454,10 @@ int np_ndt7_serve(np_conn *c, const np_http_request *req, const np_ndt7_server_c
                          NP_NDT7_SUBPROTOCOL);
   if (rc == 0) rc = np_conn_write(c, out.data, out.len);
   np_buf_free(&out);
-  if (rc < 0 || !s->server_ms || !s->client_ms || !s->pings || !s->client_meta) {
+  if (rc < 0 || !s->server_ms || cms_rc < 0 || !s->pings || !s->client_meta) {
     np_ws_reader_free(&s->rd);
     json_decref(s->server_ms);
-    json_decref(s->client_ms);
+    np_ndt7_client_log_free(&s->cms);
     json_decref(s->pings);
     json_decref(s->client_meta);
     free(s);

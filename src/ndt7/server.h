@@ -8,7 +8,9 @@
 
 #include <jansson.h>
 
+#include "http/query.h"
 #include "http/request.h"
+#include "ndt7/ndt7.h"
 #include "net/conn.h"
 #include "net/sockuuid.h"
 #include "net/tcpinfo.h"
@@ -46,6 +48,9 @@ typedef struct {
   uint64_t wire_read; /* socket bytes, for traffic metrics */
   uint64_t wire_written;
   json_t *record; /* the Download/Upload object; callee owns it */
+  /* What the client sent that the record does not hold, for the metrics. */
+  unsigned meta_dropped[NP_META_DROP_N];
+  np_ndt7_cm_drops cm_drops;
 } np_ndt7_outcome;
 
 typedef void (*np_ndt7_done_cb)(void *ud, np_ndt7_outcome *o);

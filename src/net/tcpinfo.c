@@ -232,6 +232,17 @@ static int set_int(json_t *o, const char *name, json_int_t v) {
   return json_object_set_new(o, name, n) == 0 ? 0 : -ENOMEM;
 }
 
+/* Where m-lab/tcp-info's LinuxTCPInfo ends (after SndWnd). */
+#define MLAB_TCPINFO_END 232
+
+int np_tcpinfo_mlab_name(const char *name) {
+  if (strcmp(name, "ElapsedTime") == 0) return 1;
+  for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+    if (fields[i].name && fields[i].koff < MLAB_TCPINFO_END && strcmp(fields[i].name, name) == 0)
+      return 1;
+  return 0;
+}
+
 json_t *np_tcpinfo_json(const np_tcpinfo *t, int64_t elapsed_us) {
   json_t *o = json_object();
   if (!o) return NULL;

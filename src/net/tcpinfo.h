@@ -128,6 +128,11 @@ int np_tcpinfo_decode(const uint8_t *raw, size_t len, np_tcpinfo *ret);
  * failure. */
 json_t *np_tcpinfo_json(const np_tcpinfo *t, int64_t elapsed_us);
 
+/* Whether name is a TCPInfo member of ndt-server's records: m-lab/tcp-info's
+ * LinuxTCPInfo names (State ... SndWnd) and "ElapsedTime". The newer kernel
+ * fields np_tcpinfo_json adds are not among them. */
+int np_tcpinfo_mlab_name(const char *name);
+
 /* What BBR reports through TCP_CC_INFO (struct tcp_bbr_info). */
 typedef struct {
   uint64_t bw;          /* max-filtered bandwidth estimate, bytes/s */

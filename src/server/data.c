@@ -55,6 +55,7 @@ void np_server_ndt7_done(void *ud, np_ndt7_outcome *o) {
          t->proto, test, o->success ? "success" : "failure", o->failure ? " stage=" : "",
          o->failure ? o->failure : "", (unsigned long long)o->app_bytes, secs, mbps);
   np_metrics_test_done(s, t, o->success, o->failure, o->wire_written, o->wire_read, secs, mbps);
+  np_metrics_client_drops(s, o);
   np_server_test_end(t, o->wire_written);
   np_buf js;
   np_buf_init(&js, MAX_RECORD);

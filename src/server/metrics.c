@@ -62,6 +62,16 @@ int np_metrics_setup(np_server *s) {
                              "Data files handed to the spool (result=written) or lost "
                              "(result=failed).",
                              2, l_files);
+  static const char *const l_reason[] = {"reason"};
+  m->meta_dropped = np_prom_counter(reg, "netpulse_metadata_dropped_total",
+                                    "Query parameters of started tests not kept as client "
+                                    "metadata, by reason.",
+                                    1, l_reason);
+  m->cm_dropped = np_prom_counter(reg, "netpulse_client_measurements_dropped_total",
+                                  "Client measurement messages not kept, by reason.", 1, l_reason);
+  m->cm_members_dropped =
+      np_prom_counter(reg, "netpulse_client_measurement_members_dropped_total",
+                      "Members left out of kept client measurements, by reason.", 1, l_reason);
   np_prom_family *sat = np_prom_gauge(
       reg, "netpulse_saturation",
       "Use of each admission limit, 0..1 (1 = new tests are refused for it).", 1, l_limit);
@@ -80,7 +90,8 @@ int np_metrics_setup(np_server *s) {
   np_prom_family *build =
       np_prom_gauge(reg, "netpulse_build_info", "Always 1; labels name the build.", 2, l_build);
   if (!m->tests || !m->bytes_sent || !m->bytes_received || !m->duration || !m->rate || !m->active ||
-      !m->rejections || !m->files || !sat || !build)
+      !m->rejections || !m->files || !m->meta_dropped || !m->cm_dropped || !m->cm_members_dropped ||
+      !sat || !build)
     return -1;
   static const char *const v_con[] = {"concurrency"}, *const v_tx[] = {"tx_rate"},
                            *const v_bud[] = {"budget"}, *const v_sp[] = {"spool"};
@@ -101,6 +112,18 @@ int np_metrics_setup(np_server *s) {
       const char *a[] = {protos[i], tests[j], "success", "none"};
       (void)np_prom_with(m->tests, a);
     }
+  }
+  for (int r = 0; r < NP_META_DROP_N; r++) {
+    const char *l[] = {np_meta_drop_name((np_meta_drop)r)};
+    (void)np_prom_with(m->meta_dropped, l);
+  }
+  for (int r = 0; r < NP_NDT7_CM_N; r++) {
+    const char *l[] = {np_ndt7_cm_drop_name((np_ndt7_cm_drop)r)};
+    (void)np_prom_with(m->cm_dropped, l);
+  }
+  for (int r = 0; r < NP_NDT7_MEMBER_N; r++) {
+    const char *l[] = {np_ndt7_member_drop_name((np_ndt7_member_drop)r)};
+    (void)np_prom_with(m->cm_members_dropped, l);
   }
   const char *fw[] = {"ndt7", "written"}, *ff[] = {"ndt7", "failed"};
   (void)np_prom_with(m->files, fw);
@@ -134,6 +157,24 @@ void np_metrics_file(np_server *s, const char *datatype, int ok) {
 void np_metrics_active(np_server *s, const char *proto, int delta) {
   const char *l[] = {proto};
   np_prom_inc(np_prom_with(s->m.active, l), delta);
+}
+
+void np_metrics_client_drops(np_server *s, const np_ndt7_outcome *o) {
+  np_server_metrics *m = &s->m;
+  for (int r = 0; r < NP_META_DROP_N; r++) {
+    const char *l[] = {np_meta_drop_name((np_meta_drop)r)};
+    if (o->meta_dropped[r]) np_prom_inc(np_prom_with(m->meta_dropped, l), o->meta_dropped[r]);
+  }
+  for (int r = 0; r < NP_NDT7_CM_N; r++) {
+    const char *l[] = {np_ndt7_cm_drop_name((np_ndt7_cm_drop)r)};
+    if (o->cm_drops.messages[r])
+      np_prom_inc(np_prom_with(m->cm_dropped, l), (double)o->cm_drops.messages[r]);
+  }
+  for (int r = 0; r < NP_NDT7_MEMBER_N; r++) {
+    const char *l[] = {np_ndt7_member_drop_name((np_ndt7_member_drop)r)};
+    if (o->cm_drops.members[r])
+      np_prom_inc(np_prom_with(m->cm_members_dropped, l), (double)o->cm_drops.members[r]);
+  }
 }
 
 void np_metrics_respond(np_server *s, np_buf *out) {

@@ -79,6 +79,7 @@ typedef struct {
   np_prom_registry *reg;
   np_prom_family *tests, *bytes_sent, *bytes_received, *duration, *rate, *active;
   np_prom_family *rejections, *files;
+  np_prom_family *meta_dropped, *cm_dropped, *cm_members_dropped;
   np_prom_series *sat_concurrency, *sat_tx, *sat_budget, *sat_spool;
   np_prom_series *tx_rate, *tx_total, *spool_bytes, *spool_max, *lame_duck, *window_bytes;
 } np_server_metrics;
@@ -159,6 +160,8 @@ void np_metrics_test_done(np_server *s, const np_server_test *t, int success, co
 void np_metrics_rejected(np_server *s, const char *proto, const char *reason);
 void np_metrics_file(np_server *s, const char *datatype, int ok);
 void np_metrics_active(np_server *s, const char *proto, int delta);
+/* Counts what a finished test's client sent that its record does not hold. */
+void np_metrics_client_drops(np_server *s, const np_ndt7_outcome *o);
 /* Writes the whole /metrics HTTP response (200, or 500 when too big). */
 void np_metrics_respond(np_server *s, np_buf *out);
 

@@ -131,6 +131,9 @@ static void meta_allow_list(void **state) {
   assert_null(meta_get(&m, "access_token"));
   assert_null(meta_get(&m, "email"));
   assert_null(meta_get(&m, "early_exit"));
+  /* email and early_exit are unknown keys; the token is never counted */
+  assert_int_equal(m.dropped[NP_META_DROP_UNKNOWN_KEY], 2);
+  assert_int_equal(m.dropped[NP_META_DROP_DUPLICATE], 1);
 
   static const char *const extra[] = {"early_exit", "access_token", NULL};
   np_meta_from_query(&q, extra, &m);
@@ -143,45 +146,51 @@ static void meta_values(void **state) {
   (void)state;
   np_query q;
   np_meta m;
-  /* controls (C0, DEL, C1) and invalid UTF-8 drop the value; a refused
-   * first occurrence is not replaced by a later duplicate */
+  /* Values are tokens: controls, spaces, '@', non-ASCII and empty values
+   * are dropped whole; a refused first occurrence is not replaced by a later
+   * duplicate. */
   assert_int_equal(parse("client_name=a%0Ab&client_os=%7F&client_arch=%C2%85"
-                         "&client_version=%C0%AF&client_library_name=%ED%A0%80"
-                         "&client_library_version=%F4%90%80%80&client_name=ok&client_os=caf%C3%A9",
+                         "&client_version=Jane+Doe&client_library_name=me%40example.org"
+                         "&client_library_version=&client_name=ok&client_os=caf%C3%A9",
                          &q),
                    0);
   np_meta_from_query(&q, NULL, &m);
   assert_int_equal(m.n, 0);
+  assert_int_equal(m.dropped[NP_META_DROP_BAD_VALUE], 6);
+  assert_int_equal(m.dropped[NP_META_DROP_DUPLICATE], 2);
+  assert_int_equal(m.dropped[NP_META_DROP_UNKNOWN_KEY], 0);
 
-  /* truncation at a UTF-8 boundary: 127 ASCII bytes then a 2-byte char */
+  /* Every allowed character, and exactly NP_META_MAX_VALUE bytes, pass. */
+  assert_int_equal(parse("client_name=ndt7-client-go_v0.9.1%2Bgit:abc/x86&client_os=Linux.6", &q),
+                   0);
+  np_meta_from_query(&q, NULL, &m);
+  assert_int_equal(m.n, 2);
+  assert_string_equal(m.items[0].value, "ndt7-client-go_v0.9.1+git:abc/x86");
+  assert_string_equal(m.items[1].value, "Linux.6");
+
   char raw[600];
   size_t n = (size_t)snprintf(raw, sizeof raw, "client_name=");
-  memset(raw + n, 'a', 127);
-  n += 127;
-  n += (size_t)snprintf(raw + n, sizeof raw - n, "%%C3%%A9tail&client_os=");
-  memset(raw + n, 'b', 128);
-  n += 128;
-  n += (size_t)snprintf(raw + n, sizeof raw - n, "&client_arch=");
-  memset(raw + n, 'c', 129);
-  n += 129;
+  memset(raw + n, 'a', NP_META_MAX_VALUE);
+  n += NP_META_MAX_VALUE;
+  n += (size_t)snprintf(raw + n, sizeof raw - n, "&client_os=");
+  memset(raw + n, 'b', NP_META_MAX_VALUE + 1);
+  n += NP_META_MAX_VALUE + 1;
+  n += (size_t)snprintf(raw + n, sizeof raw - n, "&email=x&client_arch=");
+  memset(raw + n, 'c', 300);
+  n += 300;
   raw[n] = '\0';
   assert_int_equal(parse(raw, &q), 0);
   np_meta_from_query(&q, NULL, &m);
-  assert_int_equal(m.n, 3);
-  assert_int_equal(strlen(meta_get(&m, "client_name")), 127);
-  assert_int_equal(strlen(meta_get(&m, "client_os")), 128);
-  assert_int_equal(strlen(meta_get(&m, "client_arch")), 128);
+  assert_int_equal(m.n, 1);
+  assert_int_equal(strlen(meta_get(&m, "client_name")), NP_META_MAX_VALUE);
+  /* too long is dropped whole, never cut */
+  assert_null(meta_get(&m, "client_os"));
+  assert_null(meta_get(&m, "client_arch"));
+  assert_int_equal(m.dropped[NP_META_DROP_TOO_LONG], 2);
+  assert_int_equal(m.dropped[NP_META_DROP_UNKNOWN_KEY], 1);
 
-  /* a 4-byte char straddling the cap is cut whole */
-  n = (size_t)snprintf(raw, sizeof raw, "client_name=");
-  memset(raw + n, 'a', 126);
-  n += 126;
-  (void)snprintf(raw + n, sizeof raw - n, "%%F0%%9F%%98%%80");
-  assert_int_equal(parse(raw, &q), 0);
-  np_meta_from_query(&q, NULL, &m);
-  assert_int_equal(strlen(meta_get(&m, "client_name")), 126);
-
-  /* at most NP_META_MAX_ITEMS items; extra keys too long for a name are skipped */
+  /* at most NP_META_MAX_ITEMS items; extra keys too long for a name are
+   * unknown */
   static const char *const extra[] = {
       "k0",  "k1",  "k2",  "k3",  "k4",  "k5",
       "k6",  "k7",  "k8",  "k9",  "k10", "k11",
@@ -194,6 +203,11 @@ static void meta_values(void **state) {
   assert_int_equal(m.n, NP_META_MAX_ITEMS);
   assert_string_equal(m.items[0].name, "k0");
   assert_null(meta_get(&m, "k16"));
+  assert_int_equal(m.dropped[NP_META_DROP_UNKNOWN_KEY], 1);
+  assert_int_equal(m.dropped[NP_META_DROP_DUPLICATE], 1);
+
+  assert_string_equal(np_meta_drop_name(NP_META_DROP_BAD_VALUE), "bad_value");
+  assert_null(np_meta_drop_name(NP_META_DROP_N));
 }
 
 int main(void) {

@@ -82,7 +82,7 @@ int np_ndt7_measurement_read(const char *text, size_t len, np_ndt7_reading *ret,
 
 /* Why a client's measurement message was not kept (whole messages). */
 typedef enum {
-  NP_NDT7_CM_BAD_MESSAGE = 0, /* not a measurement (np_ndt7_measurement_read fails) */
+  NP_NDT7_CM_BAD_MESSAGE = 0, /* not a JSON object (or duplicate keys) */
   NP_NDT7_CM_EMPTY,           /* nothing allow-listed in it */
   NP_NDT7_CM_TEST_COUNT,      /* NP_NDT7_MAX_CLIENT_MEASUREMENTS already kept */
   NP_NDT7_CM_TEST_BYTES,      /* would pass NP_NDT7_MAX_CLIENT_MEASUREMENT_BYTES */

@@ -38,6 +38,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ops_lib  # noqa: E402  (the shared server launcher)
+import datafiles  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOKEN = "cli-locate-test-token"
@@ -418,6 +419,9 @@ def main():
                       "wss download")
     finally:
         srv.stop()
+        _, schema_errs = datafiles.check_tree(tmp)
+        if schema_errs:
+            failures.append("data files do not fit schemas/ndt7.json")
         if failures:
             print("--- server log ---\n" + srv.log_text(), file=sys.stderr)
         shutil.rmtree(tmp, ignore_errors=True)

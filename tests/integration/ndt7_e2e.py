@@ -25,6 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ops_lib import Server  # noqa: E402  (the shared server launcher)
+import datafiles  # noqa: E402
 
 UUID_PREFIX = "netpulse-e2e_1700000000"
 UUID_RE = re.compile(r"^" + re.escape(UUID_PREFIX) + r"_([0-9A-F]{16})$")
@@ -241,6 +242,8 @@ def main():
         if tok:
             check(tok[0][2] == {"client_name": "tokentest", "client_os": "linux"},
                   "only allow-listed metadata kept: %r" % tok[0][2])
+    _, schema_errs = datafiles.check_tree(datadir)
+    check(not schema_errs, "data files fit schemas/ndt7.json: %s" % schema_errs[:5])
     if failures:
         print("server log:\n" + srv.log_text()[-4000:], file=sys.stderr)
         print("%d check(s) failed" % len(failures), file=sys.stderr)

@@ -166,16 +166,20 @@ class _Conn:
             hdr = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
         else:
             hdr = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        # XOR as one big integer: byte-wise Python is too slow for 64 KiB.
+        key = (mask * (n // 4 + 1))[:n]
+        masked = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
         self.send(hdr + mask + masked)
 
 
 
 def ndt7(port, test="download", query="", tls=False, read_rate=0, timeout=30,
-         on_bytes=None, upload_seconds=10.0, abort=None):
+         on_bytes=None, upload_seconds=10.0, abort=None, texts=()):
     """Runs one ndt7 test; returns a Result (never raises on server
     behaviour). read_rate (bytes/s) paces a download's reading; a set abort
-    (threading.Event) makes a paced download drop the connection."""
+    (threading.Event) makes a paced download drop the connection; texts
+    (str or bytes) are sent as text messages early in an upload, one after
+    each binary message."""
     res = Result()
     res.start = time.monotonic()
     sock = None
@@ -207,7 +211,7 @@ def ndt7(port, test="download", query="", tls=False, read_rate=0, timeout=30,
             res.body = c.read_exact(n) if n else b""
             return res
         if test == "upload":
-            _upload(c, res, upload_seconds)
+            _upload(c, res, upload_seconds, texts)
         else:
             _download(c, res, read_rate, abort)
     except (OSError, EOFError, ValueError) as e:
@@ -274,12 +278,17 @@ def _download(c, res, read_rate, abort):
             raise ValueError("opcode %d" % op)
 
 
-def _upload(c, res, seconds):
+def _upload(c, res, seconds, texts=()):
     chunk = os.urandom(1 << 13)
     end = time.monotonic() + seconds
+    texts = list(texts)
     while time.monotonic() < end:
         c.send_frame(2, chunk)
         res.app_bytes += len(chunk)
+        if texts:
+            t = texts.pop(0)
+            c.send_frame(1, t.encode() if isinstance(t, str) else t)
+            res.texts += 1
         # Drain the server's measurements so its sends never block.
         while select.select([c.s], [], [], 0)[0] or (hasattr(c.s, "pending") and
                                                       c.s.pending()):

@@ -21,6 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ops_lib as L  # noqa: E402
+import datafiles  # noqa: E402
 
 try:
     from prometheus_client.parser import text_string_to_metric_families
@@ -509,7 +510,10 @@ def main():
         return 2
     with tempfile.TemporaryDirectory(prefix="np-ops-") as tmp:
         try:
-            SUBJECTS[sys.argv[2]](sys.argv[1], tmp)
+            try:
+                SUBJECTS[sys.argv[2]](sys.argv[1], tmp)
+            finally:
+                datafiles.assert_tree(tmp)
         except AssertionError as e:
             print("FAIL:", e)
             for f in sorted(os.listdir(tmp)):

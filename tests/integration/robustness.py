@@ -34,6 +34,9 @@ import time
 import traceback
 import warnings
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import datafiles  # noqa: E402
+
 SUBPROTOCOL = "net.measurementlab.ndt.v7"
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 DOWNLOAD = "/ndt/v7/download"
@@ -1593,6 +1596,9 @@ def main():
                     break
     finally:
         rc = srv.stop()
+        # Whatever hostile peers sent, the files written fit the schema.
+        if datafiles.check_tree(srv.datadir)[1]:
+            failed.append("data-schema")
         rep = srv.sanitizer_report()
         if rep:
             print("sanitizer report in the server log:\n" + "".join(rep[:20]), flush=True)
@@ -1605,7 +1611,7 @@ def main():
         else:
             srv.cleanup()
     n = len(sel) - len(skipped)
-    cases_failed = [f for f in failed if f not in ("sanitizer", "server-exit")]
+    cases_failed = [f for f in failed if f not in ("sanitizer", "server-exit", "data-schema")]
     print(f"{n - len(cases_failed)}/{n} passed, "
           f"{len(skipped)} skipped" + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0

@@ -37,6 +37,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import datafiles  # noqa: E402
 import threading
 import time
 import zlib
@@ -295,6 +298,9 @@ def main():
         if a.expect_min is not None and len(finals) < a.expect_min:
             errors.append("expected at least %d files, found %d"
                           % (a.expect_min, len(finals)))
+        # Files the real server wrote must fit the shipped schema.
+        _, schema_errs = datafiles.check_tree(datadir)
+        errors.extend(schema_errs)
         log("%d files handed once each, %d anonymous O_TMPFILE closes"
             % (sum(1 for p in finals if w.handed.get(p) == 1), w.anon))
     except RuntimeError as e:

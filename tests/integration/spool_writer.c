@@ -63,7 +63,8 @@ static int parse_long(const char *s, long min, long max, long *out) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-  *o = (options){.datatype = "ndt7", .count = 10, .delay_ms = 20, .size = 4096, .crash_after = -1};
+  *o = (options){
+      .datatype = "spooltest", .count = 10, .delay_ms = 20, .size = 4096, .crash_after = -1};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;

@@ -57,6 +57,10 @@ if [ "$srv_status" -ne 0 ]; then
   tail -n 50 "$log" >&2
   [ "$status" -eq 0 ] && status=1
 fi
+# Every data file the server wrote must fit the shipped schema.
+if ! python3 "$(dirname "$0")/datafiles.py" check "$datadir" >&2; then
+  [ "$status" -eq 0 ] && status=1
+fi
 if [ "$status" -ne 0 ]; then
   echo "with_server: server log kept at $log" >&2
 else

@@ -31,6 +31,8 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import datafiles  # noqa: E402
 PEERS = os.path.join(os.path.dirname(HERE), "peers")
 
 
@@ -141,6 +143,8 @@ def server_side(a):
             fail(f"netpulse-server exited with {rc}", srv)
         if re.search(r"AddressSanitizer|runtime error:", srv.text()):
             fail("sanitizer report", srv)
+        if datafiles.check_tree(datadir)[1]:
+            fail("data files do not fit schemas/ndt7.json", srv)
         shutil.rmtree(tmp, ignore_errors=True)
     print("PASS server-side interop (" + ("wss" if a.tls else "ws") + f", {time.monotonic() - t0:.1f} s)")
 

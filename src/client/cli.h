@@ -13,8 +13,6 @@
 #define NP_CLI_SCHEMA_VERSION 1
 #define NP_CLI_EXIT_USAGE 2
 
-#define NP_CLI_PRIVACY_URL "https://www.measurementlab.net/privacy/"
-
 /* The result of one test as the CLI reports it. */
 typedef struct {
   int selected; /* the user asked for this test */

@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include "client/cli.h"
+#include "netpulse/policy.h"
 
 np_consent_decision np_cli_consent_decide(int accepted, int stdin_tty, int stderr_tty) {
   if (accepted) return NP_CONSENT_GIVEN;
@@ -20,12 +21,4 @@ int np_cli_consent_yes(const char *line) {
   return (n == 1 && strncasecmp(line, "y", 1) == 0) || (n == 3 && strncasecmp(line, "yes", 3) == 0);
 }
 
-void np_cli_print_policy(FILE *f) {
-  fputs("netpulse measures your Internet connection against a Measurement Lab\n"
-        "(M-Lab) server, or one you name with --server. M-Lab publishes the data of\n"
-        "every test on its servers as open data under the CC0 public-domain\n"
-        "dedication, so that anyone can study the Internet: your IP address, the\n"
-        "test results and the TCP statistics of the connection. No other personal\n"
-        "information is collected. M-Lab's privacy policy: " NP_CLI_PRIVACY_URL "\n",
-        f);
-}
+void np_cli_print_policy(FILE *f) { fputs(np_data_policy_text(), f); }

@@ -1,4 +1,5 @@
 /* netpulse: the ndt7 command-line client (flags, consent, Locate, tests, output). */
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -57,7 +58,7 @@ static const np_flag kFlags[] = {
     {"quiet", 'q', NP_FLAG_BOOL, &g_f.quiet, NULL,
      "no live progress; with json, only errors and the summary", "false", 0, 0, 0},
     {"accept-data-policy", 0, NP_FLAG_BOOL, &g_f.accept, NULL,
-     "accept M-Lab's data policy (see above) without asking", "false", 0, 0, 0},
+     "accept netpulse's data policy (summary above) without asking", "false", 0, 0, 0},
     {"locate-url", 0, NP_FLAG_STRING, &g_f.locate_url, "URL",
      "M-Lab Locate v2 URL used without --server (http:// only for local tests)",
      NP_LOCATE_DEFAULT_URL, 0, 0, 0},
@@ -77,13 +78,12 @@ static void usage(FILE *f) {
              "prints throughput (Mbit/s), minimum round-trip time, round-trip time under\n"
              "load, and TCP retransmissions. Without --server it asks M-Lab's Locate\n"
              "service for the nearest server.\n"
-             "\n"
-             "Data policy:\n");
+             "\n");
   np_cli_print_policy(f);
-  fprintf(f, "The client also sends its name, version, OS and architecture (client_name,\n"
-             "client_version, client_library_name, client_library_version, client_os,\n"
-             "client_arch). Nothing is sent before you accept: pass --accept-data-policy,\n"
-             "or answer yes when asked on a terminal.\n"
+  fprintf(f, "The client sends its name, version, OS and architecture as client_name,\n"
+             "client_version, client_library_name, client_library_version, client_os and\n"
+             "client_arch. Nothing is sent before you accept: answer yes when asked on a\n"
+             "terminal, or pass --accept-data-policy to accept in advance (no prompt).\n"
              "\n"
              "Output: results on stdout (--format human or json); live progress on stderr\n"
              "when it is a terminal. JSON: one event per line ({\"Key\":..,\"Value\":..}),\n"
@@ -384,11 +384,13 @@ static int usage_error(const char *fmt, ...) {
   return NP_CLI_EXIT_USAGE;
 }
 
+/* What the server keeps as a metadata value (docs/data.md): anything else
+ * would be dropped there, so refuse it here with a clear message. */
 static int valid_name(const char *s) {
   size_t n = strlen(s);
   if (n == 0 || n > 64) return 0;
   for (size_t i = 0; i < n; i++)
-    if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f) return 0;
+    if (!isalnum((unsigned char)s[i]) && !strchr("._+-/:", s[i])) return 0;
   return 1;
 }
 
@@ -400,8 +402,7 @@ static int configure(app *a) {
     return usage_error("invalid --scheme \"%s\": want ws or wss", g_f.scheme);
   if (g_f.ipv4 && g_f.ipv6) return usage_error("-4 and -6 exclude each other");
   if (!valid_name(g_f.client_name))
-    return usage_error("invalid --client-name \"%s\": want 1-64 printable characters, no "
-                       "spaces",
+    return usage_error("invalid --client-name \"%s\": want 1-64 letters, digits or ._+-/:",
                        g_f.client_name);
   if (g_f.ca_file && access(g_f.ca_file, R_OK) != 0)
     return usage_error("cannot read --ca-file \"%s\"", g_f.ca_file);
@@ -467,8 +468,9 @@ static int consent(void) {
   case NP_CONSENT_REFUSE:
   default:
     np_cli_print_policy(stderr);
-    fprintf(stderr, PROG ": refusing to run without your consent: pass --accept-data-policy "
-                         "(or set NETPULSE_ACCEPT_DATA_POLICY=1) to accept M-Lab's data policy\n");
+    fprintf(stderr,
+            PROG ": refusing to run without your consent: pass --accept-data-policy "
+                 "(or set NETPULSE_ACCEPT_DATA_POLICY=1) to accept netpulse's data policy\n");
     return NP_CLI_EXIT_USAGE;
   }
 }

@@ -504,14 +504,17 @@ SUBJECTS = {"metrics": t_metrics, "drain": t_drain, "reload": t_reload, "budget"
             "spool": t_spool, "tokens": t_tokens, "config": t_config}
 
 
-def main():
-    if len(sys.argv) != 3 or sys.argv[2] not in SUBJECTS:
-        print(__doc__)
+def run_subject(subjects, doc, prefix):
+    """Runs the subject named by argv[2] with argv[1] (the server binary) in
+    a fresh temp dir; validates every data file written there; prints the
+    server logs on failure. Returns the exit status."""
+    if len(sys.argv) != 3 or sys.argv[2] not in subjects:
+        print(doc)
         return 2
-    with tempfile.TemporaryDirectory(prefix="np-ops-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         try:
             try:
-                SUBJECTS[sys.argv[2]](sys.argv[1], tmp)
+                subjects[sys.argv[2]](sys.argv[1], tmp)
             finally:
                 datafiles.assert_tree(tmp)
         except AssertionError as e:
@@ -523,6 +526,10 @@ def main():
             return 1
     print("PASS")
     return 0
+
+
+def main():
+    return run_subject(SUBJECTS, __doc__, "np-ops-")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import json
 import os
 import random
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -26,7 +25,7 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import datafiles  # noqa: E402
 import ops_lib as L  # noqa: E402
-from ops_test import check, delta, scrape, val, wait_for  # noqa: E402  (exits 77 w/o parser)
+from ops_test import check, delta, run_subject, scrape, val, wait_for  # noqa: E402  (exits 77 w/o parser)
 
 PII = "Jane Doe jane@example.com Flat 2, 42 Main St"
 # Each value is dropped for the reason named; none may reach a file.
@@ -206,24 +205,7 @@ SUBJECTS = {"hostile": t_hostile, "cap": t_cap}
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[2] not in SUBJECTS:
-        print(__doc__)
-        return 2
-    with tempfile.TemporaryDirectory(prefix="np-privacy-") as tmp:
-        try:
-            try:
-                SUBJECTS[sys.argv[2]](sys.argv[1], tmp)
-            finally:
-                datafiles.assert_tree(tmp)
-        except AssertionError as e:
-            print("FAIL:", e)
-            for f in sorted(os.listdir(tmp)):
-                if f.endswith(".log"):
-                    print("---- server log", f)
-                    print(open(os.path.join(tmp, f)).read()[-4000:])
-            return 1
-    print("PASS")
-    return 0
+    return run_subject(SUBJECTS, __doc__, "np-privacy-")
 
 
 if __name__ == "__main__":

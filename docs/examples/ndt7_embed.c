@@ -2,7 +2,7 @@
  * then an upload against one server and prints what it measured.
  *
  *   cc -std=gnu17 -I include docs/examples/ndt7_embed.c build/libnetpulse.a \
- *      $(pkg-config --libs libuv jansson libnghttp2 libssl libcrypto zlib) \
+ *      $(pkg-config --libs libuv jansson libssl libcrypto zlib) \
  *      -lpthread -lm -o ndt7_embed
  *   ./ndt7_embed 127.0.0.1:8080 ws
  *

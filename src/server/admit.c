@@ -269,12 +269,18 @@ static int parse_required(np_server *s, char *err, size_t errcap) {
   while (*p) {
     const char *e = strchr(p, ',');
     size_t n = e ? (size_t)(e - p) : strlen(p);
-    if (n == 4 && strncmp(p, "ndt7", 4) == 0)
+    if (n == 4 && strncmp(p, "ndt7", 4) == 0) {
       s->token_required_ndt7 = 1;
-    else if (n == 3 && strncmp(p, "rpm", 3) == 0)
-      s->token_required_rpm = 1;
-    else if (n > 0) {
-      (void)snprintf(err, errcap, "invalid --token-required \"%s\": want a list of ndt7, rpm",
+    } else if (n == 3 && strncmp(p, "rpm", 3) == 0) {
+      /* Accepting it would promise a protection for a test that is not
+       * served yet; token_required_rpm waits for the responsiveness test. */
+      (void)snprintf(err, errcap,
+                     "invalid --token-required \"%s\": the responsiveness test (rpm) is "
+                     "planned, not built yet; want ndt7",
+                     s->cfg.token_required);
+      return NP_E_BADARG;
+    } else if (n > 0) {
+      (void)snprintf(err, errcap, "invalid --token-required \"%s\": want ndt7",
                      s->cfg.token_required);
       return NP_E_BADARG;
     }

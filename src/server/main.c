@@ -73,7 +73,7 @@ static const np_flag kFlags[] = {
     {"token-machine", 0, NP_FLAG_STRING, &g_srv.cfg.token_machine, "NAME",
      "this machine's name, required in a token's aud", NULL, 0, 0, 0},
     {"token-required", 0, NP_FLAG_STRING, &g_srv.cfg.token_required, "TYPES",
-     "comma list of test types that need a valid access_token (ndt7, rpm)", "", 0, 0, 0},
+     "comma list of test types that need a valid access_token (ndt7)", "", 0, 0, 0},
     {"drain-timeout", 0, NP_FLAG_INT, &g_srv.cfg.drain_timeout_s, "SECONDS",
      "after SIGTERM, exit at the latest after this long", "30", 0, 3600, 0},
     {"log-level", 0, NP_FLAG_STRING, &g_srv.cfg.log_level, "LEVEL", "debug, info, warn or error",

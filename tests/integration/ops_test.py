@@ -468,6 +468,7 @@ def t_config(binary, tmp):
                       (["--budget-window", "0"], None),
                       ([], {"NETPULSE_MAX_CONCURRENT_TESTS": "-3"}),
                       (["--token-required", "ndt9"], None),
+                      (["--token-required", "ndt7,rpm"], None),
                       (["--bandwidth-budget", "1M", "--budget-window", "1"], None)):
         e = dict(os.environ, **(env or {}))
         p = subprocess.run([binary, "--datadir", os.path.join(tmp, "d"),

@@ -298,9 +298,15 @@ def _upload(c, res, seconds, texts=()):
                 if hdr is None:
                     break
                 op, n, hl = hdr
+                payload = bytes(c.buf[hl:hl + n])
                 del c.buf[:hl + n]
                 if op == 8:
-                    raise EOFError
+                    # The server's 10 s ended before ours (its clock starts
+                    # at the handshake): a normal end, answered in kind.
+                    res.close_code = (struct.unpack("!H", payload[:2])[0]
+                                      if len(payload) >= 2 else 1005)
+                    c.send_frame(8, payload[:2])
+                    return
     c.send_frame(8, struct.pack("!H", 1000))
     try:
         while True:

@@ -17,6 +17,7 @@ import gzip
 import json
 import os
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -137,6 +138,15 @@ def maximal_measurement(rng, target=60 * 1024):
     return json.dumps(m, separators=(",", ":"))
 
 
+def sanitized(binary):
+    """Whether the server binary was built with ASan (it links libasan)."""
+    try:
+        out = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
+    except OSError:
+        return False
+    return "libasan" in out
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -181,7 +191,13 @@ def t_cap(binary, tmp):
         growth = (peak[0] - base) / 1024.0
         print("server RSS: baseline %.1f MiB, peak %.1f MiB, growth %.2f MiB" %
               (base / 1024.0, peak[0] / 1024.0, growth))
-        check(growth <= 8.0, "server RSS growth <= 8 MiB", "%.2f MiB" % growth)
+        if sanitized(binary):
+            # ASan's shadow memory and its quarantine of freed blocks make RSS
+            # say nothing about the server's own use: the bound is checked in
+            # the plain build (scripts/test.sh runs both).
+            print("note: ASan build, RSS bound not applicable (%.2f MiB)" % growth)
+        else:
+            check(growth <= 8.0, "server RSS growth <= 8 MiB", "%.2f MiB" % growth)
         files = sorted(L.data_files(srv.datadir), key=os.path.getmtime)
         path = files[-1]
         size = os.path.getsize(path)

@@ -64,7 +64,7 @@ int np_metrics_setup(np_server *s) {
                              2, l_files);
   static const char *const l_reason[] = {"reason"};
   m->meta_dropped = np_prom_counter(reg, "netpulse_metadata_dropped_total",
-                                    "Query parameters of started tests not kept as client "
+                                    "Query parameters of finished tests not kept as client "
                                     "metadata, by reason.",
                                     1, l_reason);
   m->cm_dropped = np_prom_counter(reg, "netpulse_client_measurements_dropped_total",

@@ -157,6 +157,9 @@ static void start(np_server *s, int fd, np_tls_ctx *tls, int kind) {
   f->tls = tls != NULL;
   if (kind == KIND_NDT7) {
     (void)np_tcp_try_bbr(fd);
+    /* Measurement messages, pongs and the Close must not wait behind Nagle
+     * for the ACK of the previous segment. */
+    (void)np_tcp_nodelay(fd);
     if (np_uuid_for_fd(s->uuid_prefix, fd, f->uuid, sizeof f->uuid) < 0)
       (void)snprintf(f->uuid, sizeof f->uuid, "%.200s_unknown", s->uuid_prefix);
   }

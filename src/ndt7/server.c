@@ -15,12 +15,12 @@
 #include "core/rand.h"
 #include "http/query.h"
 #include "http/response.h"
+#include "ndt7/ending.h"
 #include "ndt7/ndt7.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
 
 #define MAX_PING_SAMPLES 128
-#define MIN_SUCCESS_FRACTION 0.9 /* a peer close this late still counts */
 
 typedef struct {
   np_conn *c;
@@ -46,13 +46,10 @@ typedef struct {
   uint64_t received; /* binary payload bytes read (upload) */
   int early_exit;
   int sending;
-  int close_sent;
-  int close_received;
   int ignore_input;
   int conn_gone;
   int reported;
-  const char *failure;
-  uint64_t end_ns;
+  np_ndt7_ending end; /* Close sent/received, end time, result */
   json_t *server_ms;
   json_t *client_ms;
   json_t *pings;
@@ -66,9 +63,7 @@ static void arm_timer(session *s, uint64_t now);
 
 static uint64_t elapsed_us(const session *s, uint64_t now) { return (now - s->t0) / NP_NS_PER_US; }
 
-static void fail(session *s, const char *stage) {
-  if (!s->failure) s->failure = stage;
-}
+static void fail(session *s, const char *stage) { np_ndt7_ending_fail(&s->end, stage); }
 
 /* Sends a frame whose payload we own (copied into the queue). */
 static int send_frame(session *s, int opcode, const void *p, size_t n) {
@@ -79,12 +74,12 @@ static int send_frame(session *s, int opcode, const void *p, size_t n) {
   return rc;
 }
 
-static void send_close(session *s, uint16_t code, const char *reason) {
-  if (s->close_sent) return;
+/* Queues our one Close frame (np_ndt7_ending decided that it is due) and
+ * stops the bulk sender. */
+static void write_close(session *s, uint16_t code, const char *reason) {
   uint8_t pl[NP_WS_MAX_CONTROL];
   size_t n = np_ws_close_payload(pl, code, reason);
   (void)send_frame(s, NP_WS_OP_CLOSE, pl, n);
-  s->close_sent = 1;
   s->sending = 0;
   np_conn_want_writable(s->c, 0, 0);
 }
@@ -92,10 +87,9 @@ static void send_close(session *s, uint16_t code, const char *reason) {
 /* Ends the test from our side: final measurement, close 1000. The peer's
  * close (or EOF) then completes it; the hard stop bounds the wait. */
 static void end_test(session *s, uint64_t now) {
-  if (s->close_sent) return;
-  s->end_ns = now;
+  if (!np_ndt7_ending_local(&s->end, now)) return;
   measure(s, now, 0);
-  send_close(s, NP_WS_CLOSE_NORMAL, "");
+  write_close(s, NP_WS_CLOSE_NORMAL, "");
 }
 
 static void on_writable(np_conn *c, void *ud) {
@@ -144,16 +138,12 @@ static void on_pong(session *s, np_slice p) {
   if (o) (void)json_array_append_new(s->pings, o);
 }
 
+/* After our Close the peer's bytes no longer matter: the connection just
+ * ends, without a second Close and without touching the result. */
 static void protocol_error(session *s, int err) {
-  fail(s, err == NP_E_TOOBIG ? "message_too_big" : "protocol");
-  s->close_sent = 0; /* our close must carry the error code */
-  uint8_t pl[NP_WS_MAX_CONTROL];
-  size_t n = np_ws_close_payload(pl, np_ws_close_code_for(err), np_strerror(err));
-  (void)send_frame(s, NP_WS_OP_CLOSE, pl, n);
-  s->close_sent = 1;
-  s->sending = 0;
+  int code = np_ndt7_ending_protocol_error(&s->end, err, np_mono_ns());
+  if (code > 0) write_close(s, (uint16_t)code, np_strerror(err));
   s->ignore_input = 1;
-  np_conn_want_writable(s->c, 0, 0);
   np_conn_close(s->c);
 }
 
@@ -173,21 +163,17 @@ static int handle_event(session *s, const np_ws_event *ev) {
     }
     break;
   case NP_WS_EV_PING:
-    if (!s->close_sent) (void)send_frame(s, NP_WS_OP_PONG, ev->data.ptr, ev->data.len);
+    if (!s->end.close_sent) (void)send_frame(s, NP_WS_OP_PONG, ev->data.ptr, ev->data.len);
     break;
   case NP_WS_EV_PONG:
     on_pong(s, ev->data);
     break;
   case NP_WS_EV_CLOSE:
-    s->close_received = 1;
-    if (!s->close_sent) {
-      s->end_ns = np_mono_ns();
-      /* The official upload client closes at its own 10 s, a little before
-       * ours; a close well before the end cut the test short. */
-      if ((double)(s->end_ns - s->t0) < MIN_SUCCESS_FRACTION * (double)s->cfg.duration_ns)
-        fail(s, "client_closed_early");
-      measure(s, s->end_ns, 0);
-      send_close(s, NP_WS_CLOSE_NORMAL, "");
+    /* The official upload client closes at its own 10 s, a little before
+     * ours; np_ndt7_ending fails a close well before the end. */
+    if (np_ndt7_ending_peer_close(&s->end, np_mono_ns())) {
+      measure(s, s->end.end_ns, 0);
+      write_close(s, NP_WS_CLOSE_NORMAL, "");
     }
     s->ignore_input = 1;
     np_conn_close(s->c);
@@ -279,10 +265,9 @@ static void measure(session *s, uint64_t now, int send) {
     (void)send_frame(s, NP_WS_OP_PING, &now, sizeof now);
   }
   (void)json_array_append_new(s->server_ms, m);
-  if (s->early_exit && has_tcp && tcp.bytes_acked >= NP_NDT7_EARLY_EXIT_BYTES && !s->close_sent) {
-    s->end_ns = now;
-    send_close(s, NP_WS_CLOSE_NORMAL, "");
-  }
+  if (s->early_exit && has_tcp && tcp.bytes_acked >= NP_NDT7_EARLY_EXIT_BYTES &&
+      np_ndt7_ending_local(&s->end, now))
+    write_close(s, NP_WS_CLOSE_NORMAL, "");
 }
 
 static void on_timer(uv_timer_t *t) {
@@ -290,13 +275,13 @@ static void on_timer(uv_timer_t *t) {
   uint64_t now = np_mono_ns();
   if (now - s->t0 >= s->cfg.hard_stop_ns) {
     /* After our close, a peer that never answers is not a failure. */
-    if (!s->close_sent) fail(s, "hard_stop");
+    np_ndt7_ending_hard_stop(&s->end, now);
     np_conn_abort(s->c, NP_E_TIMEOUT);
     return;
   }
-  if (!s->close_sent && now - s->t0 >= s->cfg.duration_ns) {
+  if (!s->end.close_sent && now - s->t0 >= s->cfg.duration_ns) {
     end_test(s, now);
-  } else if (!s->close_sent && now >= s->next_measure) {
+  } else if (!s->end.close_sent && now >= s->next_measure) {
     measure(s, now, 1);
     s->next_measure = now + np_ndt7_next_interval_ns(np_random_unit());
   }
@@ -305,7 +290,7 @@ static void on_timer(uv_timer_t *t) {
 
 static void arm_timer(session *s, uint64_t now) {
   uint64_t due = s->t0 + s->cfg.hard_stop_ns;
-  if (!s->close_sent) {
+  if (!s->end.close_sent) {
     uint64_t end = s->t0 + s->cfg.duration_ns;
     if (end < due) due = end;
     if (s->next_measure < due) due = s->next_measure;
@@ -347,19 +332,13 @@ static void on_close(np_conn *c, void *ud, int status) {
   session *s = ud;
   uint64_t now = np_mono_ns();
   const np_conn_stats *st = np_conn_get_stats(c);
-  if (!s->end_ns) s->end_ns = now;
-  uint64_t ran = s->end_ns - s->t0;
-  /* The peer may end the test itself (the official upload client closes
-   * after its own 10 s, without a status); EOF or RST after our close is
-   * normal too. Only an early end without a protocol error is a failure. */
-  if (!s->close_sent && !s->failure &&
-      (double)ran < MIN_SUCCESS_FRACTION * (double)s->cfg.duration_ns)
-    fail(s, status == NP_E_TIMEOUT ? "timeout" : "client_closed_early");
+  int success = np_ndt7_ending_closed(&s->end, status, now);
+  uint64_t ran = s->end.end_ns - s->t0;
   np_ndt7_outcome o;
   memset(&o, 0, sizeof o);
   o.dir = s->dir;
-  o.success = s->failure == NULL;
-  o.failure = s->failure;
+  o.success = success;
+  o.failure = s->end.failure;
   memcpy(o.uuid, s->uuid, sizeof o.uuid);
   memcpy(o.client_ip, s->client_ip, sizeof o.client_ip);
   memcpy(o.server_ip, s->server_ip, sizeof o.server_ip);
@@ -473,6 +452,7 @@ int np_ndt7_serve(np_conn *c, const np_http_request *req, const np_ndt7_server_c
   (void)uv_timer_init(np_conn_loop(c), &s->timer);
   s->timer.data = s;
   s->t0 = np_mono_ns();
+  np_ndt7_ending_init(&s->end, s->t0, s->cfg.duration_ns);
   s->start_wall = np_wall_ns();
   (void)np_format_rfc3339nano(s->start_wall, s->start_str, sizeof s->start_str);
   s->next_measure = s->t0 + np_ndt7_next_interval_ns(np_random_unit());

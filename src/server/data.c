@@ -47,6 +47,7 @@ void np_server_ndt7_done(void *ud, np_ndt7_outcome *o) {
   np_server *s = t->srv;
   s->active_tests--;
   np_metrics_active(s, t->proto, -1);
+  np_server_conns_changed(s, 1);
   const char *test = o->dir == NP_NDT7_DIR_DOWNLOAD ? "download" : "upload";
   double secs = (double)o->elapsed_ns / 1e9;
   double mbps = secs > 0 ? 8.0 * (double)o->app_bytes / secs / 1e6 : 0;

@@ -79,8 +79,25 @@ int np_metrics_setup(np_server *s) {
       gauge(reg, "netpulse_lame_duck", "1 once the server got SIGTERM and refuses new tests.");
   np_prom_family *build =
       np_prom_gauge(reg, "netpulse_build_info", "Always 1; labels name the build.", 2, l_build);
+  static const char *const l_reason[] = {"reason"};
+  m->open_conns = gauge(reg, "netpulse_open_connections",
+                        "Connections open now: before their request head, running tests, "
+                        "health and metrics.");
+  m->conn_cap = gauge(reg, "netpulse_max_connections",
+                      "The ndt7 connection cap (--max-conns, or derived from the fd limit); "
+                      "the listeners pause at it.");
+  m->accept_pauses = np_prom_counter(reg, "netpulse_accept_pauses_total",
+                                     "Times a listener stopped accepting: max_conns (the cap "
+                                     "was reached) or fd_exhausted (accept found no free "
+                                     "descriptor).",
+                                     1, l_reason);
+  m->early_closes = np_prom_counter(reg, "netpulse_early_closes_total",
+                                    "Connections closed before their request head was "
+                                    "complete, by reason.",
+                                    1, l_reason);
   if (!m->tests || !m->bytes_sent || !m->bytes_received || !m->duration || !m->rate || !m->active ||
-      !m->rejections || !m->files || !sat || !build)
+      !m->rejections || !m->files || !sat || !build || !m->open_conns || !m->conn_cap ||
+      !m->accept_pauses || !m->early_closes)
     return -1;
   static const char *const v_con[] = {"concurrency"}, *const v_tx[] = {"tx_rate"},
                            *const v_bud[] = {"budget"}, *const v_sp[] = {"spool"};
@@ -102,6 +119,11 @@ int np_metrics_setup(np_server *s) {
       (void)np_prom_with(m->tests, a);
     }
   }
+  static const char *const pauses[] = {"max_conns", "fd_exhausted"};
+  for (size_t i = 0; i < NB(pauses); i++) (void)np_prom_with(m->accept_pauses, &pauses[i]);
+  static const char *const closes[] = {"header_timeout", "header_timeout_pressure", "peer_closed",
+                                       "bad_request"};
+  for (size_t i = 0; i < NB(closes); i++) (void)np_prom_with(m->early_closes, &closes[i]);
   const char *fw[] = {"ndt7", "written"}, *ff[] = {"ndt7", "failed"};
   (void)np_prom_with(m->files, fw);
   (void)np_prom_with(m->files, ff);
@@ -134,6 +156,14 @@ void np_metrics_file(np_server *s, const char *datatype, int ok) {
 void np_metrics_active(np_server *s, const char *proto, int delta) {
   const char *l[] = {proto};
   np_prom_inc(np_prom_with(s->m.active, l), delta);
+}
+
+void np_metrics_accept_paused(np_server *s, const char *reason) {
+  np_prom_inc(np_prom_with(s->m.accept_pauses, &reason), 1);
+}
+
+void np_metrics_early_close(np_server *s, const char *reason) {
+  np_prom_inc(np_prom_with(s->m.early_closes, &reason), 1);
 }
 
 void np_metrics_respond(np_server *s, np_buf *out) {

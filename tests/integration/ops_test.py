@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -55,13 +54,7 @@ def delta(a, b, name, **labels):
     return val(b, name, **labels) - val(a, name, **labels)
 
 
-def wait_for(pred, timeout, step=0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
+wait_for = L.wait_for
 
 
 def active(srv, proto="ndt7+ws"):
@@ -504,21 +497,7 @@ SUBJECTS = {"metrics": t_metrics, "drain": t_drain, "reload": t_reload, "budget"
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[2] not in SUBJECTS:
-        print(__doc__)
-        return 2
-    with tempfile.TemporaryDirectory(prefix="np-ops-") as tmp:
-        try:
-            SUBJECTS[sys.argv[2]](sys.argv[1], tmp)
-        except AssertionError as e:
-            print("FAIL:", e)
-            for f in sorted(os.listdir(tmp)):
-                if f.endswith(".log"):
-                    print("---- server log", f)
-                    print(open(os.path.join(tmp, f)).read()[-4000:])
-            return 1
-    print("PASS")
-    return 0
+    return L.run_subject(SUBJECTS, __doc__, "np-ops-")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,31 @@
 #include "ws/handshake.h"
 
 #define MAX_PING_SAMPLES 128
+/* Server measurements kept per test: a 15 s test at the shortest interval
+ * stays far below it. */
+#define MAX_SERVER_MEASUREMENTS 4096
+/* A download keeps at most this much of its delivery rate unsent in the
+ * kernel (at least UNSENT_MIN): enough to never starve the path, little
+ * enough that our Close at 10 s reaches even a slow client well before the
+ * 15 s hard stop. Without it Linux grows the send buffer to megabytes, ten
+ * seconds and more of data at 1.6 Mbit/s, and the hard stop then resets the
+ * connection before the client has read its way to the Close. Above
+ * UNSENT_OFF the kernel's own buffer limit is the smaller one. */
+#define UNSENT_MS 250
+#define UNSENT_MIN (64u * 1024)
+#define UNSENT_OFF (16u * 1024 * 1024)
+/* Until the first rate estimate: the kernel would otherwise take its whole
+ * send buffer (4 MiB) in the first milliseconds. */
+#define UNSENT_START (1024u * 1024)
+
+/* One server measurement, kept as its compact JSON text: a jansson tree of
+ * the same measurement costs ~6x the memory, which for 500 concurrent tests
+ * is most of the server's RSS. Parsed back once, when the record is built. */
+typedef struct text_node {
+  struct text_node *next;
+  size_t len;
+  char text[];
+} text_node;
 
 typedef struct {
   np_conn *c;
@@ -42,15 +67,20 @@ typedef struct {
   int client_port;
   int server_port;
   uint32_t msg_size;
-  uint64_t sent;     /* binary payload bytes queued (download) */
-  uint64_t received; /* binary payload bytes read (upload) */
+  uint64_t sent;       /* binary payload bytes queued (download) */
+  uint64_t received;   /* binary payload bytes read (upload) */
+  uint64_t unsent_cap; /* download: kernel bytes unsent at most (0 = any) */
+  uint64_t acked_prev; /* download: bytes_acked and when, for the rate */
+  uint64_t acked_prev_ns;
   int early_exit;
   int sending;
   int ignore_input;
   int conn_gone;
   int reported;
-  np_ndt7_ending end; /* Close sent/received, end time, result */
-  json_t *server_ms;
+  np_ndt7_ending end;                     /* Close sent/received, end time, result */
+  text_node *server_ms, **server_ms_tail; /* oldest first */
+  size_t server_ms_count;
+  size_t server_ms_bytes;
   json_t *client_ms;
   json_t *pings;
   json_t *client_meta;
@@ -97,6 +127,9 @@ static void on_writable(np_conn *c, void *ud) {
   /* Keep one message queued beyond what the kernel holds; the loop bound
    * keeps one fast connection from starving the others. */
   for (int i = 0; i < 8 && s->sending && np_conn_pending(c) == 0; i++) {
+    uint64_t unsent = 0;
+    if (s->unsent_cap && np_tcp_unsent(np_conn_fd(c), &unsent) == 0 && unsent >= s->unsent_cap)
+      return; /* TCP_NOTSENT_LOWAT wakes us once it has drained */
     if (s->cfg.max_sent_bytes && s->sent + s->msg_size > s->cfg.max_sent_bytes) {
       end_test(s, np_mono_ns());
       return;
@@ -235,6 +268,25 @@ static void sample_tcp(session *s, np_tcpinfo *tcp, np_bbrinfo *bbr, int *has_tc
   *has_bbr = fd >= 0 && np_bbrinfo_read(fd, bbr) == 0;
 }
 
+/* Sizes the unsent-bytes bound of a download from the rate at which the
+ * client acknowledged data since the last sample. Not TCP_INFO's delivery
+ * rate: a flow held back by the client's window delivers each window in a
+ * burst, which loopback reports as tens of Gbit/s. */
+static void bound_unsent(session *s, uint64_t now, uint64_t bytes_acked) {
+  if (now - s->acked_prev_ns < 100 * NP_NS_PER_MS || bytes_acked < s->acked_prev) return;
+  uint64_t per_ms = (bytes_acked - s->acked_prev) / ((now - s->acked_prev_ns) / NP_NS_PER_MS);
+  s->acked_prev = bytes_acked;
+  s->acked_prev_ns = now;
+  uint64_t cap = per_ms * UNSENT_MS;
+  if (cap < UNSENT_MIN) cap = UNSENT_MIN;
+  if (cap >= UNSENT_OFF) cap = 0;
+  if (cap == s->unsent_cap) return;
+  /* Poll then reports writable only below the cap, so waiting for it does
+   * not spin; UNSENT_OFF itself is far above any send buffer. */
+  if (np_tcp_notsent_lowat(np_conn_fd(s->c), cap ? (uint32_t)cap : UNSENT_OFF) == 0)
+    s->unsent_cap = cap;
+}
+
 /* Takes a measurement; appends it to the record and, when send is set,
  * sends it to the client with a ping whose payload is our clock. */
 static void measure(session *s, uint64_t now, int send) {
@@ -254,17 +306,27 @@ static void measure(session *s, uint64_t now, int send) {
       .tcp = has_tcp ? &tcp : NULL,
       .bbr = has_bbr ? &bbr : NULL,
   };
+  if (s->dir == NP_NDT7_DIR_DOWNLOAD && has_tcp) bound_unsent(s, now, tcp.bytes_acked);
   json_t *m = np_ndt7_measurement_json(&smp);
-  if (!m) return;
+  char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
+  json_decref(m);
+  if (!text) return;
+  size_t len = strlen(text);
   if (send) {
-    char *text = json_dumps(m, JSON_COMPACT);
-    if (text) {
-      (void)send_frame(s, NP_WS_OP_TEXT, text, strlen(text));
-      free(text);
-    }
+    (void)send_frame(s, NP_WS_OP_TEXT, text, len);
     (void)send_frame(s, NP_WS_OP_PING, &now, sizeof now);
   }
-  (void)json_array_append_new(s->server_ms, m);
+  text_node *n = s->server_ms_count < MAX_SERVER_MEASUREMENTS ? malloc(sizeof *n + len) : NULL;
+  if (n) {
+    n->next = NULL;
+    n->len = len;
+    memcpy(n->text, text, len);
+    *s->server_ms_tail = n;
+    s->server_ms_tail = &n->next;
+    s->server_ms_count++;
+    s->server_ms_bytes += len;
+  }
+  free(text);
   if (s->early_exit && has_tcp && tcp.bytes_acked >= NP_NDT7_EARLY_EXIT_BYTES &&
       np_ndt7_ending_local(&s->end, now))
     write_close(s, NP_WS_CLOSE_NORMAL, "");
@@ -299,6 +361,36 @@ static void arm_timer(session *s, uint64_t now) {
   (void)uv_timer_start(&s->timer, on_timer, ms, 0);
 }
 
+/* The kept server measurements as one JSON array (an empty one if memory
+ * runs out: the record is still written). */
+static json_t *server_ms_json(const session *s) {
+  size_t cap = s->server_ms_bytes + s->server_ms_count + 2;
+  char *text = malloc(cap);
+  json_t *a = NULL;
+  if (text) {
+    size_t off = 0;
+    text[off++] = '[';
+    for (const text_node *n = s->server_ms; n; n = n->next) {
+      if (n != s->server_ms) text[off++] = ',';
+      memcpy(text + off, n->text, n->len);
+      off += n->len;
+    }
+    text[off++] = ']';
+    a = json_loadb(text, off, 0, NULL);
+    free(text);
+  }
+  return a ? a : json_array();
+}
+
+static void free_server_ms(session *s) {
+  while (s->server_ms) {
+    text_node *n = s->server_ms;
+    s->server_ms = n->next;
+    free(n);
+  }
+  s->server_ms_tail = &s->server_ms;
+}
+
 static json_t *build_record(session *s, int64_t end_wall) {
   char end_str[48];
   (void)np_format_rfc3339nano(end_wall, end_str, sizeof end_str);
@@ -307,7 +399,7 @@ static json_t *build_record(session *s, int64_t end_wall) {
   (void)json_object_set_new(r, "UUID", json_string(s->uuid));
   (void)json_object_set_new(r, "StartTime", json_string(s->start_str));
   (void)json_object_set_new(r, "EndTime", json_string(end_str));
-  (void)json_object_set(r, "ServerMeasurements", s->server_ms);
+  (void)json_object_set_new(r, "ServerMeasurements", server_ms_json(s));
   (void)json_object_set(r, "ClientMeasurements", s->client_ms);
   (void)json_object_set(r, "ClientMetadata", s->client_meta);
   if (s->cfg.server_metadata)
@@ -321,7 +413,7 @@ static json_t *build_record(session *s, int64_t end_wall) {
 static void free_session(uv_handle_t *h) {
   session *s = h->data;
   np_ws_reader_free(&s->rd);
-  json_decref(s->server_ms);
+  free_server_ms(s);
   json_decref(s->client_ms);
   json_decref(s->pings);
   json_decref(s->client_meta);
@@ -351,6 +443,7 @@ static void on_close(np_conn *c, void *ud, int status) {
   o.wire_read = st->wire_read;
   o.wire_written = st->wire_written;
   o.record = build_record(s, o.end_wall_ns);
+  free_server_ms(s); /* now in the record: do not hold it twice */
   s->conn_gone = 1;
   s->done(s->ud, &o);
   uv_close((uv_handle_t *)&s->timer, free_session);
@@ -426,7 +519,7 @@ int np_ndt7_serve(np_conn *c, const np_http_request *req, const np_ndt7_server_c
   (void)np_conn_local_addr(c, s->server_ip, sizeof s->server_ip, &s->server_port);
   host_port(s->client, sizeof s->client, s->client_ip, s->client_port);
   host_port(s->server, sizeof s->server, s->server_ip, s->server_port);
-  s->server_ms = json_array();
+  s->server_ms_tail = &s->server_ms;
   s->client_ms = json_array();
   s->pings = json_array();
   s->client_meta = meta_json(&meta);
@@ -438,9 +531,8 @@ int np_ndt7_serve(np_conn *c, const np_http_request *req, const np_ndt7_server_c
                          NP_NDT7_SUBPROTOCOL);
   if (rc == 0) rc = np_conn_write(c, out.data, out.len);
   np_buf_free(&out);
-  if (rc < 0 || !s->server_ms || !s->client_ms || !s->pings || !s->client_meta) {
+  if (rc < 0 || !s->client_ms || !s->pings || !s->client_meta) {
     np_ws_reader_free(&s->rd);
-    json_decref(s->server_ms);
     json_decref(s->client_ms);
     json_decref(s->pings);
     json_decref(s->client_meta);
@@ -453,6 +545,7 @@ int np_ndt7_serve(np_conn *c, const np_http_request *req, const np_ndt7_server_c
   s->timer.data = s;
   s->t0 = np_mono_ns();
   np_ndt7_ending_init(&s->end, s->t0, s->cfg.duration_ns);
+  s->acked_prev_ns = s->t0;
   s->start_wall = np_wall_ns();
   (void)np_format_rfc3339nano(s->start_wall, s->start_str, sizeof s->start_str);
   s->next_measure = s->t0 + np_ndt7_next_interval_ns(np_random_unit());
@@ -460,6 +553,7 @@ int np_ndt7_serve(np_conn *c, const np_http_request *req, const np_ndt7_server_c
       .on_data = on_data, .on_writable = on_writable, .on_close = on_close};
   np_conn_set_callbacks(c, &cbs, s);
   if (dir == NP_NDT7_DIR_DOWNLOAD) {
+    if (np_tcp_notsent_lowat(np_conn_fd(c), UNSENT_START) == 0) s->unsent_cap = UNSENT_START;
     s->sending = 1;
     np_conn_want_writable(c, 1, 0);
   }

@@ -120,10 +120,11 @@ typedef struct np_server {
   int terms;
   uint64_t active_tests;
   uint64_t pending_writes;
-  uint64_t open_conns; /* ndt7 connections before their test starts */
-  uint64_t aux_conns;  /* health and metrics connections */
-  uint64_t conn_cap;   /* ndt7 connections (open_conns + active_tests) at most */
-  int conn_pressure;   /* at the cap: request heads get a short deadline */
+  uint64_t gzip_queued; /* raw bytes of documents waiting for a gzip worker */
+  uint64_t open_conns;  /* ndt7 connections before their test starts */
+  uint64_t aux_conns;   /* health and metrics connections */
+  uint64_t conn_cap;    /* ndt7 connections (open_conns + active_tests) at most */
+  int conn_pressure;    /* at the cap: request heads get a short deadline */
   uv_timer_t accept_retry;
   struct np_front *fronts_oldest, *fronts_newest; /* before the head, by age */
   int exit_code;

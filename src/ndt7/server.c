@@ -36,7 +36,7 @@
 #define UNSENT_OFF (16u * 1024 * 1024)
 /* Until the first rate estimate: the kernel would otherwise take its whole
  * send buffer (4 MiB) in the first milliseconds. */
-#define UNSENT_START (1024u * 1024)
+#define UNSENT_START (256u * 1024)
 
 /* One server measurement, kept as its compact JSON text: a jansson tree of
  * the same measurement costs ~6x the memory, which for 500 concurrent tests

@@ -25,6 +25,7 @@
 /* After accept failed for lack of descriptors, try again this much later
  * (or at the next close, whichever comes first). */
 #define RETRY_MS 100
+#define LOG_EVERY_MS 10000
 
 static long count_open_fds(void) {
   DIR *d = opendir("/proc/self/fd");
@@ -133,9 +134,14 @@ void np_server_accept_failed(np_server *s, np_listener *l, int err) {
     s->conn_pressure = 1;
     np_front_pressure(s);
   }
-  if (!uv_is_active((uv_handle_t *)&s->accept_retry)) {
+  if (uv_is_active((uv_handle_t *)&s->accept_retry)) return;
+  /* Once per LOG_EVERY_MS at most: a flood would otherwise log ten lines a
+   * second; the metric counts every pause. */
+  uint64_t now = uv_now(s->loop);
+  if (!s->accept_fail_logged_ms || now - s->accept_fail_logged_ms >= LOG_EVERY_MS) {
+    s->accept_fail_logged_ms = now;
     np_log(NP_LOG_WARN, "accept failed, pausing the listeners", "err=\"%s\" open_conns=%llu",
            np_strerror(err), (unsigned long long)np_server_conns(s));
-    (void)uv_timer_start(&s->accept_retry, on_retry, RETRY_MS, 0);
   }
+  (void)uv_timer_start(&s->accept_retry, on_retry, RETRY_MS, 0);
 }

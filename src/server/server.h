@@ -126,6 +126,7 @@ typedef struct np_server {
   uint64_t conn_cap;    /* ndt7 connections (open_conns + active_tests) at most */
   int conn_pressure;    /* at the cap: request heads get a short deadline */
   uv_timer_t accept_retry;
+  uint64_t accept_fail_logged_ms;
   struct np_front *fronts_oldest, *fronts_newest; /* before the head, by age */
   int exit_code;
 } np_server;

@@ -5,9 +5,12 @@
            connections are opened and held; the server stays under half a
            core, the download's data file is written, /health answers, and
            once the flood is gone the next test is served and archived.
+  emfile   the same flood with --max-conns above what the limit allows:
+           accept fails with EMFILE, the listeners pause instead of spinning.
   close    after the server's Close(1000), an invalid frame gets no second
            Close, and the test counts as a success in /metrics and in the
            data file.
+  slow     a download read at 200 kB/s gets the Close, not a reset.
 
 Usage: hostile_test.py SERVER_BINARY SUBJECT. Exit 0 pass, 1 fail. Python 3
 stdlib only; every wait is bounded."""
@@ -68,6 +71,20 @@ def read_record(path):
 
 # ---- fd limit --------------------------------------------------------------
 
+def flood(port, n=400):
+    """n connections that never send a byte (the caller closes them)."""
+    out = []
+    for _ in range(n):
+        s = socket.socket()
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        out.append(s)
+    return out
+
+
 def t_fdlimit(binary, tmp):
     # The soft limit is raised to the hard one at start, and both are logged.
     srv = L.Server(binary, os.path.join(tmp, "raise"), prefix=("prlimit", "--nofile=100:300"))
@@ -78,7 +95,7 @@ def t_fdlimit(binary, tmp):
           re.search(r'msg="connection budget".*', log).group(0))
 
     srv = L.Server(binary, os.path.join(tmp, "spool"), prefix=("prlimit", "--nofile=128:128"))
-    flood = []
+    held = []
     try:
         cap = metric(srv, "netpulse_max_connections")
         check(0 < cap < 128, "connection cap derived from the fd limit", cap)
@@ -89,14 +106,7 @@ def t_fdlimit(binary, tmp):
         check(wait_for(lambda: metric(srv, "netpulse_active_tests") == 1, 5),
               "the download runs")
         # 400 idle connections that never send a byte, held open.
-        for _ in range(400):
-            s = socket.socket()
-            s.setblocking(False)
-            try:
-                s.connect(("127.0.0.1", srv.ws))
-            except BlockingIOError:
-                pass
-            flood.append(s)
+        held = flood(srv.ws)
         time.sleep(1.0)
         pid = srv.proc.pid
         c0, t0 = cpu_seconds(pid), time.monotonic()
@@ -120,7 +130,7 @@ def t_fdlimit(binary, tmp):
               "idle connections closed early under pressure",
               metric(srv, "netpulse_early_closes_total", reason="header_timeout_pressure"))
     finally:
-        for s in flood:
+        for s in held:
             s.close()
     # Once the flood is gone the next test is served and archived.
     check(wait_for(lambda: metric(srv, "netpulse_open_connections") <= 1, 15),
@@ -130,7 +140,36 @@ def t_fdlimit(binary, tmp):
     check(wait_for(lambda: files_written(srv) == 2, 5), "and archived")
     check(metric(srv, "netpulse_tests_total", result="success") == 2, "both tests succeeded")
     check("Too many open files" not in srv.log_text(), "no descriptor error in the log")
-    srv.stop()
+    check(srv.stop() == 0, "the server drained and exited 0")
+
+
+def t_emfile(binary, tmp):
+    """--max-conns above what the fd limit allows: accept itself fails with
+    EMFILE; the listeners pause and retry instead of spinning."""
+    srv = L.Server(binary, os.path.join(tmp, "spool"), "--max-conns", "1000",
+                   prefix=("prlimit", "--nofile=128:128"))
+    held = flood(srv.ws)
+    try:
+        time.sleep(1.0)
+        pid = srv.proc.pid
+        c0, t0 = cpu_seconds(pid), time.monotonic()
+        time.sleep(4.0)
+        cores = (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+        check(cores < 0.5, "server CPU while accept fails with EMFILE < 0.5 core", round(cores, 3))
+        check(metric(srv, "netpulse_accept_pauses_total", reason="fd_exhausted") >= 1,
+              "accept pauses for fd exhaustion are counted",
+              metric(srv, "netpulse_accept_pauses_total", reason="fd_exhausted"))
+        fails = srv.log_text().count('msg="accept failed')
+        check(1 <= fails <= 2, "the failure is logged, not once per retry", fails)
+    finally:
+        for s in held:
+            s.close()
+    check(wait_for(lambda: metric(srv, "netpulse_open_connections") <= 1, 15),
+          "the flood's connections are gone")
+    r = L.ndt7(srv.ws, read_rate=1000000)
+    check(r.status == 101 and r.close_code == 1000, "the next test is served", r)
+    check(wait_for(lambda: files_written(srv) == 1, 5), "and archived")
+    check(srv.stop() == 0, "the server drained and exited 0")
 
 
 # ---- close semantics ---------------------------------------------------------
@@ -182,11 +221,31 @@ def t_close(binary, tmp):
         log = srv.log_text()
         check('result=success' in log and 'result=failure' not in log,
               "and in the log")
+        check(srv.stop() == 0, "the server drained and exited 0")
     finally:
         srv.stop()
 
 
-SUBJECTS = {"fdlimit": t_fdlimit, "close": t_close}
+# ---- a slow reader still gets the Close ------------------------------------
+
+def t_slow(binary, tmp):
+    """A download read at 200 kB/s (1.6 Mbit/s) reads the server's Close
+    before the 15 s hard stop, instead of a reset: the server keeps only a
+    fraction of a second of data unsent in the kernel."""
+    srv = L.Server(binary, os.path.join(tmp, "spool"))
+    try:
+        r = L.ndt7(srv.ws, read_rate=200000)
+        secs = r.end - r.start
+        check(r.close_code == 1000 and r.error is None, "the slow client read the Close", r)
+        check(secs < 15.0, "before the 15 s hard stop", round(secs, 2))
+        check(wait_for(lambda: metric(srv, "netpulse_tests_total", result="success") == 1, 5),
+              "the server counts a success")
+        check(srv.stop() == 0, "the server drained and exited 0")
+    finally:
+        srv.stop()
+
+
+SUBJECTS = {"fdlimit": t_fdlimit, "emfile": t_emfile, "close": t_close, "slow": t_slow}
 
 
 def main():

@@ -119,7 +119,7 @@ endif()
 # hostile_test.py: stdlib only; fdlimit runs the server under prlimit.
 find_program(NP_PRLIMIT prlimit)
 if(Python3_Interpreter_FOUND AND NP_PRLIMIT)
-  foreach(subject fdlimit close)
+  foreach(subject fdlimit emfile close slow)
     add_test(NAME integration.hostile_${subject}
              COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/hostile_test.py
                      $<TARGET_FILE:netpulse-server> ${subject})

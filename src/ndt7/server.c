@@ -15,12 +15,37 @@
 #include "core/rand.h"
 #include "http/query.h"
 #include "http/response.h"
+#include "ndt7/ending.h"
 #include "ndt7/ndt7.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
 
 #define MAX_PING_SAMPLES 128
-#define MIN_SUCCESS_FRACTION 0.9 /* a peer close this late still counts */
+/* Server measurements kept per test: a 15 s test at the shortest interval
+ * stays far below it. */
+#define MAX_SERVER_MEASUREMENTS 4096
+/* A download keeps at most this much of its delivery rate unsent in the
+ * kernel (at least UNSENT_MIN): enough to never starve the path, little
+ * enough that our Close at 10 s reaches even a slow client well before the
+ * 15 s hard stop. Without it Linux grows the send buffer to megabytes, ten
+ * seconds and more of data at 1.6 Mbit/s, and the hard stop then resets the
+ * connection before the client has read its way to the Close. Above
+ * UNSENT_OFF the kernel's own buffer limit is the smaller one. */
+#define UNSENT_MS 250
+#define UNSENT_MIN (64u * 1024)
+#define UNSENT_OFF (16u * 1024 * 1024)
+/* Until the first rate estimate: the kernel would otherwise take its whole
+ * send buffer (4 MiB) in the first milliseconds. */
+#define UNSENT_START (256u * 1024)
+
+/* One server measurement, kept as its compact JSON text: a jansson tree of
+ * the same measurement costs ~6x the memory, which for 500 concurrent tests
+ * is most of the server's RSS. Parsed back once, when the record is built. */
+typedef struct text_node {
+  struct text_node *next;
+  size_t len;
+  char text[];
+} text_node;
 
 typedef struct {
   np_conn *c;
@@ -42,18 +67,20 @@ typedef struct {
   int client_port;
   int server_port;
   uint32_t msg_size;
-  uint64_t sent;     /* binary payload bytes queued (download) */
-  uint64_t received; /* binary payload bytes read (upload) */
+  uint64_t sent;       /* binary payload bytes queued (download) */
+  uint64_t received;   /* binary payload bytes read (upload) */
+  uint64_t unsent_cap; /* download: kernel bytes unsent at most (0 = any) */
+  uint64_t acked_prev; /* download: bytes_acked and when, for the rate */
+  uint64_t acked_prev_ns;
   int early_exit;
   int sending;
-  int close_sent;
-  int close_received;
   int ignore_input;
   int conn_gone;
   int reported;
-  const char *failure;
-  uint64_t end_ns;
-  json_t *server_ms;
+  np_ndt7_ending end;                     /* Close sent/received, end time, result */
+  text_node *server_ms, **server_ms_tail; /* oldest first */
+  size_t server_ms_count;
+  size_t server_ms_bytes;
   np_ndt7_client_log cms;
   json_t *pings;
   json_t *client_meta;
@@ -67,9 +94,7 @@ static void arm_timer(session *s, uint64_t now);
 
 static uint64_t elapsed_us(const session *s, uint64_t now) { return (now - s->t0) / NP_NS_PER_US; }
 
-static void fail(session *s, const char *stage) {
-  if (!s->failure) s->failure = stage;
-}
+static void fail(session *s, const char *stage) { np_ndt7_ending_fail(&s->end, stage); }
 
 /* Sends a frame whose payload we own (copied into the queue). */
 static int send_frame(session *s, int opcode, const void *p, size_t n) {
@@ -80,12 +105,12 @@ static int send_frame(session *s, int opcode, const void *p, size_t n) {
   return rc;
 }
 
-static void send_close(session *s, uint16_t code, const char *reason) {
-  if (s->close_sent) return;
+/* Queues our one Close frame (np_ndt7_ending decided that it is due) and
+ * stops the bulk sender. */
+static void write_close(session *s, uint16_t code, const char *reason) {
   uint8_t pl[NP_WS_MAX_CONTROL];
   size_t n = np_ws_close_payload(pl, code, reason);
   (void)send_frame(s, NP_WS_OP_CLOSE, pl, n);
-  s->close_sent = 1;
   s->sending = 0;
   np_conn_want_writable(s->c, 0, 0);
 }
@@ -93,10 +118,9 @@ static void send_close(session *s, uint16_t code, const char *reason) {
 /* Ends the test from our side: final measurement, close 1000. The peer's
  * close (or EOF) then completes it; the hard stop bounds the wait. */
 static void end_test(session *s, uint64_t now) {
-  if (s->close_sent) return;
-  s->end_ns = now;
+  if (!np_ndt7_ending_local(&s->end, now)) return;
   measure(s, now, 0);
-  send_close(s, NP_WS_CLOSE_NORMAL, "");
+  write_close(s, NP_WS_CLOSE_NORMAL, "");
 }
 
 static void on_writable(np_conn *c, void *ud) {
@@ -104,6 +128,9 @@ static void on_writable(np_conn *c, void *ud) {
   /* Keep one message queued beyond what the kernel holds; the loop bound
    * keeps one fast connection from starving the others. */
   for (int i = 0; i < 8 && s->sending && np_conn_pending(c) == 0; i++) {
+    uint64_t unsent = 0;
+    if (s->unsent_cap && np_tcp_unsent(np_conn_fd(c), &unsent) == 0 && unsent >= s->unsent_cap)
+      return; /* TCP_NOTSENT_LOWAT wakes us once it has drained */
     if (s->cfg.max_sent_bytes && s->sent + s->msg_size > s->cfg.max_sent_bytes) {
       end_test(s, np_mono_ns());
       return;
@@ -136,16 +163,12 @@ static void on_pong(session *s, np_slice p) {
   if (o) (void)json_array_append_new(s->pings, o);
 }
 
+/* After our Close the peer's bytes no longer matter: the connection just
+ * ends, without a second Close and without touching the result. */
 static void protocol_error(session *s, int err) {
-  fail(s, err == NP_E_TOOBIG ? "message_too_big" : "protocol");
-  s->close_sent = 0; /* our close must carry the error code */
-  uint8_t pl[NP_WS_MAX_CONTROL];
-  size_t n = np_ws_close_payload(pl, np_ws_close_code_for(err), np_strerror(err));
-  (void)send_frame(s, NP_WS_OP_CLOSE, pl, n);
-  s->close_sent = 1;
-  s->sending = 0;
+  int code = np_ndt7_ending_protocol_error(&s->end, err, np_mono_ns());
+  if (code > 0) write_close(s, (uint16_t)code, np_strerror(err));
   s->ignore_input = 1;
-  np_conn_want_writable(s->c, 0, 0);
   np_conn_close(s->c);
 }
 
@@ -165,21 +188,17 @@ static int handle_event(session *s, const np_ws_event *ev) {
     }
     break;
   case NP_WS_EV_PING:
-    if (!s->close_sent) (void)send_frame(s, NP_WS_OP_PONG, ev->data.ptr, ev->data.len);
+    if (!s->end.close_sent) (void)send_frame(s, NP_WS_OP_PONG, ev->data.ptr, ev->data.len);
     break;
   case NP_WS_EV_PONG:
     on_pong(s, ev->data);
     break;
   case NP_WS_EV_CLOSE:
-    s->close_received = 1;
-    if (!s->close_sent) {
-      s->end_ns = np_mono_ns();
-      /* The official upload client closes at its own 10 s, a little before
-       * ours; a close well before the end cut the test short. */
-      if ((double)(s->end_ns - s->t0) < MIN_SUCCESS_FRACTION * (double)s->cfg.duration_ns)
-        fail(s, "client_closed_early");
-      measure(s, s->end_ns, 0);
-      send_close(s, NP_WS_CLOSE_NORMAL, "");
+    /* The official upload client closes at its own 10 s, a little before
+     * ours; np_ndt7_ending fails a close well before the end. */
+    if (np_ndt7_ending_peer_close(&s->end, np_mono_ns())) {
+      measure(s, s->end.end_ns, 0);
+      write_close(s, NP_WS_CLOSE_NORMAL, "");
     }
     s->ignore_input = 1;
     np_conn_close(s->c);
@@ -241,6 +260,25 @@ static void sample_tcp(session *s, np_tcpinfo *tcp, np_bbrinfo *bbr, int *has_tc
   *has_bbr = fd >= 0 && np_bbrinfo_read(fd, bbr) == 0;
 }
 
+/* Sizes the unsent-bytes bound of a download from the rate at which the
+ * client acknowledged data since the last sample. Not TCP_INFO's delivery
+ * rate: a flow held back by the client's window delivers each window in a
+ * burst, which loopback reports as tens of Gbit/s. */
+static void bound_unsent(session *s, uint64_t now, uint64_t bytes_acked) {
+  if (now - s->acked_prev_ns < 100 * NP_NS_PER_MS || bytes_acked < s->acked_prev) return;
+  uint64_t per_ms = (bytes_acked - s->acked_prev) / ((now - s->acked_prev_ns) / NP_NS_PER_MS);
+  s->acked_prev = bytes_acked;
+  s->acked_prev_ns = now;
+  uint64_t cap = per_ms * UNSENT_MS;
+  if (cap < UNSENT_MIN) cap = UNSENT_MIN;
+  if (cap >= UNSENT_OFF) cap = 0;
+  if (cap == s->unsent_cap) return;
+  /* Poll then reports writable only below the cap, so waiting for it does
+   * not spin; UNSENT_OFF itself is far above any send buffer. */
+  if (np_tcp_notsent_lowat(np_conn_fd(s->c), cap ? (uint32_t)cap : UNSENT_OFF) == 0)
+    s->unsent_cap = cap;
+}
+
 /* Takes a measurement; appends it to the record and, when send is set,
  * sends it to the client with a ping whose payload is our clock. */
 static void measure(session *s, uint64_t now, int send) {
@@ -260,21 +298,30 @@ static void measure(session *s, uint64_t now, int send) {
       .tcp = has_tcp ? &tcp : NULL,
       .bbr = has_bbr ? &bbr : NULL,
   };
+  if (s->dir == NP_NDT7_DIR_DOWNLOAD && has_tcp) bound_unsent(s, now, tcp.bytes_acked);
   json_t *m = np_ndt7_measurement_json(&smp);
-  if (!m) return;
+  char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
+  json_decref(m);
+  if (!text) return;
+  size_t len = strlen(text);
   if (send) {
-    char *text = json_dumps(m, JSON_COMPACT);
-    if (text) {
-      (void)send_frame(s, NP_WS_OP_TEXT, text, strlen(text));
-      free(text);
-    }
+    (void)send_frame(s, NP_WS_OP_TEXT, text, len);
     (void)send_frame(s, NP_WS_OP_PING, &now, sizeof now);
   }
-  (void)json_array_append_new(s->server_ms, m);
-  if (s->early_exit && has_tcp && tcp.bytes_acked >= NP_NDT7_EARLY_EXIT_BYTES && !s->close_sent) {
-    s->end_ns = now;
-    send_close(s, NP_WS_CLOSE_NORMAL, "");
+  text_node *n = s->server_ms_count < MAX_SERVER_MEASUREMENTS ? malloc(sizeof *n + len) : NULL;
+  if (n) {
+    n->next = NULL;
+    n->len = len;
+    memcpy(n->text, text, len);
+    *s->server_ms_tail = n;
+    s->server_ms_tail = &n->next;
+    s->server_ms_count++;
+    s->server_ms_bytes += len;
   }
+  free(text);
+  if (s->early_exit && has_tcp && tcp.bytes_acked >= NP_NDT7_EARLY_EXIT_BYTES &&
+      np_ndt7_ending_local(&s->end, now))
+    write_close(s, NP_WS_CLOSE_NORMAL, "");
 }
 
 static void on_timer(uv_timer_t *t) {
@@ -282,13 +329,13 @@ static void on_timer(uv_timer_t *t) {
   uint64_t now = np_mono_ns();
   if (now - s->t0 >= s->cfg.hard_stop_ns) {
     /* After our close, a peer that never answers is not a failure. */
-    if (!s->close_sent) fail(s, "hard_stop");
+    np_ndt7_ending_hard_stop(&s->end, now);
     np_conn_abort(s->c, NP_E_TIMEOUT);
     return;
   }
-  if (!s->close_sent && now - s->t0 >= s->cfg.duration_ns) {
+  if (!s->end.close_sent && now - s->t0 >= s->cfg.duration_ns) {
     end_test(s, now);
-  } else if (!s->close_sent && now >= s->next_measure) {
+  } else if (!s->end.close_sent && now >= s->next_measure) {
     measure(s, now, 1);
     s->next_measure = now + np_ndt7_next_interval_ns(np_random_unit());
   }
@@ -297,13 +344,43 @@ static void on_timer(uv_timer_t *t) {
 
 static void arm_timer(session *s, uint64_t now) {
   uint64_t due = s->t0 + s->cfg.hard_stop_ns;
-  if (!s->close_sent) {
+  if (!s->end.close_sent) {
     uint64_t end = s->t0 + s->cfg.duration_ns;
     if (end < due) due = end;
     if (s->next_measure < due) due = s->next_measure;
   }
   uint64_t ms = due > now ? (due - now + NP_NS_PER_MS - 1) / NP_NS_PER_MS : 0;
   (void)uv_timer_start(&s->timer, on_timer, ms, 0);
+}
+
+/* The kept server measurements as one JSON array (an empty one if memory
+ * runs out: the record is still written). */
+static json_t *server_ms_json(const session *s) {
+  size_t cap = s->server_ms_bytes + s->server_ms_count + 2;
+  char *text = malloc(cap);
+  json_t *a = NULL;
+  if (text) {
+    size_t off = 0;
+    text[off++] = '[';
+    for (const text_node *n = s->server_ms; n; n = n->next) {
+      if (n != s->server_ms) text[off++] = ',';
+      memcpy(text + off, n->text, n->len);
+      off += n->len;
+    }
+    text[off++] = ']';
+    a = json_loadb(text, off, 0, NULL);
+    free(text);
+  }
+  return a ? a : json_array();
+}
+
+static void free_server_ms(session *s) {
+  while (s->server_ms) {
+    text_node *n = s->server_ms;
+    s->server_ms = n->next;
+    free(n);
+  }
+  s->server_ms_tail = &s->server_ms;
 }
 
 static json_t *build_record(session *s, int64_t end_wall) {
@@ -314,7 +391,7 @@ static json_t *build_record(session *s, int64_t end_wall) {
   (void)json_object_set_new(r, "UUID", json_string(s->uuid));
   (void)json_object_set_new(r, "StartTime", json_string(s->start_str));
   (void)json_object_set_new(r, "EndTime", json_string(end_str));
-  (void)json_object_set(r, "ServerMeasurements", s->server_ms);
+  (void)json_object_set_new(r, "ServerMeasurements", server_ms_json(s));
   (void)json_object_set(r, "ClientMeasurements", s->cms.list);
   (void)json_object_set(r, "ClientMetadata", s->client_meta);
   if (s->cfg.server_metadata)
@@ -328,7 +405,7 @@ static json_t *build_record(session *s, int64_t end_wall) {
 static void free_session(uv_handle_t *h) {
   session *s = h->data;
   np_ws_reader_free(&s->rd);
-  json_decref(s->server_ms);
+  free_server_ms(s);
   np_ndt7_client_log_free(&s->cms);
   json_decref(s->pings);
   json_decref(s->client_meta);
@@ -339,19 +416,13 @@ static void on_close(np_conn *c, void *ud, int status) {
   session *s = ud;
   uint64_t now = np_mono_ns();
   const np_conn_stats *st = np_conn_get_stats(c);
-  if (!s->end_ns) s->end_ns = now;
-  uint64_t ran = s->end_ns - s->t0;
-  /* The peer may end the test itself (the official upload client closes
-   * after its own 10 s, without a status); EOF or RST after our close is
-   * normal too. Only an early end without a protocol error is a failure. */
-  if (!s->close_sent && !s->failure &&
-      (double)ran < MIN_SUCCESS_FRACTION * (double)s->cfg.duration_ns)
-    fail(s, status == NP_E_TIMEOUT ? "timeout" : "client_closed_early");
+  int success = np_ndt7_ending_closed(&s->end, status, now);
+  uint64_t ran = s->end.end_ns - s->t0;
   np_ndt7_outcome o;
   memset(&o, 0, sizeof o);
   o.dir = s->dir;
-  o.success = s->failure == NULL;
-  o.failure = s->failure;
+  o.success = success;
+  o.failure = s->end.failure;
   memcpy(o.uuid, s->uuid, sizeof o.uuid);
   memcpy(o.client_ip, s->client_ip, sizeof o.client_ip);
   memcpy(o.server_ip, s->server_ip, sizeof o.server_ip);
@@ -366,6 +437,7 @@ static void on_close(np_conn *c, void *ud, int status) {
   o.record = build_record(s, o.end_wall_ns);
   o.cm_drops = s->cms.drops;
   memcpy(o.meta_dropped, s->meta_dropped, sizeof o.meta_dropped);
+  free_server_ms(s); /* now in the record: do not hold it twice */
   s->conn_gone = 1;
   s->done(s->ud, &o);
   uv_close((uv_handle_t *)&s->timer, free_session);
@@ -441,7 +513,7 @@ int np_ndt7_serve(np_conn *c, const np_http_request *req, const np_ndt7_server_c
   (void)np_conn_local_addr(c, s->server_ip, sizeof s->server_ip, &s->server_port);
   host_port(s->client, sizeof s->client, s->client_ip, s->client_port);
   host_port(s->server, sizeof s->server, s->server_ip, s->server_port);
-  s->server_ms = json_array();
+  s->server_ms_tail = &s->server_ms;
   int cms_rc = np_ndt7_client_log_init(&s->cms);
   s->pings = json_array();
   s->client_meta = meta_json(&meta);
@@ -454,9 +526,8 @@ int np_ndt7_serve(np_conn *c, const np_http_request *req, const np_ndt7_server_c
                          NP_NDT7_SUBPROTOCOL);
   if (rc == 0) rc = np_conn_write(c, out.data, out.len);
   np_buf_free(&out);
-  if (rc < 0 || !s->server_ms || cms_rc < 0 || !s->pings || !s->client_meta) {
+  if (rc < 0 || cms_rc < 0 || !s->pings || !s->client_meta) {
     np_ws_reader_free(&s->rd);
-    json_decref(s->server_ms);
     np_ndt7_client_log_free(&s->cms);
     json_decref(s->pings);
     json_decref(s->client_meta);
@@ -468,6 +539,8 @@ int np_ndt7_serve(np_conn *c, const np_http_request *req, const np_ndt7_server_c
   (void)uv_timer_init(np_conn_loop(c), &s->timer);
   s->timer.data = s;
   s->t0 = np_mono_ns();
+  np_ndt7_ending_init(&s->end, s->t0, s->cfg.duration_ns);
+  s->acked_prev_ns = s->t0;
   s->start_wall = np_wall_ns();
   (void)np_format_rfc3339nano(s->start_wall, s->start_str, sizeof s->start_str);
   s->next_measure = s->t0 + np_ndt7_next_interval_ns(np_random_unit());
@@ -475,6 +548,7 @@ int np_ndt7_serve(np_conn *c, const np_http_request *req, const np_ndt7_server_c
       .on_data = on_data, .on_writable = on_writable, .on_close = on_close};
   np_conn_set_callbacks(c, &cbs, s);
   if (dir == NP_NDT7_DIR_DOWNLOAD) {
+    if (np_tcp_notsent_lowat(np_conn_fd(c), UNSENT_START) == 0) s->unsent_cap = UNSENT_START;
     s->sending = 1;
     np_conn_want_writable(c, 1, 0);
   }

@@ -17,6 +17,7 @@ struct np_listener {
   uv_poll_t poll;
   int fd;
   int port;
+  int paused;
   np_accept_cb cb;
   void *ud;
 };
@@ -101,16 +102,39 @@ int np_addr_format(const struct sockaddr *addr, char *out, size_t cap) {
 static void on_listen_poll(uv_poll_t *h, int status, int events) {
   np_listener *l = h->data;
   if (status < 0 || !(events & UV_READABLE)) return;
-  for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
+  for (int i = 0; i < ACCEPTS_PER_EVENT && !l->paused; i++) {
     int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      /* EMFILE/ENFILE: leave the connection in the backlog; the poll fires
-       * again and admission control keeps us from getting here often. */
-      return;
+    if (fd >= 0) {
+      l->cb(l, l->ud, fd);
+      continue;
     }
-    l->cb(l, l->ud, fd);
+    int e = errno;
+    if (e == EINTR || e == ECONNABORTED || e == EPROTO || e == EPERM) continue;
+    if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+      /* The connection stays in the backlog and the poll is level
+       * triggered: without a pause it would fire again at once, forever.
+       * The owner resumes us when it has room again. */
+      np_listener_pause(l);
+      l->cb(l, l->ud, -e);
+    }
+    return; /* EAGAIN: the backlog is empty */
   }
 }
+
+void np_listener_pause(np_listener *l) {
+  if (!l || l->paused) return;
+  l->paused = 1;
+  (void)uv_poll_stop(&l->poll);
+}
+
+int np_listener_resume(np_listener *l) {
+  if (!l || !l->paused) return 0;
+  int rc = uv_poll_start(&l->poll, UV_READABLE, on_listen_poll);
+  if (rc == 0) l->paused = 0;
+  return rc;
+}
+
+int np_listener_paused(const np_listener *l) { return l && l->paused; }
 
 int np_listener_open(uv_loop_t *loop, const char *addr, np_accept_cb cb, void *ud,
                      np_listener **ret_l) {

@@ -9,8 +9,11 @@
 
 typedef struct np_listener np_listener;
 
-/* Called for each accepted socket (non-blocking, close-on-exec). The owner
- * takes the fd. */
+/* Called for each accepted socket (non-blocking, close-on-exec); the owner
+ * takes the fd. fd < 0 reports that accept failed for lack of resources
+ * (-EMFILE, -ENFILE, -ENOBUFS, -ENOMEM): the listener has paused itself
+ * (the pending connection stays in the backlog) and accepts again only
+ * after np_listener_resume. */
 typedef void (*np_accept_cb)(np_listener *l, void *ud, int fd);
 
 /* Parses a numeric listen address. ":80" and "[::]:80" mean all addresses
@@ -24,6 +27,16 @@ int np_addr_format(const struct sockaddr *addr, char *out, size_t cap);
 /* Binds and listens (backlog 512, SO_REUSEADDR). */
 int np_listener_open(uv_loop_t *loop, const char *addr, np_accept_cb cb, void *ud,
                      np_listener **ret_l);
+
+/* Stops watching the socket: new connections wait in the kernel's backlog
+ * (and are refused by it once that is full). Idempotent. */
+void np_listener_pause(np_listener *l);
+
+/* Watches the socket again (idempotent). 0 or a negative libuv error. */
+int np_listener_resume(np_listener *l);
+
+/* 1 while paused. */
+int np_listener_paused(const np_listener *l);
 
 /* The bound port (useful with port 0). */
 int np_listener_port(const np_listener *l);

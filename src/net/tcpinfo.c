@@ -5,6 +5,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #ifndef TCP_CC_INFO
@@ -277,6 +279,23 @@ int np_tcp_try_bbr(int fd) {
   static const char bbr[] = "bbr";
   if (setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, bbr, sizeof(bbr) - 1) != 0) return -errno;
   return 0;
+}
+
+int np_tcp_nodelay(int fd) {
+  int one = 1;
+  return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0 ? 0 : -errno;
+}
+
+int np_tcp_unsent(int fd, uint64_t *ret_bytes) {
+  int n = 0;
+  if (ioctl(fd, SIOCOUTQNSD, &n) != 0) return -errno;
+  *ret_bytes = n < 0 ? 0 : (uint64_t)n;
+  return 0;
+}
+
+int np_tcp_notsent_lowat(int fd, uint32_t bytes) {
+  unsigned v = bytes;
+  return setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof v) == 0 ? 0 : -errno;
 }
 
 /* Size of struct tcp_bbr_info: bw_lo, bw_hi, min_rtt, pacing_gain, cwnd_gain. */

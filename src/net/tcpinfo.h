@@ -156,6 +156,19 @@ json_t *np_bbrinfo_json(const np_bbrinfo *b, int64_t elapsed_us);
  * Callers normally ignore failure and keep the default. */
 int np_tcp_try_bbr(int fd);
 
+/* Turns Nagle's algorithm off (TCP_NODELAY): a measurement message or a
+ * ping must leave at once, not wait for the ACK of the previous segment.
+ * 0 or a negative errno. */
+int np_tcp_nodelay(int fd);
+
+/* Bytes written to fd that the kernel has not sent yet (SIOCOUTQNSD), in
+ * *ret_bytes; 0 or a negative errno (*ret_bytes untouched). */
+int np_tcp_unsent(int fd, uint64_t *ret_bytes);
+
+/* Sets TCP_NOTSENT_LOWAT: poll reports fd writable only while fewer than
+ * bytes are unsent. 0 or a negative errno. */
+int np_tcp_notsent_lowat(int fd, uint32_t bytes);
+
 /* Writes fd's congestion control name ("bbr", "cubic", ...) NUL-terminated
  * into out[cap]. Returns its length, -ENOSPC if cap is too small, or a
  * negative errno. */

@@ -336,6 +336,15 @@ static int aud_has(json_t *aud, const char *want) {
   return 0;
 }
 
+/* A NumericDate as whole seconds. Converting a double outside int64_t's
+ * range is undefined behaviour in C, and a token may carry any number
+ * (1e300, -1e300): saturate instead. Both bounds are exact doubles (2^63). */
+static int64_t numeric_date(double v) {
+  if (!(v > -9223372036854775808.0)) return INT64_MIN; /* NaN cannot come from JSON */
+  if (v >= 9223372036854775808.0) return INT64_MAX;
+  return (int64_t)v;
+}
+
 /* Checks the claims of a payload whose signature already verified. */
 static np_jwt_reason check_claims(json_t *pl, const np_jwt_expect *ex, np_jwt_claims *c) {
   const char *iss = json_string_value(json_object_get(pl, "iss"));
@@ -352,8 +361,8 @@ static np_jwt_reason check_claims(json_t *pl, const np_jwt_expect *ex, np_jwt_cl
   double e = json_number_value(exp);
   if (!((double)ex->now < e)) return NP_JWT_EXPIRED;
   if (nbf && (double)ex->now < json_number_value(nbf)) return NP_JWT_NOT_YET_VALID;
-  c->exp = e > 9.2e18 ? INT64_MAX : (int64_t)e;
-  c->nbf = nbf ? (int64_t)json_number_value(nbf) : 0;
+  c->exp = numeric_date(e);
+  c->nbf = nbf ? numeric_date(json_number_value(nbf)) : 0;
   const char *s = sub ? json_string_value(sub) : "";
   memcpy(c->sub, s, strlen(s) + 1);
   return NP_JWT_OK;

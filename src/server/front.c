@@ -19,20 +19,65 @@
 
 enum { KIND_NDT7, KIND_HEALTH, KIND_METRICS };
 
-typedef struct {
+/* Under pressure (the connection cap reached), a request head gets this
+ * long from the accept: enough for a TLS handshake and a request across
+ * the world, far less than the normal --header-timeout-ms. */
+#define PRESSURE_HEADER_MS 2000
+
+typedef struct np_front {
   np_server *srv;
   np_conn *c;
   uv_timer_t timer;
+  struct np_front *older, *newer; /* the pre-head list (ndt7 only) */
+  uint64_t accepted_ms;           /* uv_now at the accept */
   int kind;
   int tls;
+  int listed;
+  int head_done; /* answered or handed over: not an early close */
+  int short_deadline;
+  int timed_out;
   char uuid[NP_UUID_BUFSZ];
 } front;
 
 static void front_free(uv_handle_t *h) { free(h->data); }
 
+static void unlist(front *f) {
+  if (!f->listed) return;
+  np_server *s = f->srv;
+  if (f->older)
+    f->older->newer = f->newer;
+  else
+    s->fronts_oldest = f->newer;
+  if (f->newer)
+    f->newer->older = f->older;
+  else
+    s->fronts_newest = f->older;
+  f->older = f->newer = NULL;
+  f->listed = 0;
+}
+
 static void release(front *f) {
+  unlist(f);
   (void)uv_timer_stop(&f->timer);
   uv_close((uv_handle_t *)&f->timer, front_free);
+}
+
+static void on_timeout(uv_timer_t *t);
+
+/* Arms the head deadline: the normal one, or under pressure the short one
+ * counted from the accept (0 when already past: it fires next turn). */
+static void arm_deadline(front *f) {
+  uint64_t ms = (uint64_t)f->srv->cfg.header_timeout_ms;
+  if (f->srv->conn_pressure && ms > PRESSURE_HEADER_MS) {
+    uint64_t age = uv_now(f->srv->loop) - f->accepted_ms;
+    ms = age >= PRESSURE_HEADER_MS ? 0 : PRESSURE_HEADER_MS - age;
+    f->short_deadline = 1;
+  }
+  (void)uv_timer_start(&f->timer, on_timeout, ms, 0);
+}
+
+void np_front_pressure(np_server *s) {
+  for (front *f = s->fronts_oldest; f; f = f->newer) arm_deadline(f);
 }
 
 static void answer(front *f, int status, int retry_after, const char *const *extra) {
@@ -118,10 +163,15 @@ static size_t on_data(np_conn *c, void *ud, uint8_t *data, size_t len) {
     int status = np_http_status_for_error(rc);
     np_log(NP_LOG_DEBUG, "bad request", "uuid=%s status=%d reason=\"%s\"", f->uuid, status,
            np_strerror(rc));
+    f->head_done = 1;
+    unlist(f);
+    np_metrics_early_close(f->srv, "bad_request");
     answer(f, status, -1, NULL);
     return len;
   }
   (void)uv_timer_stop(&f->timer);
+  f->head_done = 1;
+  unlist(f);
   np_conn_read_enable(c, 1);
   if (f->kind == KIND_HEALTH)
     answer_health(f, &req);
@@ -134,15 +184,25 @@ static size_t on_data(np_conn *c, void *ud, uint8_t *data, size_t len) {
 
 static void on_close(np_conn *c, void *ud, int status) {
   front *f = ud;
+  np_server *s = f->srv;
   (void)c;
   (void)status;
-  f->srv->open_conns--;
+  if (f->kind == KIND_NDT7)
+    s->open_conns--;
+  else
+    s->aux_conns--;
+  if (!f->head_done)
+    np_metrics_early_close(s, !f->timed_out       ? "peer_closed"
+                              : f->short_deadline ? "header_timeout_pressure"
+                                                  : "header_timeout");
   release(f);
+  np_server_conns_changed(s, 1);
 }
 
 static void on_timeout(uv_timer_t *t) {
   front *f = t->data;
-  np_log(NP_LOG_DEBUG, "request head timeout", "uuid=%s", f->uuid);
+  np_log(NP_LOG_DEBUG, "request head timeout", "uuid=%s short=%d", f->uuid, f->short_deadline);
+  f->timed_out = 1;
   np_conn_abort(f->c, NP_E_TIMEOUT);
 }
 
@@ -157,6 +217,9 @@ static void start(np_server *s, int fd, np_tls_ctx *tls, int kind) {
   f->tls = tls != NULL;
   if (kind == KIND_NDT7) {
     (void)np_tcp_try_bbr(fd);
+    /* Measurement messages, pongs and the Close must not wait behind Nagle
+     * for the ACK of the previous segment. */
+    (void)np_tcp_nodelay(fd);
     if (np_uuid_for_fd(s->uuid_prefix, fd, f->uuid, sizeof f->uuid) < 0)
       (void)snprintf(f->uuid, sizeof f->uuid, "%.200s_unknown", s->uuid_prefix);
   }
@@ -164,25 +227,49 @@ static void start(np_server *s, int fd, np_tls_ctx *tls, int kind) {
     free(f);
     return; /* np_conn_accept closed or owns the fd */
   }
-  s->open_conns++;
+  f->accepted_ms = uv_now(s->loop);
+  if (kind == KIND_NDT7) {
+    s->open_conns++;
+    /* Newest at the tail: pressure closes from the head. */
+    f->older = s->fronts_newest;
+    if (f->older)
+      f->older->newer = f;
+    else
+      s->fronts_oldest = f;
+    s->fronts_newest = f;
+    f->listed = 1;
+  } else {
+    s->aux_conns++;
+  }
   (void)uv_timer_init(s->loop, &f->timer);
   f->timer.data = f;
-  (void)uv_timer_start(&f->timer, on_timeout, (uint64_t)s->cfg.header_timeout_ms, 0);
+  arm_deadline(f);
   static const np_conn_callbacks cbs = {.on_data = on_data, .on_close = on_close};
   np_conn_set_callbacks(f->c, &cbs, f);
+  np_server_conns_changed(s, 0);
 }
 
 void np_front_accept_ndt7(np_listener *l, void *ud, int fd) {
   np_server *s = ud;
+  if (fd < 0) {
+    np_server_accept_failed(s, l, fd);
+    return;
+  }
   start(s, fd, l == s->ndt7_tls ? s->tls : NULL, KIND_NDT7);
 }
 
 void np_front_accept_health(np_listener *l, void *ud, int fd) {
-  (void)l;
+  if (fd < 0) {
+    np_server_accept_failed(ud, l, fd);
+    return;
+  }
   start(ud, fd, NULL, KIND_HEALTH);
 }
 
 void np_front_accept_metrics(np_listener *l, void *ud, int fd) {
-  (void)l;
+  if (fd < 0) {
+    np_server_accept_failed(ud, l, fd);
+    return;
+  }
   start(ud, fd, NULL, KIND_METRICS);
 }

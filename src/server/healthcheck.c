@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,9 @@ static int split_url(const char *url, char *host, size_t hcap, char *port, size_
 int np_healthcheck_main(int argc, char **argv, const char *health_addr) {
   char err[256] = "", def[300];
   int first = 0;
+  /* A server that resets the connection, or a probe runner that closed our
+   * stdout, must give exit status 1, not death by SIGPIPE. */
+  (void)signal(SIGPIPE, SIG_IGN);
   int rc = np_flags_parse(kHcFlags, 1, argc, argv, "NETPULSE_", &first, err, sizeof err);
   if (rc == 1) {
     printf("Usage: netpulse-server healthcheck [--url URL]\n\nFlags:\n");
@@ -129,7 +133,7 @@ int np_healthcheck_main(int argc, char **argv, const char *health_addr) {
   char req[600];
   int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
                    path, host);
-  if (n < 0 || (size_t)n >= sizeof req || write(fd, req, (size_t)n) != n) {
+  if (n < 0 || (size_t)n >= sizeof req || send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
     (void)close(fd);
     return fail("cannot send the request", NULL);
   }

@@ -39,6 +39,10 @@ static const np_flag kFlags[] = {
      "listen address for GET /health (empty disables)", "127.0.0.1:8000", 0, 0, 0},
     {"header-timeout-ms", 0, NP_FLAG_INT, &g_srv.cfg.header_timeout_ms, "MS",
      "time a client gets for the TLS handshake and request head", "10000", 100, 600000, 0},
+    {"max-conns", 0, NP_FLAG_INT, &g_srv.cfg.max_conns, "N",
+     "ndt7 connections open at once, tests included, before the listeners pause (0 = what "
+     "the fd limit leaves after a reserve, at most 4096)",
+     "0", 0, 1000000, 0},
     {"prometheus-addr", 0, NP_FLAG_STRING, &g_srv.cfg.prometheus_addr, "ADDR",
      "listen address for Prometheus GET /metrics (empty disables)", ":9990", 0, 0, 0},
     {"max-concurrent-tests", 0, NP_FLAG_INT, &g_srv.cfg.max_concurrent_tests, "N",
@@ -284,6 +288,7 @@ int main(int argc, char **argv) {
   if (rc != 0) return rc;
   rc = setup(s);
   if (rc != 0) return rc;
+  if (np_server_conn_budget_setup(s) < 0) return 2;
   (void)uv_timer_init(s->loop, &s->drain_timer);
   s->drain_timer.data = s;
   uv_unref((uv_handle_t *)&s->drain_timer);

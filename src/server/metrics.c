@@ -89,9 +89,24 @@ int np_metrics_setup(np_server *s) {
       gauge(reg, "netpulse_lame_duck", "1 once the server got SIGTERM and refuses new tests.");
   np_prom_family *build =
       np_prom_gauge(reg, "netpulse_build_info", "Always 1; labels name the build.", 2, l_build);
+  m->open_conns = gauge(reg, "netpulse_open_connections",
+                        "Connections open now: before their request head, running tests, "
+                        "health and metrics.");
+  m->conn_cap = gauge(reg, "netpulse_max_connections",
+                      "The ndt7 connection cap (--max-conns, or derived from the fd limit); "
+                      "the listeners pause at it.");
+  m->accept_pauses = np_prom_counter(reg, "netpulse_accept_pauses_total",
+                                     "Times a listener stopped accepting: max_conns (the cap "
+                                     "was reached) or fd_exhausted (accept found no free "
+                                     "descriptor).",
+                                     1, l_reason);
+  m->early_closes = np_prom_counter(reg, "netpulse_early_closes_total",
+                                    "Connections closed before their request head was "
+                                    "complete, by reason.",
+                                    1, l_reason);
   if (!m->tests || !m->bytes_sent || !m->bytes_received || !m->duration || !m->rate || !m->active ||
       !m->rejections || !m->files || !m->meta_dropped || !m->cm_dropped || !m->cm_members_dropped ||
-      !sat || !build)
+      !sat || !build || !m->open_conns || !m->conn_cap || !m->accept_pauses || !m->early_closes)
     return -1;
   static const char *const v_con[] = {"concurrency"}, *const v_tx[] = {"tx_rate"},
                            *const v_bud[] = {"budget"}, *const v_sp[] = {"spool"};
@@ -125,6 +140,11 @@ int np_metrics_setup(np_server *s) {
     const char *l[] = {np_ndt7_member_drop_name((np_ndt7_member_drop)r)};
     (void)np_prom_with(m->cm_members_dropped, l);
   }
+  static const char *const pauses[] = {"max_conns", "fd_exhausted"};
+  for (size_t i = 0; i < NB(pauses); i++) (void)np_prom_with(m->accept_pauses, &pauses[i]);
+  static const char *const closes[] = {"header_timeout", "header_timeout_pressure", "peer_closed",
+                                       "bad_request"};
+  for (size_t i = 0; i < NB(closes); i++) (void)np_prom_with(m->early_closes, &closes[i]);
   const char *fw[] = {"ndt7", "written"}, *ff[] = {"ndt7", "failed"};
   (void)np_prom_with(m->files, fw);
   (void)np_prom_with(m->files, ff);
@@ -175,6 +195,14 @@ void np_metrics_client_drops(np_server *s, const np_ndt7_outcome *o) {
     if (o->cm_drops.members[r])
       np_prom_inc(np_prom_with(m->cm_members_dropped, l), (double)o->cm_drops.members[r]);
   }
+}
+
+void np_metrics_accept_paused(np_server *s, const char *reason) {
+  np_prom_inc(np_prom_with(s->m.accept_pauses, &reason), 1);
+}
+
+void np_metrics_early_close(np_server *s, const char *reason) {
+  np_prom_inc(np_prom_with(s->m.early_closes, &reason), 1);
 }
 
 void np_metrics_respond(np_server *s, np_buf *out) {

@@ -30,6 +30,7 @@ typedef struct {
   const char *uuid_prefix_file;
   np_flag_list labels;
   long long header_timeout_ms;
+  long long max_conns;
   long long drain_timeout_s;
   long long max_concurrent_tests;
   long long max_tests_per_client;
@@ -78,10 +79,11 @@ typedef struct {
 typedef struct {
   np_prom_registry *reg;
   np_prom_family *tests, *bytes_sent, *bytes_received, *duration, *rate, *active;
-  np_prom_family *rejections, *files;
+  np_prom_family *rejections, *files, *accept_pauses, *early_closes;
   np_prom_family *meta_dropped, *cm_dropped, *cm_members_dropped;
   np_prom_series *sat_concurrency, *sat_tx, *sat_budget, *sat_spool;
   np_prom_series *tx_rate, *tx_total, *spool_bytes, *spool_max, *lame_duck, *window_bytes;
+  np_prom_series *open_conns, *conn_cap;
 } np_server_metrics;
 
 typedef struct np_server {
@@ -119,7 +121,14 @@ typedef struct np_server {
   int terms;
   uint64_t active_tests;
   uint64_t pending_writes;
-  uint64_t open_conns;
+  uint64_t gzip_queued; /* raw bytes of documents waiting for a gzip worker */
+  uint64_t open_conns;  /* ndt7 connections before their test starts */
+  uint64_t aux_conns;   /* health and metrics connections */
+  uint64_t conn_cap;    /* ndt7 connections (open_conns + active_tests) at most */
+  int conn_pressure;    /* at the cap: request heads get a short deadline */
+  uv_timer_t accept_retry;
+  uint64_t accept_fail_logged_ms;
+  struct np_front *fronts_oldest, *fronts_newest; /* before the head, by age */
   int exit_code;
 } np_server;
 
@@ -127,6 +136,19 @@ typedef struct np_server {
 void np_front_accept_ndt7(np_listener *l, void *ud, int fd);
 void np_front_accept_health(np_listener *l, void *ud, int fd);
 void np_front_accept_metrics(np_listener *l, void *ud, int fd);
+/* Under pressure, connections still waiting for their request head get a
+ * short deadline (counted from their accept, so the oldest go first). */
+void np_front_pressure(np_server *s);
+
+/* The connection budget (conns.c). Setup raises the soft fd limit to the
+ * hard one, logs both and derives conn_cap (after the listeners exist).
+ * conns_changed pauses or resumes the listeners after the counts changed
+ * (closed: a connection went away, so descriptors are free again);
+ * accept_failed handles a listener that ran out of descriptors. */
+int np_server_conn_budget_setup(np_server *s);
+uint64_t np_server_conns(const np_server *s);
+void np_server_conns_changed(np_server *s, int closed);
+void np_server_accept_failed(np_server *s, np_listener *l, int err);
 
 /* Admission for every test type (admit.c): checks the access token (401)
  * and capacity (503 + Retry-After), answering and closing ask->conn itself
@@ -162,6 +184,8 @@ void np_metrics_file(np_server *s, const char *datatype, int ok);
 void np_metrics_active(np_server *s, const char *proto, int delta);
 /* Counts what a finished test's client sent that its record does not hold. */
 void np_metrics_client_drops(np_server *s, const np_ndt7_outcome *o);
+void np_metrics_accept_paused(np_server *s, const char *reason);
+void np_metrics_early_close(np_server *s, const char *reason);
 /* Writes the whole /metrics HTTP response (200, or 500 when too big). */
 void np_metrics_respond(np_server *s, np_buf *out);
 

@@ -221,7 +221,9 @@ def selftest():
             continue
         text = open(path).read()
         starts = "--datadir" in text or "Server(" in text
-        if starts and "datafiles" not in text and "with_server.sh" not in text:
+        # ops_lib.run_subject validates for the scripts whose main it is.
+        if starts and "datafiles" not in text and "run_subject" not in text \
+                and "with_server.sh" not in text:
             fails.append("%s starts netpulse-server but does not validate its data files" % name)
         elif starts:
             print("ok: %s validates its data files" % name)

@@ -11,6 +11,8 @@ import socket
 import ssl
 import struct
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -19,9 +21,10 @@ SUBPROTO = "net.measurementlab.ndt.v7"
 
 
 class Server:
-    """A netpulse-server process with every listener on 127.0.0.1:0."""
+    """A netpulse-server process with every listener on 127.0.0.1:0. prefix:
+    a command that execs the server (e.g. prlimit), so proc.pid stays its."""
 
-    def __init__(self, binary, datadir, *flags, env=None, tls=False):
+    def __init__(self, binary, datadir, *flags, env=None, tls=False, prefix=()):
         self.datadir = datadir
         self.log_path = os.path.normpath(datadir) + ".log"
         self.log = open(self.log_path, "wb")
@@ -34,7 +37,7 @@ class Server:
             args += ["--ndt7-addr", "127.0.0.1:0", "--tls-self-signed"]
         else:
             args += ["--ndt7-addr", ""]
-        args += list(flags)
+        args = list(prefix) + args + list(flags)
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.log,
                                      env=env)
         self.ports = {}
@@ -348,3 +351,39 @@ def run_parallel(fn, args_list):
     for t in ts:
         t.join()
     return out
+
+
+def wait_for(pred, timeout, step=0.02):
+    """Polls pred until it is true (True) or timeout seconds pass (False)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return False
+
+
+def run_subject(subjects, doc, prefix):
+    """The main of a test script: argv is SERVER_BINARY SUBJECT; runs
+    subjects[SUBJECT](binary, tmpdir), validates every data file left in
+    tmpdir against the shipped schemas (datafiles), and prints the server
+    logs left there on an AssertionError. Returns the exit status."""
+    import datafiles  # same folder; stdlib only
+    if len(sys.argv) != 3 or sys.argv[2] not in subjects:
+        print(doc)
+        return 2
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        try:
+            try:
+                subjects[sys.argv[2]](sys.argv[1], tmp)
+            finally:
+                datafiles.assert_tree(tmp)
+        except AssertionError as e:
+            print("FAIL:", e)
+            for f in sorted(os.listdir(tmp)):
+                if f.endswith(".log"):
+                    print("---- server log", f)
+                    print(open(os.path.join(tmp, f)).read()[-4000:])
+            return 1
+    print("PASS")
+    return 0

@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -56,13 +55,7 @@ def delta(a, b, name, **labels):
     return val(b, name, **labels) - val(a, name, **labels)
 
 
-def wait_for(pred, timeout, step=0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
+wait_for = L.wait_for
 
 
 def active(srv, proto="ndt7+ws"):
@@ -504,29 +497,9 @@ def t_config(binary, tmp):
 SUBJECTS = {"metrics": t_metrics, "drain": t_drain, "reload": t_reload, "budget": t_budget,
             "spool": t_spool, "tokens": t_tokens, "config": t_config}
 
-
-def run_subject(subjects, doc, prefix):
-    """Runs the subject named by argv[2] with argv[1] (the server binary) in
-    a fresh temp dir; validates every data file written there; prints the
-    server logs on failure. Returns the exit status."""
-    if len(sys.argv) != 3 or sys.argv[2] not in subjects:
-        print(doc)
-        return 2
-    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
-        try:
-            try:
-                subjects[sys.argv[2]](sys.argv[1], tmp)
-            finally:
-                datafiles.assert_tree(tmp)
-        except AssertionError as e:
-            print("FAIL:", e)
-            for f in sorted(os.listdir(tmp)):
-                if f.endswith(".log"):
-                    print("---- server log", f)
-                    print(open(os.path.join(tmp, f)).read()[-4000:])
-            return 1
-    print("PASS")
-    return 0
+# The shared main (validates every data file a subject leaves; privacy_test
+# imports it from here).
+run_subject = L.run_subject
 
 
 def main():

@@ -115,6 +115,20 @@ if(EXISTS /usr/bin/python3)
 else()
   np_missing_tool("/usr/bin/python3 missing: operations tests")
 endif()
+# --- hostile clients (issue 11): fd exhaustion, close semantics ----------
+# hostile_test.py: stdlib only; fdlimit runs the server under prlimit.
+find_program(NP_PRLIMIT prlimit)
+if(Python3_Interpreter_FOUND AND NP_PRLIMIT)
+  foreach(subject fdlimit emfile close slow)
+    add_test(NAME integration.hostile_${subject}
+             COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/hostile_test.py
+                     $<TARGET_FILE:netpulse-server> ${subject})
+    set_tests_properties(integration.hostile_${subject} PROPERTIES
+                         LABELS integration TIMEOUT 120)
+  endforeach()
+else()
+  np_missing_tool("python3 or prlimit (util-linux) missing: hostile client tests")
+endif()
 find_program(NP_PROMTOOL promtool)
 if(NP_PROMTOOL)
   add_test(NAME integration.ops_prometheus_rules

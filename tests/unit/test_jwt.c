@@ -201,6 +201,40 @@ static void claim_failures(void **state) {
   }
 }
 
+/* NumericDates far outside int64_t: decided without undefined behaviour
+ * (UBSan would abort here) and reported saturated. */
+static void extreme_dates(void **state) {
+  fixture *f = *state;
+  char tok[4096];
+  np_jwt_claims c;
+  static const struct {
+    const char *dates;
+    np_jwt_reason want;
+    int64_t exp, nbf;
+  } cases[] = {
+      {"\"exp\":1e300,\"nbf\":-1e300", NP_JWT_OK, INT64_MAX, INT64_MIN},
+      {"\"exp\":9223372036854775807,\"nbf\":-9223372036854775808", NP_JWT_OK, INT64_MAX, INT64_MIN},
+      {"\"exp\":9.3e18,\"nbf\":-9.3e18", NP_JWT_OK, INT64_MAX, INT64_MIN},
+      {"\"exp\":1700000060,\"nbf\":-1e19", NP_JWT_OK, 1700000060, INT64_MIN},
+      {"\"exp\":-1e300", NP_JWT_EXPIRED, 0, 0},
+      {"\"exp\":1e300,\"nbf\":1e300", NP_JWT_NOT_YET_VALID, 0, 0},
+      {"\"exp\":1e300,\"nbf\":-0.5", NP_JWT_OK, INT64_MAX, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char pl[512];
+    snprintf(pl, sizeof pl, "{\"iss\":\"locate\",\"aud\":\"" MACHINE "\",%s}", cases[i].dates);
+    mint(f->ed, "{\"alg\":\"EdDSA\",\"kid\":\"ed1\"}", pl, tok, sizeof tok);
+    memset(&c, 0, sizeof c);
+    np_jwt_reason got = check(f->ks, tok, &c);
+    if (got != cases[i].want)
+      fail_msg("case %zu (%s): got %s want %s", i, cases[i].dates, np_jwt_reason_str(got),
+               np_jwt_reason_str(cases[i].want));
+    if (got != NP_JWT_OK) continue;
+    assert_int_equal(c.exp, cases[i].exp);
+    assert_int_equal(c.nbf, cases[i].nbf);
+  }
+}
+
 static void header_and_key_failures(void **state) {
   fixture *f = *state;
   char tok[4096], hp[2048];
@@ -385,6 +419,7 @@ int main(void) {
       cmocka_unit_test(reason_strings),
       cmocka_unit_test_setup_teardown(valid_tokens, setup, teardown),
       cmocka_unit_test_setup_teardown(claim_failures, setup, teardown),
+      cmocka_unit_test_setup_teardown(extreme_dates, setup, teardown),
       cmocka_unit_test_setup_teardown(header_and_key_failures, setup, teardown),
       cmocka_unit_test_setup_teardown(truncated_and_garbage, setup, teardown),
       cmocka_unit_test_setup_teardown(keyset_loading, setup, teardown),

@@ -375,11 +375,40 @@ static void socket_cookies(void **state) {
   close(s);
 }
 
+/* The socket options the ndt7 paths set: Nagle off, the unsent-bytes
+ * wake-up mark, and the unsent count itself. */
+static void nodelay_and_unsent(void **state) {
+  (void)state;
+  int c, s;
+  (void)make_pair(&c, &s, NULL);
+  int v = 0;
+  socklen_t vl = sizeof v;
+  assert_int_equal(getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &v, &vl), 0);
+  assert_int_equal(v, 0);
+  assert_int_equal(np_tcp_nodelay(c), 0);
+  vl = sizeof v;
+  assert_int_equal(getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &v, &vl), 0);
+  assert_int_equal(v, 1);
+  assert_int_equal(np_tcp_notsent_lowat(c, 65536), 0);
+  vl = sizeof v;
+  assert_int_equal(getsockopt(c, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, &vl), 0);
+  assert_int_equal(v, 65536);
+  uint64_t unsent = 7;
+  assert_int_equal(np_tcp_unsent(c, &unsent), 0);
+  assert_int_equal(unsent, 0);
+  assert_int_equal(np_tcp_nodelay(-1), -EBADF);
+  unsent = 7;
+  assert_int_equal(np_tcp_unsent(-1, &unsent), -EBADF);
+  assert_int_equal(unsent, 7);
+  close(c);
+  close(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(loopback_counts),         cmocka_unit_test(short_buffer_omits_fields),
       cmocka_unit_test(decode_offsets_and_bits), cmocka_unit_test(bbr_or_clean_failure),
-      cmocka_unit_test(socket_cookies),
+      cmocka_unit_test(socket_cookies),          cmocka_unit_test(nodelay_and_unsent),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,7 @@
 #include "client/lib/locate.h"
 #include "ndt7/ndt7.h"
 #include "net/conn.h"
+#include "net/tcpinfo.h"
 #include "net/tls.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
@@ -419,6 +420,8 @@ static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai) {
     finish(k, rc, NULL);
     return;
   }
+  /* Measurement messages and pongs must not wait behind Nagle. */
+  (void)np_tcp_nodelay(np_conn_fd(k->c));
   k->handles++;
   k->phase = PH_CONNECT;
 }

@@ -11,8 +11,10 @@
 # machine builds everything. The daemon this script starts has no iptables
 # rules and no bridge (the smoke test uses --network=host), uses overlay2
 # when the kernel and filesystem allow it, else vfs, and logs to
-# /var/log/netpulse-dockerd.log. Needs root and docker.io
-# (scripts/install-deps.sh installs it).
+# /var/log/netpulse-dockerd.log (this run only). On that daemon, untagged
+# images older than a day are pruned (younger ones are the next run's
+# cache); a daemon that was already running is left as it is. Needs root and
+# docker.io (scripts/install-deps.sh installs it).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -76,6 +78,7 @@ start_dockerd() {
 }
 
 t0=$(date +%s)
+: >"$dlog" 2>/dev/null || true # this run's daemon log only
 if docker info >/dev/null 2>&1; then
   log "using the running Docker daemon ($(docker info -f '{{.Driver}}' 2>/dev/null))"
 else
@@ -85,5 +88,12 @@ fi
 
 status=0
 bash scripts/docker-test.sh "$@" || status=$?
+# Every build leaves the previous image and build stage untagged. Those a
+# day old go; younger ones stay as the layer cache of the next run (the
+# apt-get layers hang below them and are kept while anything uses them).
+if [ -n "$started" ]; then
+  docker image prune -f --filter until=24h >/dev/null 2>&1 || true
+fi
+docker system df 2>/dev/null | sed 's/^/    /' >&2 || true
 log "container phase: $(($(date +%s) - t0)) s, exit $status"
 exit "$status"

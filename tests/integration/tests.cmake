@@ -186,7 +186,8 @@ if(Python3_Interpreter_FOUND)
            COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/cli_locate.py
                    --client $<TARGET_FILE:netpulse-cli>
                    --server $<TARGET_FILE:netpulse-server>)
-  set_tests_properties(integration.cli_locate PROPERTIES LABELS integration TIMEOUT 240)
+  set_tests_properties(integration.cli_locate PROPERTIES LABELS integration TIMEOUT 240
+                       ${NP_SKIPPABLE})
 else()
   np_missing_tool("python3 missing: netpulse CLI Locate test")
 endif()

@@ -28,16 +28,19 @@ say() { printf '\n== %s ==\n' "$*" >&2; }
 say "installing missing build packages"
 bash scripts/install-deps.sh --build-only
 
-say "building (release)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DNP_TESTS=OFF >/dev/null
-cmake --build build -j"$(nproc)" --target netpulse-server netpulse-cli >/dev/null
-echo "built build/netpulse-server and build/netpulse" >&2
+# A tree of its own: the test suite's build/ keeps its options (tests on),
+# whichever of the README's two commands runs first.
+bdir=build-demo
+say "building (release, in $bdir/)"
+cmake -S . -B "$bdir" -DCMAKE_BUILD_TYPE=Release -DNP_TESTS=OFF >/dev/null
+cmake --build "$bdir" -j"$(nproc)" --target netpulse-server netpulse-cli >/dev/null
+echo "built $bdir/netpulse-server and $bdir/netpulse" >&2
 
 work=$(mktemp -d /tmp/netpulse-demo.XXXXXX)
 spool="$work/spool"
 log="$work/server.log"
 say "starting netpulse-server on loopback (spool: $spool)"
-build/netpulse-server --ndt7-addr-cleartext 127.0.0.1:0 --ndt7-addr 127.0.0.1:0 \
+"$bdir/netpulse-server" --ndt7-addr-cleartext 127.0.0.1:0 --ndt7-addr 127.0.0.1:0 \
   --tls-self-signed --health-addr 127.0.0.1:0 --prometheus-addr 127.0.0.1:0 \
   --datadir "$spool" --label demo=true 2>"$log" &
 srv=$!
@@ -64,7 +67,7 @@ echo "server listening on 127.0.0.1:$port ($scheme)" >&2
 
 say "running the netpulse client: download, then upload (about 20 s)"
 status=0
-build/netpulse --server "127.0.0.1:$port" --scheme "$scheme" "${extra[@]}" \
+"$bdir/netpulse" --server "127.0.0.1:$port" --scheme "$scheme" "${extra[@]}" \
   --accept-data-policy || status=$?
 
 say "stopping the server (it finishes writing its data first)"

@@ -9,10 +9,11 @@
 # BASE_IMAGE). Idempotent: when IMAGE already exists it does nothing, unless
 # --force. Environment:
 #   MIRROR           Debian mirror (default: the first .../debian URI in this
-#                    machine's apt sources, else http://deb.debian.org/debian)
+#                    machine's apt sources; no built-in fallback: without
+#                    either the script stops and says so)
 #   SECURITY_MIRROR  Debian security mirror written into the image's apt
-#                    sources (default: derived from the apt sources, else
-#                    http://deb.debian.org/debian-security)
+#                    sources (default: the first .../debian-security URI in
+#                    the apt sources; likewise required)
 #   SUITE            Debian suite (default: bookworm)
 #
 # Needs root and a running Docker daemon; installs debootstrap with apt-get
@@ -68,10 +69,20 @@ apt_uri() {
       -e 's/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+).*/\2/p' |
     tr ' ' '\n' | sed 's,/*$,,' | grep -E "${suffix}\$" | head -n1 || true
 }
+# No host is built in: which mirror a machine may use is its operator's
+# choice, already made in its apt sources.
 mirror="${MIRROR:-$(apt_uri '/debian')}"
-mirror="${mirror:-http://deb.debian.org/debian}"
 security="${SECURITY_MIRROR:-$(apt_uri '/debian-security')}"
-security="${security:-http://deb.debian.org/debian-security}"
+if [ -z "$mirror" ]; then
+  log "no Debian mirror: this machine's apt sources have no .../debian URI;"
+  log "set MIRROR=<URL of a Debian mirror> (and SECURITY_MIRROR=...)"
+  exit 1
+fi
+if [ -z "$security" ]; then
+  log "no Debian security mirror: the apt sources have no .../debian-security URI;"
+  log "set SECURITY_MIRROR=<URL of a Debian security mirror>"
+  exit 1
+fi
 
 if ! command -v debootstrap >/dev/null 2>&1; then
   log "installing debootstrap"

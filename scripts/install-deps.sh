@@ -4,7 +4,8 @@
 #
 # Usage: scripts/install-deps.sh [--build-only]
 #   --build-only  only the packages needed to compile netpulse and its unit tests
-#   (default)     build + test packages, then the npm test peers in tests/peers
+#   (default)     build + test packages (with docker.io and debootstrap for
+#                 the container phase), then the npm test peers in tests/peers
 #
 # Run as root (or with sudo available). Safe in CI with no stdin. All progress
 # goes to stderr.
@@ -18,7 +19,7 @@ for arg in "$@"; do
 	case "$arg" in
 	--build-only) build_only=1 ;;
 	-h | --help)
-		sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+		sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
 		exit 0
 		;;
 	*) die "unknown option: $arg (try --help)" ;;
@@ -30,7 +31,8 @@ root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_pkgs=(cmake gcc pkg-config libuv1-dev libssl-dev libjansson-dev
 	zlib1g-dev libnghttp2-dev libcmocka-dev)
 test_pkgs=(clang clang-format libclang-rt-14-dev python3 inotify-tools iperf3 nodejs npm chromium
-	nghttp2-client curl python3-prometheus-client python3-jwt prometheus openssl iproute2)
+	nghttp2-client curl python3-prometheus-client python3-jwt prometheus openssl iproute2
+	docker.io debootstrap)
 
 pkgs=("${build_pkgs[@]}")
 if [ "$build_only" -eq 0 ]; then
@@ -50,6 +52,11 @@ for p in "${pkgs[@]}"; do
 	# NodeSource's nodejs bundles npm and conflicts with Debian's npm
 	# package: an npm on PATH is enough.
 	if [ "$p" = npm ] && command -v npm >/dev/null 2>&1; then
+		continue
+	fi
+	# Likewise a Docker engine from another package (docker-ce) conflicts
+	# with docker.io: a dockerd on PATH is enough for the container phase.
+	if [ "$p" = docker.io ] && command -v dockerd >/dev/null 2>&1; then
 		continue
 	fi
 	missing+=("$p")

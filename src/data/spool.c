@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,7 +24,8 @@
 #define DATATYPE_MAX 64
 
 /* Staging affixes: ".<name>.part" (O_TMPFILE path, complete by
- * construction) and ".<name>.tmp" (fallback path, may be partial). */
+ * construction) and ".<name>.<random>.tmp" (fallback path, may be
+ * partial). */
 #define STAGE_PREFIX "."
 #define STAGE_SUFFIX ".part"
 #define FALLBACK_SUFFIX ".tmp"
@@ -265,16 +267,28 @@ fail_linked:
 }
 
 /* For filesystems without O_TMPFILE. The trade-off: closing the named temp
- * file raises IN_CLOSE_WRITE on ".<name>.tmp", a hidden name the uploader
- * may try to open or even upload before the rename. It is not called
- * ".part" because a crash mid-write leaves it partial, and recovery must
- * only ever publish complete staging files. */
+ * file raises IN_CLOSE_WRITE on a hidden ".<name>.<8 hex>.tmp", which the
+ * uploader may try to open or even upload before the rename. It is not
+ * called ".part" because a crash mid-write leaves it partial, and recovery
+ * must only ever publish complete staging files. The random part makes
+ * every attempt's name new: a leftover of a crashed attempt (never
+ * deleted, like every spool file) cannot block a later write of the same
+ * name, and two writers never share an inode. The name part is cut to fit
+ * NAME_MAX; it only helps a human reading the directory. */
 static int write_fallback(int dirfd, const char *name, const uint8_t *data, size_t len) {
   char tmp[NAME_MAX + 1];
-  int rc = path_fmt(tmp, sizeof tmp, STAGE_PREFIX "%s" FALLBACK_SUFFIX, name);
-  if (rc < 0) return rc;
-  int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0) return -errno;
+  int fd = -1, rc = -EEXIST;
+  int keep = (int)(NAME_MAX - (sizeof STAGE_PREFIX - 1) - 9 - (sizeof FALLBACK_SUFFIX - 1));
+  for (int attempt = 0; attempt < 8 && fd < 0 && rc == -EEXIST; attempt++) {
+    uint32_t r;
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) return -errno;
+    rc = path_fmt(tmp, sizeof tmp, STAGE_PREFIX "%.*s.%08x" FALLBACK_SUFFIX, keep, name,
+                  (unsigned)r);
+    if (rc < 0) return rc;
+    fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    rc = fd < 0 ? -errno : 0;
+  }
+  if (fd < 0) return rc;
   rc = write_all(fd, data, len);
   if (rc == 0 && fsync(fd) < 0) rc = -errno;
   if (close(fd) < 0 && errno != EINTR && rc == 0) rc = -errno;

@@ -64,8 +64,10 @@ int np_spool_prepare(np_spool *s, const char *datatype, int64_t wall_ns);
  * untouched. On any failure no file of ours remains under the final or the
  * staging name. On success the final path is copied to ret_path (may be
  * NULL; NP_E_TOOBIG, before anything is written, if pathcap is too small).
- * On filesystems without O_TMPFILE a named ".<name>.tmp" is written and
- * renamed instead; its close raises IN_CLOSE_WRITE on that hidden name.
+ * On filesystems without O_TMPFILE a named ".<name>.<random>.tmp" is
+ * written and renamed instead; its close raises IN_CLOSE_WRITE on that
+ * hidden name. A partial one left by a crash is never published, removed
+ * or reused, and does not stand in the way of a new write of the name.
  * If the last step, the directory fsync, fails, the error is returned but
  * the file has been handed over already: it is never taken back. */
 int np_spool_write(np_spool *s, const char *datatype, int64_t wall_ns, const char *name,

@@ -80,6 +80,10 @@ static const np_flag kFlags[] = {
      "comma list of test types that need a valid access_token (ndt7)", "", 0, 0, 0},
     {"drain-timeout", 0, NP_FLAG_INT, &g_srv.cfg.drain_timeout_s, "SECONDS",
      "after SIGTERM, exit at the latest after this long", "30", 0, 3600, 0},
+    {"lame-duck-min", 0, NP_FLAG_INT, &g_srv.cfg.lame_duck_min_s, "SECONDS",
+     "after SIGTERM, stay in lame duck (health 500, new tests 503) at least this long, also "
+     "when idle, so that Locate sees it (at most --drain-timeout)",
+     "0", 0, 3600, 0},
     {"log-level", 0, NP_FLAG_STRING, &g_srv.cfg.log_level, "LEVEL", "debug, info, warn or error",
      "info", 0, 0, 0},
 };
@@ -103,7 +107,7 @@ static void usage(FILE *f) {
 }
 
 void np_server_maybe_exit(np_server *s) {
-  if (!s->draining) return;
+  if (!s->draining || s->lame_duck_held) return;
   if (s->active_tests == 0 && s->pending_writes == 0) {
     np_log(NP_LOG_INFO, "drained, exiting", NULL);
     uv_stop(s->loop);
@@ -115,6 +119,17 @@ static void on_drain_timeout(uv_timer_t *t) {
   np_log(NP_LOG_WARN, "drain timeout, exiting", "active_tests=%llu pending_writes=%llu",
          (unsigned long long)s->active_tests, (unsigned long long)s->pending_writes);
   uv_stop(s->loop);
+}
+
+/* Locate keeps sending clients until its heartbeat has seen the 500: an
+ * idle server that left at once would turn them away with connection
+ * errors instead of a 503 they can retry elsewhere. */
+static void on_lame_duck_min(uv_timer_t *t) {
+  np_server *s = t->data;
+  s->lame_duck_held = 0;
+  np_log(NP_LOG_INFO, "minimum lame-duck time over", "active_tests=%llu",
+         (unsigned long long)s->active_tests);
+  np_server_maybe_exit(s);
 }
 
 static void on_term(uv_signal_t *h, int signum) {
@@ -132,6 +147,11 @@ static void on_term(uv_signal_t *h, int signum) {
          (unsigned long long)s->active_tests);
   (void)uv_timer_start(&s->drain_timer, on_drain_timeout, (uint64_t)s->cfg.drain_timeout_s * 1000,
                        0);
+  if (s->cfg.lame_duck_min_s > 0) {
+    s->lame_duck_held = 1;
+    (void)uv_timer_start(&s->lame_duck_timer, on_lame_duck_min,
+                         (uint64_t)s->cfg.lame_duck_min_s * 1000, 0);
+  }
   np_server_maybe_exit(s);
 }
 
@@ -282,6 +302,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "netpulse-server: invalid --log-level \"%s\"\n", s->cfg.log_level);
     return 2;
   }
+  if (s->cfg.lame_duck_min_s > s->cfg.drain_timeout_s) {
+    fprintf(stderr, "netpulse-server: --lame-duck-min (%lld s) exceeds --drain-timeout (%lld s)\n",
+            s->cfg.lame_duck_min_s, s->cfg.drain_timeout_s);
+    return 2;
+  }
   (void)signal(SIGPIPE, SIG_IGN);
   s->loop = uv_default_loop();
   rc = np_server_admission_setup(s);
@@ -292,6 +317,8 @@ int main(int argc, char **argv) {
   (void)uv_timer_init(s->loop, &s->drain_timer);
   s->drain_timer.data = s;
   uv_unref((uv_handle_t *)&s->drain_timer);
+  (void)uv_timer_init(s->loop, &s->lame_duck_timer);
+  s->lame_duck_timer.data = s;
   (void)uv_signal_init(s->loop, &s->sigterm);
   (void)uv_signal_init(s->loop, &s->sigint);
   (void)uv_signal_init(s->loop, &s->sighup);

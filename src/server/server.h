@@ -32,6 +32,7 @@ typedef struct {
   long long header_timeout_ms;
   long long max_conns;
   long long drain_timeout_s;
+  long long lame_duck_min_s;
   long long max_concurrent_tests;
   long long max_tests_per_client;
   long long tx_max_rate;
@@ -117,7 +118,9 @@ typedef struct np_server {
   uv_signal_t sigint;
   uv_signal_t sighup;
   uv_timer_t drain_timer;
+  uv_timer_t lame_duck_timer;
   int draining;
+  int lame_duck_held; /* draining, but the minimum lame-duck time runs */
   int terms;
   uint64_t active_tests;
   uint64_t pending_writes;

@@ -3,8 +3,8 @@
 metrics deltas, drain, SIGHUP reload, bandwidth budget, spool quota, access
 tokens, healthcheck and configuration errors.
 
-Usage: ops_test.py SERVER_BINARY SUBJECT   (SUBJECT: metrics, drain, reload,
-budget, spool, tokens, config). Exit 0 pass, 1 fail, 77 skip. Needs
+Usage: ops_test.py SERVER_BINARY SUBJECT   (SUBJECT: metrics, drain,
+lameduck, reload, budget, spool, tokens, config). Exit 0 pass, 1 fail, 77 skip. Needs
 Debian's python3-prometheus-client (and python3-jwt for tokens)."""
 
 import base64
@@ -29,6 +29,11 @@ except ImportError:
     sys.exit(77)
 
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+# Checks that could not run for want of a tool: the subject then exits 77
+# (skipped), which CI (NP_REQUIRE_ALL_TESTS) counts as a failure.
+SKIPPED = []
 
 
 def check(cond, what, *detail):
@@ -151,6 +156,8 @@ def t_metrics(binary, tmp):
             p = subprocess.run([promtool, "check", "metrics"], input=srv.metrics_text(),
                                capture_output=True, text=True)
             check(p.returncode == 0, "promtool check metrics is clean", p.stdout, p.stderr)
+        else:
+            SKIPPED.append("promtool check metrics (Debian package prometheus)")
         # Every exported family is documented.
         doc = open(os.path.join(SRC, "docs", "metrics.md")).read()
         fams = {f.name for f in text_string_to_metric_families(srv.metrics_text())}
@@ -222,6 +229,72 @@ def t_drain(binary, tmp):
     for root, _, fs in os.walk(srv.datadir):
         for f in fs:
             check(not f.endswith(".part") and not f.endswith(".tmp"), "no partial file", f)
+
+
+def exit_after(srv, t0, timeout=5):
+    """Waits for the server to exit by itself: (status or None, seconds since t0)."""
+    try:
+        rc = srv.proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        rc = None
+    dt = time.monotonic() - t0
+    srv.stop()
+    return rc, dt
+
+
+def t_lameduck(binary, tmp):
+    """--lame-duck-min: an idle server stays in lame duck that long after
+    SIGTERM (health 500, new tests 503 + Retry-After), so that Locate's
+    heartbeat sees it, then exits 0 by itself."""
+    p = subprocess.run([binary, "--datadir", os.path.join(tmp, "d"),
+                        "--ndt7-addr-cleartext", "127.0.0.1:0", "--ndt7-addr", "",
+                        "--health-addr", "", "--prometheus-addr", "",
+                        "--lame-duck-min", "40", "--drain-timeout", "30"],
+                       capture_output=True, text=True, timeout=10)
+    check(p.returncode == 2 and "--lame-duck-min" in p.stderr,
+          "--lame-duck-min above --drain-timeout -> exit 2", p.returncode, p.stderr.strip())
+
+    minimum = 5.0
+    srv = L.Server(binary, os.path.join(tmp, "spool"), "--lame-duck-min", "5",
+                   "--drain-timeout", "30")
+    check(srv.health() == 200, "health 200 while serving")
+    t0 = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    check(wait_for(lambda: srv.health(timeout=0.1) == 500, 0.5, step=0.005),
+          "health 500 right after SIGTERM")
+    probes, last = 0, 0.0
+    # Probe the whole minimum, leaving 0.3 s so that no probe races the exit.
+    while time.monotonic() - t0 < minimum - 0.3:
+        at = time.monotonic() - t0
+        h = srv.health(timeout=1)
+        r = L.ndt7(srv.ws, timeout=2)
+        check(h == 500 and r.status == 503 and r.headers.get("retry-after", "").isdigit() and
+              json.loads(r.body or b"{}").get("error") == "lame_duck",
+              "at %.1f s: health 500, new test 503 lame_duck + Retry-After" % at,
+              h, r, r.headers.get("retry-after"))
+        check(srv.proc.poll() is None, "still running at %.1f s" % at)
+        probes, last = probes + 1, at
+        time.sleep(0.4)
+    check(probes >= 8 and last >= minimum - 1, "probed through the minimum", probes,
+          "%.1f s" % last)
+    m = scrape(srv)
+    check(val(m, "netpulse_lame_duck") == 1, "netpulse_lame_duck 1")
+    rc, dt = exit_after(srv, t0)
+    check(rc == 0, "exit 0 after the minimum", rc)
+    check(minimum <= dt <= minimum + 1.5, "exited %.1f s after SIGTERM (minimum 5 s)" % dt)
+    log = srv.log_text()
+    check('msg="minimum lame-duck time over"' in log and 'msg="drained, exiting"' in log,
+          "log: minimum over, then drained")
+
+    # From the environment, like every flag; and 0 (the default) leaves at once.
+    for value, low, high in (("1", 1.0, 2.5), ("0", 0.0, 1.0)):
+        env = dict(os.environ, NETPULSE_LAME_DUCK_MIN=value)
+        srv = L.Server(binary, os.path.join(tmp, "spool-env" + value), env=env)
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        rc, dt = exit_after(srv, t0)
+        check(rc == 0 and low <= dt <= high,
+              "NETPULSE_LAME_DUCK_MIN=%s: idle exit 0 after %.2f s" % (value, dt), rc)
 
 
 # ---- SIGHUP --------------------------------------------------------------
@@ -453,7 +526,7 @@ def t_config(binary, tmp):
     for flag in ("prometheus-addr", "max-concurrent-tests", "max-tests-per-client",
                  "tx-max-rate", "tx-device", "bandwidth-budget", "budget-window",
                  "spool-max-bytes", "token-verify-key", "token-machine", "token-required",
-                 "drain-timeout", "health-addr"):
+                 "drain-timeout", "lame-duck-min", "health-addr"):
         line = [ln for ln in h.stdout.splitlines() if ln.strip().startswith("--" + flag + " ")]
         env = "NETPULSE_" + flag.upper().replace("-", "_")
         check(line and env in line[0], "--help documents --%s with %s" % (flag, env))
@@ -494,8 +567,8 @@ def t_config(binary, tmp):
           "healthcheck exits 1 with one line when down", hc.stdout.strip())
 
 
-SUBJECTS = {"metrics": t_metrics, "drain": t_drain, "reload": t_reload, "budget": t_budget,
-            "spool": t_spool, "tokens": t_tokens, "config": t_config}
+SUBJECTS = {"metrics": t_metrics, "drain": t_drain, "lameduck": t_lameduck, "reload": t_reload,
+            "budget": t_budget, "spool": t_spool, "tokens": t_tokens, "config": t_config}
 
 # The shared main (validates every data file a subject leaves; privacy_test
 # imports it from here).
@@ -503,7 +576,7 @@ run_subject = L.run_subject
 
 
 def main():
-    return run_subject(SUBJECTS, __doc__, "np-ops-")
+    return run_subject(SUBJECTS, __doc__, "np-ops-", SKIPPED)
 
 
 if __name__ == "__main__":

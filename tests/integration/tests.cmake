@@ -62,7 +62,7 @@ if(Python3_Interpreter_FOUND)
              COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/robustness.py
                      --server $<TARGET_FILE:netpulse-server> --group ${group})
     set_tests_properties(integration.robustness_${group} PROPERTIES
-                         LABELS integration TIMEOUT 120)
+                         LABELS integration TIMEOUT 120 ${NP_SKIPPABLE})
   endforeach()
 else()
   np_missing_tool("python3 missing: robustness tests")
@@ -104,7 +104,7 @@ endif()
 # parses /metrics with Debian's python3-prometheus-client (so /usr/bin/python3,
 # not a venv). Each subject is bounded (budget: a 30 s client loop).
 if(EXISTS /usr/bin/python3)
-  foreach(subject metrics drain reload budget spool tokens config)
+  foreach(subject metrics drain lameduck reload budget spool tokens config)
     add_test(NAME integration.ops_${subject}
              COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/ops_test.py
                      $<TARGET_FILE:netpulse-server> ${subject})
@@ -200,7 +200,8 @@ if(Python3_Interpreter_FOUND)
            COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/cli_locate.py
                    --client $<TARGET_FILE:netpulse-cli>
                    --server $<TARGET_FILE:netpulse-server>)
-  set_tests_properties(integration.cli_locate PROPERTIES LABELS integration TIMEOUT 240)
+  set_tests_properties(integration.cli_locate PROPERTIES LABELS integration TIMEOUT 240
+                       ${NP_SKIPPABLE})
 else()
   np_missing_tool("python3 missing: netpulse CLI Locate test")
 endif()

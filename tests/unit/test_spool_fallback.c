@@ -148,12 +148,19 @@ static void test_fallback_tmp_not_recovered(void **state) {
   assert_int_equal(np_spool_recover(f->s, "ndt7", &n), 0);
   assert_int_equal(n, 0);
   assert_int_equal(list_dir(f->day, names, sizeof names), 1);
-  /* And a new write of that name does not trip over the leftover. */
+  /* A new write of that name, by the fallback, does not trip over the
+   * leftover: it gets a temp name of its own, publishes the whole file,
+   * and leaves the leftover as it was (never published, never deleted). */
   no_tmpfile = 1;
-  assert_int_equal(np_spool_write(f->s, "ndt7", WALL, "b.json", "{}", 2, NULL, 0), -EEXIST);
-  no_tmpfile = 0;
   assert_int_equal(np_spool_write(f->s, "ndt7", WALL, "b.json", "{}", 2, NULL, 0), 0);
+  assert_true(tmpfile_calls > 0);
   expect_content(f->day, "b.json", "{}");
+  expect_content(f->day, ".b.json.tmp", "{\"trunc");
+  assert_int_equal(list_dir(f->day, names, sizeof names), 2);
+  /* Its own temp name is gone, also after a refused second write. */
+  assert_int_equal(np_spool_write(f->s, "ndt7", WALL, "b.json", "{x}", 3, NULL, 0), -EEXIST);
+  expect_content(f->day, "b.json", "{}");
+  assert_int_equal(list_dir(f->day, names, sizeof names), 2);
 }
 
 static void test_without_noreplace(void **state) {

@@ -12,10 +12,12 @@
  *       one test: "send" = the server sends (like an ndt7 download),
  *       "recv" = the server receives (upload). Prints one JSON line.
  *
- * The client says which with one byte after connecting (and after the TLS
- * handshake). A sending server writes until the client goes away; a
- * receiving client writes for SECONDS, ends its stream and waits for the
- * server's close, so every byte it counts was read by the server. */
+ * Cleartext receivers drop the payload in the kernel (recv(MSG_TRUNC)) and
+ * ask to be woken per 1 MiB (SO_RCVLOWAT), as netpulse's do during a bulk
+ * message, so the floor sender meets the same kind of receiver. The client says which with one byte
+ * after connecting (and after the TLS handshake). A sending server writes until the client goes
+ * away; a receiving client writes for SECONDS, ends its stream and waits for the server's close, so
+ * every byte it counts was read by the server. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -62,6 +64,12 @@ static int listen_on(int port, int *ret_port) {
   return fd;
 }
 
+/* A cleartext receiver wakes per 1 MiB, as netpulse's does mid-message. */
+static void bulk_receiver(int fd) {
+  int lowat = CHUNK;
+  (void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat);
+}
+
 /* One read or write of up to n bytes through TLS or the plain socket. */
 static long io(SSL *ssl, int fd, int writing, uint8_t *p, size_t n) {
   if (ssl) {
@@ -69,7 +77,7 @@ static long io(SSL *ssl, int fd, int writing, uint8_t *p, size_t n) {
     if (r <= 0) ERR_clear_error();
     return r;
   }
-  ssize_t r = writing ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
+  ssize_t r = writing ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, NULL, n, MSG_TRUNC);
   return r < 0 && errno == EINTR ? io(ssl, fd, writing, p, n) : (long)r;
 }
 
@@ -83,11 +91,12 @@ static void serve_one(int fd, SSL_CTX *ctx) {
     }
   }
   uint8_t cmd = 0;
-  if (io(ssl, fd, 0, &cmd, 1) != 1) goto out;
+  if ((ssl ? SSL_read(ssl, &cmd, 1) : recv(fd, &cmd, 1, 0)) != 1) goto out;
   if (cmd == 'S') {
     while (io(ssl, fd, 1, g_buf, CHUNK) > 0) {
     }
   } else if (cmd == 'R') {
+    if (!ssl) bulk_receiver(fd);
     while (io(ssl, fd, 0, g_buf, CHUNK) > 0) {
     }
   }
@@ -139,6 +148,7 @@ static int run(int port, int use_tls, int server_sends, double seconds) {
   }
   uint8_t cmd = server_sends ? 'S' : 'R';
   if (io(ssl, fd, 1, &cmd, 1) != 1) return 1;
+  if (!ssl && server_sends) bulk_receiver(fd);
   uint64_t bytes = 0;
   double t0 = now_s(), end = t0 + seconds;
   long r = 1;

@@ -559,12 +559,13 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     finish_close(c, status);
     return;
   }
-  if (events & UV_READABLE) {
+  /* A handshake may wait for either direction: it is driven from here. */
+  if ((events & UV_READABLE) || c->state == ST_HANDSHAKE) {
     do_read(c);
     if (c->state == ST_CLOSED) return;
   }
   if (events & UV_WRITABLE) {
-    int rc = c->state == ST_HANDSHAKE ? c->tp->flush(c) : flush(c);
+    int rc = flush(c);
     if (rc < 0) {
       finish_close(c, c->state == ST_CLOSING ? c->close_status : rc);
       return;

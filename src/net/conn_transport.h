@@ -1,6 +1,6 @@
 /* Internal to net/: the connection object shared by conn.c (state, write
  * queue, read loop) and the two transports that move its bytes, plain TCP
- * (conn_plain.c) and TLS over memory BIOs (conn_tls.c). Nothing outside
+ * (conn_plain.c) and TLS (conn_tls.c). Nothing outside
  * src/net/ includes this header. */
 #ifndef NP_NET_CONN_TRANSPORT_H
 #define NP_NET_CONN_TRANSPORT_H
@@ -91,10 +91,11 @@ struct np_conn {
   int fin_sent;
   /* TLS (conn_tls.c) */
   SSL *ssl;
-  BIO *rbio;
-  BIO *wbio;
-  size_t wbio_off; /* bytes of wbio's data already sent */
-  int no_pull;     /* reads use only what the engine holds */
+  size_t tls_retry_len; /* length of an SSL_write to retry as it was */
+  int tls_wblocked;     /* the socket refused a record: wait for POLLOUT */
+  int tls_eof;          /* the socket read its end */
+  int tls_sock_err;     /* the socket's own error (-errno), if any */
+  int no_pull;          /* reads use only what the engine holds */
   uint8_t first_bytes[8];
   size_t nfirst;
   char alpn[32];
@@ -110,8 +111,6 @@ int np_sock_recv(np_conn *c, uint8_t *buf, size_t cap, size_t *ret_n);
 int np_conn_tls_setup(np_conn *c, np_tls_ctx *tls, const char *server_name);
 /* Drives the handshake: NP_IO_DONE once finished, NP_IO_AGAIN, or error. */
 int np_conn_tls_handshake(np_conn *c);
-/* Feeds received ciphertext to the TLS engine. */
-int np_conn_tls_feed(np_conn *c, const uint8_t *p, size_t n);
 void np_conn_tls_free(np_conn *c);
 /* Whether the engine holds input that no poll event will announce. */
 int np_conn_tls_buffered(const np_conn *c);

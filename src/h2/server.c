@@ -28,6 +28,7 @@ typedef struct stream {
   struct stream *prev, *next; /* the connection's live streams */
   int32_t id;
   int answered;
+  int reported; /* on_request ran: on_stream_close will too */
   int first_byte_sent;
   uint32_t header_bytes;
   uint64_t remaining; /* body bytes still to send; UINT64_MAX = no end */
@@ -265,6 +266,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
         .scheme = part(st, st->scheme_off, st->scheme_len),
         .end_stream = end,
     };
+    st->reported = 1;
     int rc = c->cb->on_request ? c->cb->on_request(c->ud, &rq, c->now) : -1;
     np_buf_free(&st->hdr); /* the pseudo-headers are no longer needed */
     if (rc < 0) {
@@ -291,7 +293,7 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, 
   np_h2_conn *c = ud;
   stream *st = stream_of(c, id);
   if (!st) return 0;
-  if (c->cb->on_stream_close)
+  if (st->reported && c->cb->on_stream_close)
     c->cb->on_stream_close(c->ud, id, error_code, st->sent, st->received, c->now);
   (void)nghttp2_session_set_stream_user_data(s, id, NULL);
   stream_free(c, st);

@@ -69,7 +69,8 @@ typedef struct {
   void (*on_request_end)(void *ud, int32_t stream_id, uint64_t now_ns);
   /* The first byte of a response body was made ready for the socket. */
   void (*on_first_byte)(void *ud, int32_t stream_id, uint64_t now_ns);
-  /* A stream closed. error_code is an HTTP/2 code (0 = NO_ERROR);
+  /* A stream that on_request reported closed (once per such stream, never
+   * for one that closed before its headers were complete). error_code is an HTTP/2 code (0 = NO_ERROR);
    * sent/received count body bytes. */
   void (*on_stream_close)(void *ud, int32_t stream_id, uint32_t error_code, uint64_t sent,
                           uint64_t received, uint64_t now_ns);

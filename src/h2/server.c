@@ -285,7 +285,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
   stream *st = stream_of(c, id);
   if (!st) return 0;
   st->received += len;
-  if (c->cb->on_body) c->cb->on_body(c->ud, id, len, c->now);
+  if (c->cb->on_body) c->cb->on_body(c->ud, id, data, len, c->now);
   return 0;
 }
 

@@ -62,16 +62,17 @@ typedef struct {
    * np_h2_respond or np_h2_respond_stream. Return < 0 to reset the
    * stream (REFUSED_STREAM). */
   int (*on_request)(void *ud, const np_h2_request *req, uint64_t now_ns);
-  /* n request body bytes arrived on stream_id (already discarded; flow
-   * control credit is returned as they arrive). */
-  void (*on_body)(void *ud, int32_t stream_id, size_t n, uint64_t now_ns);
+  /* Request body bytes arrived on stream_id: data[0..n) is valid during
+   * the call only (flow control credit is returned as they arrive, so a
+   * caller that keeps bytes must cap what it keeps). */
+  void (*on_body)(void *ud, int32_t stream_id, const uint8_t *data, size_t n, uint64_t now_ns);
   /* The client finished its request (END_STREAM). */
   void (*on_request_end)(void *ud, int32_t stream_id, uint64_t now_ns);
   /* The first byte of a response body was made ready for the socket. */
   void (*on_first_byte)(void *ud, int32_t stream_id, uint64_t now_ns);
   /* A stream that on_request reported closed (once per such stream, never
-   * for one that closed before its headers were complete). error_code is an HTTP/2 code (0 = NO_ERROR);
-   * sent/received count body bytes. */
+   * for one that closed before its headers were complete). error_code is an HTTP/2 code (0 =
+   * NO_ERROR); sent/received count body bytes. */
   void (*on_stream_close)(void *ud, int32_t stream_id, uint32_t error_code, uint64_t sent,
                           uint64_t received, uint64_t now_ns);
 } np_h2_callbacks;

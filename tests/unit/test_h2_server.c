@@ -51,7 +51,9 @@ static int app_request(void *ud, const np_h2_request *rq, uint64_t now) {
   return np_h2_respond(a->h2, rq->stream_id, 404, NULL, 0, np_slice_make("", 0));
 }
 
-static void app_body(void *ud, int32_t id, size_t n, uint64_t now) { ((app *)ud)->body += n; }
+static void app_body(void *ud, int32_t id, const uint8_t *d, size_t n, uint64_t now) {
+  ((app *)ud)->body += n;
+}
 
 static void app_end(void *ud, int32_t id, uint64_t now) {
   app *a = ud;

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """netpulse loopback benchmark: server CPU seconds per GB and throughput for
 ndt7 download/upload over ws and wss, with iperf3 (single stream, -l 1M,
-normal and -R) measured in the same run as the baseline. Prints a table and
-the acceptance ratios of issue 2. A report, not a test: exits 0 on FAIL.
+normal and -R) and bench/tcp_floor (plain and TLS, 1 MiB writes) measured in
+the same run as the baselines. Prints a table and the acceptance ratios of
+issues 2 and 11. A report, not a test: exits 0 on FAIL.
 
 Usage: bench/ndt7_bench.py [BUILD_DIR] [--reps N] [--duration S] [--json FILE]
 
 BUILD_DIR (default build-bench, relative to the source tree) must already
-hold netpulse-server and libnetpulse.a; only the load driver bench/ndt7_load.c
+hold netpulse-server, bench/tcp_floor and libnetpulse.a; only the load driver bench/ndt7_load.c
 is compiled here, into BUILD_DIR/bench/ndt7_load.
 
 CPU is the server process's own utime+stime from /proc/<pid>/stat (all its
@@ -208,6 +209,29 @@ def run_ndt7(m, driver, port, scheme, direction):
     return r
 
 
+def run_floor(m, floor, port, use_tls, server_sends, duration):
+    cmd = [floor, "run", str(port), "tls" if use_tls else "plain",
+           "send" if server_sends else "recv", str(duration)]
+    p, cpu, wall = m.run(cmd, duration + 30)
+    r = {"ok": False, "server_cpu_s": cpu, "wall_s": wall}
+    j = last_json_line(p.stdout)
+    if p.returncode != 0 or not j or not j.get("ok"):
+        r["error"] = (p.stderr or p.stdout)[-300:]
+        return r
+    r.update(ok=True, gbps=j["gbps"], bytes=j["bytes"], seconds=j["seconds"],
+             client_cpu_s=j["client_cpu_s"], cipher=j.get("cipher"))
+    return r
+
+
+def start_floor(floor):
+    p = subprocess.Popen([floor, "serve", "0", "0"], stdout=subprocess.PIPE, text=True)
+    m = re.match(r"ready plain=(\d+) tls=(\d+)", p.stdout.readline())
+    if not m:
+        p.kill()
+        raise RuntimeError("tcp_floor serve did not start")
+    return p, int(m.group(1)), int(m.group(2))
+
+
 def cli_usable(cli):
     if not os.access(cli, os.X_OK):
         return False
@@ -272,7 +296,8 @@ def main():
     build = a.build if os.path.isabs(a.build) else os.path.join(SRC, a.build)
     server_bin = os.path.join(build, "netpulse-server")
     cli = os.path.join(build, "netpulse")
-    for need in (server_bin, os.path.join(build, "libnetpulse.a")):
+    floor = os.path.join(build, "bench", "tcp_floor")
+    for need in (server_bin, floor, os.path.join(build, "libnetpulse.a")):
         if not os.path.exists(need):
             sys.exit(f"ndt7_bench: {need} missing; build first (see bench/README.md)")
     if not shutil.which("iperf3"):
@@ -303,7 +328,10 @@ def main():
         wait_listening(ws_port, srv)
         wait_listening(wss_port, srv)
         wait_listening_passive(ip_port, ipf)
-        m_srv, m_ipf = Measure(srv.pid), Measure(ipf.pid)
+        flo, floor_plain, floor_tls = start_floor(floor)
+        procs.append(flo)
+        m_srv, m_ipf, m_flo = Measure(srv.pid), Measure(ipf.pid), Measure(flo.pid)
+        d = a.duration
 
         cases = [
             ("iperf3", lambda: run_iperf(m_ipf, ip_port, a.duration, False)),
@@ -312,6 +340,10 @@ def main():
             ("ndt7 ws upload", lambda: run_ndt7(m_srv, driver, ws_port, "ws", "upload")),
             ("ndt7 wss download", lambda: run_ndt7(m_srv, driver, wss_port, "wss", "download")),
             ("ndt7 wss upload", lambda: run_ndt7(m_srv, driver, wss_port, "wss", "upload")),
+            ("floor plain send", lambda: run_floor(m_flo, floor, floor_plain, 0, 1, d)),
+            ("floor plain recv", lambda: run_floor(m_flo, floor, floor_plain, 0, 0, d)),
+            ("floor tls send", lambda: run_floor(m_flo, floor, floor_tls, 1, 1, d)),
+            ("floor tls recv", lambda: run_floor(m_flo, floor, floor_tls, 1, 0, d)),
         ]
         if have_cli:
             cases.append(("netpulse CLI ws download", lambda: run_cli(m_srv, cli, ws_port)))
@@ -360,7 +392,10 @@ def main():
         print(f"{name:<26}{fmt(gbps, '8.2f')}{fmt(gbytes, '8.2f')}{fmt(cpu, '11.2f')}"
               f"{fmt(spg, '10.3f')}{fmt(selfpg, '18.3f')}{fmt(clipg, '13.3f')}{note}")
     print()
-    print("srv = the server process (iperf3 -s / netpulse-server), utime+stime from /proc.")
+    ciphers = sorted({r.get("cipher") for rs in results.values() for r in rs if r.get("cipher")})
+    print("srv = the server process (iperf3 -s / netpulse-server / tcp_floor serve), utime+stime")
+    print("from /proc. floor send: the server sends (as ndt7 download), recv: it receives.")
+    print(f"floor TLS cipher: {', '.join(ciphers) or '-'} (netpulse-server's own TLS context)")
     print("iperf3: server receives; iperf3 -R: server sends. Upload bytes = server TCPInfo")
     print("BytesReceived; download bytes = payload the client counted.")
     print()
@@ -384,6 +419,16 @@ def main():
         ("ws download rate (load driver) / iperf3 rate", "ndt7 ws download", "iperf3",
          "rate", ">=", 0.8),
     ]
+    checks += [
+        ("ws download srv CPU/GB / floor plain send CPU/GB", "ndt7 ws download",
+         "floor plain send", "cpu", "<=", 1.0),
+        ("ws download rate / floor plain send rate", "ndt7 ws download", "floor plain send",
+         "rate", ">=", 1.0),
+        ("wss download srv CPU/GB / floor tls send CPU/GB", "ndt7 wss download",
+         "floor tls send", "cpu", "<=", 1.1),
+        ("wss upload srv CPU/GB / floor tls recv CPU/GB", "ndt7 wss upload", "floor tls recv",
+         "cpu", "<=", 1.1),
+    ]
     if have_cli:
         checks.append(("ws download rate (netpulse CLI) / iperf3 rate",
                        "netpulse CLI ws download", "iperf3", "rate", ">=", 0.8))
@@ -392,6 +437,11 @@ def main():
         ("wss upload srv CPU/GB / iperf3 CPU/GB", "ndt7 wss upload", "iperf3", "cpu"),
         ("wss download rate / iperf3 rate", "ndt7 wss download", "iperf3", "rate"),
         ("ws download rate / iperf3 -R rate", "ndt7 ws download", "iperf3 -R", "rate"),
+        ("ws upload srv CPU/GB / floor plain recv CPU/GB", "ndt7 ws upload", "floor plain recv",
+         "cpu"),
+        ("wss download rate / floor tls send rate", "ndt7 wss download", "floor tls send",
+         "rate"),
+        ("wss upload rate / floor tls recv rate", "ndt7 wss upload", "floor tls recv", "rate"),
     ]
     print("Acceptance ratios (median of per-repetition ratios; per rep in brackets):")
     verdicts = []

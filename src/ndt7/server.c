@@ -18,6 +18,7 @@
 #include "ndt7/ndt7.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
+#include "ws/stream.h"
 
 #define MAX_PING_SAMPLES 128
 #define MIN_SUCCESS_FRACTION 0.9 /* a peer close this late still counts */
@@ -29,7 +30,7 @@ typedef struct {
   np_ndt7_done_cb done;
   void *ud;
   uv_timer_t timer;
-  np_ws_reader rd;
+  np_ws_stream ws;
   uint64_t t0;
   uint64_t next_measure;
   int64_t start_wall;
@@ -70,12 +71,15 @@ static void fail(session *s, const char *stage) {
   if (!s->failure) s->failure = stage;
 }
 
-/* Sends a frame whose payload we own (copied into the queue). */
+/* Sends a frame whose payload is copied into the queue, header and payload
+ * in one write. A peer that lets our queue fill to its memory cap (it does
+ * not read) is dropped. */
 static int send_frame(session *s, int opcode, const void *p, size_t n) {
-  uint8_t hdr[NP_WS_MAX_FRAME_HEADER];
-  size_t h = np_ws_frame_header(hdr, 1, opcode, n, NULL);
-  int rc = np_conn_write(s->c, hdr, h);
-  if (rc == 0 && n) rc = np_conn_write(s->c, p, n);
+  int rc = np_ws_stream_send(&s->ws, opcode, p, n);
+  if (rc == -ENOBUFS) {
+    fail(s, "send");
+    np_conn_abort(s->c, rc);
+  }
   return rc;
 }
 
@@ -107,9 +111,7 @@ static void on_writable(np_conn *c, void *ud) {
       end_test(s, np_mono_ns());
       return;
     }
-    uint8_t hdr[NP_WS_MAX_FRAME_HEADER];
-    size_t h = np_ws_frame_header(hdr, 1, NP_WS_OP_BINARY, s->msg_size, NULL);
-    if (np_conn_write(c, hdr, h) < 0 || np_conn_write_ref(c, s->cfg.payload, s->msg_size) < 0) {
+    if (np_ws_stream_send_ref(&s->ws, NP_WS_OP_BINARY, s->cfg.payload, s->msg_size) < 0) {
       fail(s, "send");
       np_conn_abort(c, -EIO);
       return;
@@ -157,7 +159,8 @@ static void protocol_error(session *s, int err) {
   np_conn_close(s->c);
 }
 
-static int handle_event(session *s, const np_ws_event *ev) {
+static int handle_event(void *ud, const np_ws_event *ev) {
+  session *s = ud;
   switch (ev->type) {
   case NP_WS_EV_TEXT:
     record_client_measurement(s, ev->data);
@@ -173,7 +176,11 @@ static int handle_event(session *s, const np_ws_event *ev) {
     }
     break;
   case NP_WS_EV_PING:
-    if (!s->close_sent) (void)send_frame(s, NP_WS_OP_PONG, ev->data.ptr, ev->data.len);
+    if (!s->close_sent && np_ws_stream_pong(&s->ws, ev->data) == -ENOBUFS) {
+      fail(s, "send");
+      np_conn_abort(s->c, -ENOBUFS);
+      return 1;
+    }
     break;
   case NP_WS_EV_PONG:
     on_pong(s, ev->data);
@@ -199,47 +206,11 @@ static int handle_event(session *s, const np_ws_event *ev) {
 }
 
 static size_t on_data(np_conn *c, void *ud, uint8_t *data, size_t len) {
+  (void)c;
   session *s = ud;
   if (s->ignore_input) return len;
-  np_ws_event ev;
-  if (!data) {
-    /* Payload the kernel discarded for us (upload). */
-    int rc = np_ws_reader_skip(&s->rd, len, &ev);
-    if (rc < 0) {
-      protocol_error(s, rc);
-      return len;
-    }
-    s->received += len; /* every skipped byte is payload */
-    return len;
-  }
-  size_t off = 0;
-  while (off < len && !s->ignore_input) {
-    uint64_t skippable = np_ws_reader_skippable(&s->rd);
-    if (skippable > 0 && s->dir == NP_NDT7_DIR_UPLOAD) {
-      /* No need to unmask payload we throw away. */
-      size_t k = len - off < skippable ? len - off : (size_t)skippable;
-      int rc = np_ws_reader_skip(&s->rd, k, &ev);
-      if (rc < 0) {
-        protocol_error(s, rc);
-        return len;
-      }
-      s->received += k;
-      off += k;
-      continue;
-    }
-    int rc = np_ws_read(&s->rd, data + off, len - off, &ev);
-    if (rc < 0) {
-      protocol_error(s, rc);
-      return len;
-    }
-    off += (size_t)rc;
-    if (ev.type != NP_WS_EV_NONE && handle_event(s, &ev)) break;
-    if (rc == 0 && ev.type == NP_WS_EV_NONE) break;
-  }
-  if (!s->ignore_input && s->dir == NP_NDT7_DIR_UPLOAD) {
-    uint64_t k = np_ws_reader_skippable(&s->rd);
-    if (k > 0) np_conn_skip(c, k);
-  }
+  int rc = np_ws_stream_feed(&s->ws, data, len);
+  if (rc < 0) protocol_error(s, rc);
   return len;
 }
 
@@ -335,7 +306,7 @@ static json_t *build_record(session *s, int64_t end_wall) {
 
 static void free_session(uv_handle_t *h) {
   session *s = h->data;
-  np_ws_reader_free(&s->rd);
+  np_ws_stream_free(&s->ws);
   json_decref(s->server_ms);
   json_decref(s->client_ms);
   json_decref(s->pings);
@@ -451,7 +422,9 @@ int np_ndt7_serve(np_conn *c, const np_http_request *req, const np_ndt7_server_c
   s->client_ms = json_array();
   s->pings = json_array();
   s->client_meta = meta_json(&meta);
-  np_ws_reader_init(&s->rd, NP_WS_ROLE_SERVER, NP_NDT7_MAX_MESSAGE, NP_NDT7_MAX_TEXT);
+  /* Upload payload is only counted: drop it unread. */
+  np_ws_stream_init(&s->ws, c, NP_WS_ROLE_SERVER, NP_NDT7_MAX_MESSAGE, NP_NDT7_MAX_TEXT,
+                    dir == NP_NDT7_DIR_UPLOAD, handle_event, s);
   np_buf out;
   np_buf_init(&out, 4096);
   rc =
@@ -460,7 +433,7 @@ int np_ndt7_serve(np_conn *c, const np_http_request *req, const np_ndt7_server_c
   if (rc == 0) rc = np_conn_write(c, out.data, out.len);
   np_buf_free(&out);
   if (rc < 0 || !s->server_ms || !s->client_ms || !s->pings || !s->client_meta) {
-    np_ws_reader_free(&s->rd);
+    np_ws_stream_free(&s->ws);
     json_decref(s->server_ms);
     json_decref(s->client_ms);
     json_decref(s->pings);

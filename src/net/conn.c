@@ -1,82 +1,23 @@
-/* The stream transport: a non-blocking socket watched by uv_poll, with a
- * segment write queue (copies and references), kernel-side discard of
- * unread bulk data, and TLS over memory BIOs. */
-#include "net/conn.h"
-
-#include <arpa/inet.h>
+/* The stream transport's state machine: a non-blocking socket watched by
+ * uv_poll, a queue of gathered writes charged by the memory they hold, the
+ * read loop with kernel-side discard of unread bulk data, and the close
+ * sequence. The bytes themselves move through c->tp (conn_plain.c,
+ * conn_tls.c). */
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-
 #include "core/error.h"
+#include "net/conn_transport.h"
 
-#define RBUF_CAP (64 * 1024)
-#define COPY_CAP (4 * 1024 * 1024) /* bytes of queued copies */
-#define TLS_CHUNK (64 * 1024)      /* plaintext per SSL_write */
 #define MAX_IOV 64
 #define READ_ROUNDS 16 /* reads per poll event, for fairness */
 #define LINGER_MS 2000
 #define LOWAT_MAX (1 << 20)   /* wake for at most this much skipped data */
 #define LOWAT_MIN (64 * 1024) /* below this, waking per segment is fine */
-#define HEADER_READ 256       /* first read after a skip: the next header */
-
-typedef struct seg {
-  struct seg *next;
-  const uint8_t *ptr;
-  size_t len;
-  size_t off;
-  int owned; /* data follows the struct */
-} seg;
-
-enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_CLOSED };
-
-struct np_conn {
-  uv_loop_t *loop;
-  uv_poll_t poll;
-  uv_timer_t linger;
-  int fd;
-  int state;
-  int poll_events;
-  int read_enabled;
-  int is_client;
-  int in_callback;
-  int close_status;
-  int handles_open;
-  np_conn_callbacks cbs;
-  void *ud;
-  /* read side */
-  uint8_t *rbuf;
-  size_t rlen;
-  uint64_t skip;
-  int rcvlowat;   /* SO_RCVLOWAT currently set (cleartext skipping) */
-  int after_skip; /* the next read starts a new frame header */
-  int peer_eof;
-  /* write side */
-  seg *head;
-  seg *tail;
-  size_t pending;
-  size_t copied;
-  size_t lowat;
-  int want_writable_cb;
-  int fin_sent;
-  /* TLS */
-  SSL *ssl;
-  BIO *rbio;
-  BIO *wbio;
-  size_t wbio_off; /* bytes of wbio's data already sent */
-  uint8_t first_bytes[8];
-  size_t nfirst;
-  char alpn[32];
-  np_conn_stats stats;
-};
+#define MALLOC_OVERHEAD 16    /* glibc: chunk header, 16-byte granules */
 
 static void on_poll(uv_poll_t *h, int status, int events);
 static void finish_close(np_conn *c, int status);
@@ -91,9 +32,11 @@ static void update_poll(np_conn *c) {
   } else {
     if ((c->read_enabled || c->state == ST_HANDSHAKE || c->state == ST_CLOSING) && !c->peer_eof)
       ev |= UV_READABLE;
-    int tls_out = c->wbio && (size_t)BIO_pending(c->wbio) > 0;
+    int queued = c->head && c->state != ST_HANDSHAKE;
     int notify = c->want_writable_cb && c->state == ST_OPEN && c->cbs.on_writable;
-    if (c->head || tls_out || notify) ev |= UV_WRITABLE;
+    /* Completions wait for the next poll event: a writable socket gives
+     * one at once. */
+    if (queued || c->tp->want_write(c) || notify || c->done) ev |= UV_WRITABLE;
   }
   if (ev == c->poll_events) return;
   c->poll_events = ev;
@@ -106,7 +49,7 @@ static void update_poll(np_conn *c) {
 static np_conn *conn_new(uv_loop_t *loop, int fd) {
   np_conn *c = calloc(1, sizeof *c);
   if (!c) return NULL;
-  c->rbuf = malloc(RBUF_CAP);
+  c->rbuf = malloc(NP_CONN_RBUF_CAP);
   if (!c->rbuf || uv_poll_init_socket(loop, &c->poll, fd) != 0) {
     free(c->rbuf);
     free(c);
@@ -114,46 +57,15 @@ static np_conn *conn_new(uv_loop_t *loop, int fd) {
   }
   c->loop = loop;
   c->fd = fd;
+  c->tp = &np_transport_plain;
   c->poll.data = c;
   (void)uv_timer_init(loop, &c->linger);
   c->linger.data = c;
   c->handles_open = 2;
   c->read_enabled = 1;
   c->rcvlowat = 1;
+  c->mem_cap = NP_CONN_QUEUE_CAP;
   return c;
-}
-
-static int tls_setup(np_conn *c, np_tls_ctx *tls, const char *server_name) {
-  c->ssl = SSL_new(np_tls_ctx_ssl_ctx(tls));
-  c->rbio = BIO_new(BIO_s_mem());
-  c->wbio = BIO_new(BIO_s_mem());
-  if (!c->ssl || !c->rbio || !c->wbio) {
-    BIO_free(c->rbio);
-    BIO_free(c->wbio);
-    c->rbio = c->wbio = NULL;
-    return -ENOMEM;
-  }
-  BIO_set_mem_eof_return(c->rbio, -1);
-  SSL_set_bio(c->ssl, c->rbio, c->wbio);
-  if (np_tls_ctx_is_server(tls)) {
-    SSL_set_accept_state(c->ssl);
-  } else {
-    SSL_set_connect_state(c->ssl);
-    if (server_name && server_name[0]) {
-      struct in6_addr a6;
-      struct in_addr a4;
-      int is_ip =
-          inet_pton(AF_INET, server_name, &a4) == 1 || inet_pton(AF_INET6, server_name, &a6) == 1;
-      if (!is_ip) (void)SSL_set_tlsext_host_name(c->ssl, server_name);
-      X509_VERIFY_PARAM *p = SSL_get0_param(c->ssl);
-      if (is_ip)
-        (void)X509_VERIFY_PARAM_set1_ip_asc(p, server_name);
-      else
-        (void)SSL_set1_host(c->ssl, server_name);
-    }
-  }
-  c->state = ST_HANDSHAKE;
-  return 0;
 }
 
 int np_conn_accept(uv_loop_t *loop, int fd, np_tls_ctx *tls, np_conn **ret_conn) {
@@ -170,11 +82,12 @@ int np_conn_accept(uv_loop_t *loop, int fd, np_tls_ctx *tls, np_conn **ret_conn)
   }
   c->state = ST_OPEN;
   if (tls) {
-    int rc = tls_setup(c, tls, NULL);
+    int rc = np_conn_tls_setup(c, tls, NULL);
     if (rc < 0) {
       finish_close(c, rc); /* closes fd; on_close is not set yet */
       return rc;
     }
+    c->state = ST_HANDSHAKE;
   }
   *ret_conn = c;
   return 0;
@@ -195,12 +108,12 @@ int np_conn_connect(uv_loop_t *loop, const struct sockaddr *addr, np_tls_ctx *tl
   if (fd < 0) return -errno;
   if (connect(fd, addr, alen) < 0 && errno != EINPROGRESS) {
     int e = -errno;
-    close(fd);
+    (void)close(fd);
     return e;
   }
   np_conn *c = conn_new(loop, fd);
   if (!c) {
-    close(fd);
+    (void)close(fd);
     return -ENOMEM;
   }
   c->is_client = 1;
@@ -208,30 +121,55 @@ int np_conn_connect(uv_loop_t *loop, const struct sockaddr *addr, np_tls_ctx *tl
   c->cbs = *cbs;
   c->ud = ud;
   if (tls) {
-    int rc = tls_setup(c, tls, server_name);
+    int rc = np_conn_tls_setup(c, tls, server_name);
     if (rc < 0) {
       finish_close(c, rc);
       return rc;
     }
-    c->state = ST_CONNECTING;
   }
   update_poll(c);
   *ret_conn = c;
   return 0;
 }
 
-/* ---- closing ---- */
+/* ---- completions and closing ---- */
+
+static void req_free(np_conn *c, np_wreq *r) {
+  c->mem -= r->cost;
+  free(r);
+}
+
+/* Runs the callbacks of finished writes, oldest first. */
+static void dispatch_done(np_conn *c) {
+  while (c->done) {
+    np_wreq *r = c->done;
+    c->done = r->next;
+    if (!c->done) c->done_tail = NULL;
+    np_conn_write_cb cb = r->cb;
+    void *arg = r->arg;
+    req_free(c, r);
+    c->in_callback++;
+    cb(c, arg, 0);
+    c->in_callback--;
+  }
+}
 
 static void on_handle_closed(uv_handle_t *h) {
   np_conn *c = h->data;
   if (--c->handles_open > 0) return;
-  if (c->cbs.on_close) c->cbs.on_close(c, c->ud, c->close_status);
+  /* Finished writes report success, the rest are cancelled; all before
+   * on_close, so owners can release what the writes referenced. */
+  dispatch_done(c);
   while (c->head) {
-    seg *s = c->head;
-    c->head = s->next;
-    free(s);
+    np_wreq *r = c->head;
+    c->head = r->next;
+    np_conn_write_cb cb = r->cb;
+    void *arg = r->arg;
+    req_free(c, r);
+    if (cb) cb(c, arg, NP_E_CLOSED);
   }
-  if (c->ssl) SSL_free(c->ssl); /* frees both BIOs */
+  if (c->cbs.on_close) c->cbs.on_close(c, c->ud, c->close_status);
+  np_conn_tls_free(c);
   free(c->rbuf);
   free(c);
 }
@@ -282,141 +220,112 @@ void np_conn_close(np_conn *c) {
 
 /* ---- writing ---- */
 
-static int queue_seg(np_conn *c, const void *data, size_t len, int copy) {
-  if (len == 0) return 0;
+static int queue_req(np_conn *c, const np_conn_buf *bufs, int n, np_conn_write_cb cb, void *arg) {
   if (c->state == ST_CLOSED || c->state == ST_CLOSING) return NP_E_CLOSED;
-  seg *s;
-  if (copy) {
-    if (c->copied + len > COPY_CAP) return -ENOBUFS;
-    s = malloc(sizeof *s + len);
-    if (!s) return -ENOMEM;
-    memcpy(s + 1, data, len);
-    s->ptr = (const uint8_t *)(s + 1);
-    c->copied += len;
-  } else {
-    s = malloc(sizeof *s);
-    if (!s) return -ENOMEM;
-    s->ptr = data;
+  if (n < 1 || n > NP_CONN_MAX_BUFS) return -EINVAL;
+  size_t copied = 0, total = 0;
+  for (int i = 0; i < n; i++) {
+    total += bufs[i].len;
+    if (!bufs[i].ref) copied += bufs[i].len;
   }
-  s->owned = copy;
-  s->len = len;
-  s->off = 0;
-  s->next = NULL;
+  size_t head = sizeof(np_wreq) + (size_t)n * sizeof(struct iovec);
+  size_t cost = ((head + copied + 15) & ~(size_t)15) + MALLOC_OVERHEAD;
+  if (c->mem + cost > c->mem_cap) return -ENOBUFS;
+  np_wreq *r = malloc(head + copied);
+  if (!r) return -ENOMEM;
+  uint8_t *dst = (uint8_t *)r + head;
+  int k = 0;
+  for (int i = 0; i < n; i++) {
+    if (bufs[i].len == 0) continue;
+    if (bufs[i].ref) {
+      r->iov[k].iov_base = (void *)bufs[i].base;
+    } else {
+      memcpy(dst, bufs[i].base, bufs[i].len);
+      r->iov[k].iov_base = dst;
+      dst += bufs[i].len;
+    }
+    r->iov[k++].iov_len = bufs[i].len;
+  }
+  r->next = NULL;
+  r->cb = cb;
+  r->arg = arg;
+  r->cost = cost;
+  r->left = total;
+  r->n = k;
+  r->idx = 0;
   if (c->tail)
-    c->tail->next = s;
+    c->tail->next = r;
   else
-    c->head = s;
-  c->tail = s;
-  c->pending += len;
+    c->head = r;
+  c->tail = r;
+  c->pending += total;
+  c->mem += cost;
   return 0;
+}
+
+static void complete(np_conn *c, np_wreq *r) {
+  c->head = r->next;
+  if (!c->head) c->tail = NULL;
+  if (!r->cb) {
+    req_free(c, r);
+    return;
+  }
+  r->next = NULL;
+  if (c->done_tail)
+    c->done_tail->next = r;
+  else
+    c->done = r;
+  c->done_tail = r;
 }
 
 static void advance(np_conn *c, size_t n) {
   c->pending -= n;
   c->stats.app_written += n;
-  while (n > 0 && c->head) {
-    seg *s = c->head;
-    size_t left = s->len - s->off;
-    size_t k = n < left ? n : left;
-    s->off += k;
-    n -= k;
-    if (s->off == s->len) {
-      c->head = s->next;
-      if (!c->head) c->tail = NULL;
-      if (s->owned) c->copied -= s->len;
-      free(s);
+  while (c->head && (n > 0 || c->head->left == 0)) {
+    np_wreq *r = c->head;
+    while (n > 0 && r->idx < r->n) {
+      struct iovec *v = &r->iov[r->idx];
+      size_t k = n < v->iov_len ? n : v->iov_len;
+      v->iov_base = (uint8_t *)v->iov_base + k;
+      v->iov_len -= k;
+      r->left -= k;
+      n -= k;
+      if (v->iov_len == 0) r->idx++;
     }
+    if (r->left > 0) break;
+    complete(c, r);
   }
-}
-
-static ssize_t sock_send(np_conn *c, const struct iovec *iov, int n) {
-  struct msghdr m;
-  memset(&m, 0, sizeof m);
-  m.msg_iov = (struct iovec *)iov;
-  m.msg_iovlen = (size_t)n;
-  for (;;) {
-    ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (w >= 0) {
-      c->stats.wire_written += (uint64_t)w;
-      return w;
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-    return -errno;
-  }
-}
-
-/* Sends what the TLS engine has produced. 1 = all sent, 0 = blocked. */
-static int tls_send_out(np_conn *c) {
-  for (;;) {
-    char *p = NULL;
-    long n = BIO_get_mem_data(c->wbio, &p);
-    if (n <= 0 || (size_t)n <= c->wbio_off) {
-      if (n > 0) (void)BIO_reset(c->wbio);
-      c->wbio_off = 0;
-      return 1;
-    }
-    struct iovec v = {p + c->wbio_off, (size_t)n - c->wbio_off};
-    ssize_t w = sock_send(c, &v, 1);
-    if (w < 0) return (int)w;
-    if (w == 0) return 0;
-    c->wbio_off += (size_t)w;
-  }
-}
-
-static int flush_tls(np_conn *c) {
-  for (;;) {
-    int rc = tls_send_out(c);
-    if (rc <= 0) return rc;
-    if (!c->head || !SSL_is_init_finished(c->ssl)) return 1;
-    seg *s = c->head;
-    size_t k = s->len - s->off;
-    if (k > TLS_CHUNK) k = TLS_CHUNK;
-    int w = SSL_write(c->ssl, s->ptr + s->off, (int)k);
-    if (w <= 0) {
-      ERR_clear_error();
-      return NP_E_TLS;
-    }
-    advance(c, (size_t)w);
-  }
-}
-
-static int flush_plain(np_conn *c) {
-  while (c->head) {
-    struct iovec iov[MAX_IOV];
-    int n = 0;
-    for (seg *s = c->head; s && n < MAX_IOV; s = s->next, n++) {
-      iov[n].iov_base = (void *)(s->ptr + s->off);
-      iov[n].iov_len = s->len - s->off;
-    }
-    ssize_t w = sock_send(c, iov, n);
-    if (w < 0) return (int)w;
-    if (w == 0) return 0;
-    advance(c, (size_t)w);
-  }
-  return 1;
 }
 
 /* Pushes queued data out. Returns < 0 on a fatal error. */
 static int flush(np_conn *c) {
-  if (c->state == ST_CONNECTING || c->fd < 0) return 0;
-  int rc = c->ssl ? flush_tls(c) : flush_plain(c);
+  if (c->state == ST_CONNECTING || c->state == ST_HANDSHAKE || c->fd < 0) return 0;
+  int rc = c->tp->flush(c);
   if (rc < 0) return rc;
-  if (c->state == ST_CLOSING && rc == 1 && !c->head && !c->fin_sent) {
-    if (c->ssl && SSL_is_init_finished(c->ssl)) {
-      (void)SSL_shutdown(c->ssl);
-      ERR_clear_error();
-      rc = tls_send_out(c);
-      if (rc <= 0) return rc;
-    }
+  if (rc == NP_IO_AGAIN) return 0;
+  while (c->head) {
+    struct iovec iov[MAX_IOV];
+    int n = 0;
+    for (np_wreq *r = c->head; r && n < MAX_IOV; r = r->next)
+      for (int i = r->idx; i < r->n && n < MAX_IOV; i++) iov[n++] = r->iov[i];
+    size_t w = 0;
+    rc = n ? c->tp->write(c, iov, n, &w) : NP_IO_DONE;
+    if (rc < 0) return rc;
+    advance(c, w);
+    if (rc == NP_IO_AGAIN) return 0;
+  }
+  if (c->state == ST_CLOSING && !c->fin_sent) {
+    rc = c->tp->shutdown(c);
+    if (rc < 0) return rc;
+    if (rc == NP_IO_AGAIN) return 0;
     c->fin_sent = 1;
     (void)shutdown(c->fd, SHUT_WR);
   }
   return 0;
 }
 
-static int write_common(np_conn *c, const void *data, size_t len, int copy) {
-  int rc = queue_seg(c, data, len, copy);
+int np_conn_writev(np_conn *c, const np_conn_buf *bufs, int n, np_conn_write_cb cb, void *arg) {
+  int rc = queue_req(c, bufs, n, cb, arg);
   if (rc < 0) return rc;
   if (c->state == ST_OPEN) {
     rc = flush(c);
@@ -430,14 +339,16 @@ static int write_common(np_conn *c, const void *data, size_t len, int copy) {
 }
 
 int np_conn_write(np_conn *c, const void *data, size_t len) {
-  return write_common(c, data, len, 1);
-}
-
-int np_conn_write_ref(np_conn *c, const void *data, size_t len) {
-  return write_common(c, data, len, 0);
+  if (len == 0) return 0;
+  np_conn_buf b = {data, len, 0};
+  return np_conn_writev(c, &b, 1, NULL, NULL);
 }
 
 size_t np_conn_pending(const np_conn *c) { return c->pending; }
+
+size_t np_conn_queue_mem(const np_conn *c) { return c->mem; }
+
+void np_conn_set_queue_cap(np_conn *c, size_t bytes) { c->mem_cap = bytes; }
 
 void np_conn_want_writable(np_conn *c, int on, size_t lowat) {
   c->lowat = lowat;
@@ -452,7 +363,7 @@ void np_conn_want_writable(np_conn *c, int on, size_t lowat) {
  * updates each drain sends) otherwise cost more than the data. Never more
  * than what is left to skip, so the bytes after it are never held back. */
 static void tune_lowat(np_conn *c) {
-  if (c->ssl || c->fd < 0) return;
+  if (!c->tp->discard || c->fd < 0) return;
   uint64_t in_kernel = c->skip > c->rlen ? c->skip - c->rlen : 0;
   int want = in_kernel >= LOWAT_MAX ? LOWAT_MAX : (int)in_kernel;
   if (want < LOWAT_MIN) want = 1;
@@ -465,9 +376,18 @@ void np_conn_skip(np_conn *c, uint64_t n) {
   tune_lowat(c);
 }
 
+void np_conn_read_hint(np_conn *c, size_t n) { c->read_hint = n; }
+
 void np_conn_read_enable(np_conn *c, int on) {
   c->read_enabled = on;
   update_poll(c);
+}
+
+static void report_skipped(np_conn *c, size_t k) {
+  c->stats.app_read += k;
+  c->in_callback++;
+  (void)c->cbs.on_data(c, c->ud, NULL, k);
+  c->in_callback--;
 }
 
 /* Offers buffered bytes to the owner. Returns 0, or < 0 when the conn
@@ -483,11 +403,8 @@ static int deliver(np_conn *c) {
       memmove(c->rbuf, c->rbuf + k, c->rlen - k);
       c->rlen -= k;
       c->skip -= k;
-      c->stats.app_read += k;
       tune_lowat(c);
-      c->in_callback++;
-      (void)c->cbs.on_data(c, c->ud, NULL, k);
-      c->in_callback--;
+      report_skipped(c, k);
       continue;
     }
     if (!c->read_enabled) return 0;
@@ -504,74 +421,6 @@ static int deliver(np_conn *c) {
   return c->state == ST_CLOSED ? -1 : 0;
 }
 
-static void remember_first(np_conn *c, const uint8_t *p, size_t n) {
-  while (n-- > 0 && c->nfirst < sizeof c->first_bytes) c->first_bytes[c->nfirst++] = *p++;
-}
-
-static int tls_fail_code(np_conn *c) {
-  if (c->state == ST_HANDSHAKE && c->is_client && c->nfirst >= 5 &&
-      memcmp(c->first_bytes, "HTTP/", 5) == 0)
-    return NP_E_TLS_PLAINTEXT;
-  return NP_E_TLS;
-}
-
-static void handshake_done(np_conn *c) {
-  const unsigned char *p = NULL;
-  unsigned n = 0;
-  SSL_get0_alpn_selected(c->ssl, &p, &n);
-  if (!p || n >= sizeof c->alpn) n = 0;
-  if (n) memcpy(c->alpn, p, n);
-  c->alpn[n] = 0;
-  c->state = ST_OPEN;
-  if (c->is_client && c->cbs.on_connected) {
-    c->in_callback++;
-    c->cbs.on_connected(c, c->ud, 0);
-    c->in_callback--;
-  }
-}
-
-/* Runs the TLS engine over received ciphertext: handshake, then decrypt
- * into rbuf and deliver. */
-static int tls_pump(np_conn *c) {
-  if (c->state == ST_HANDSHAKE) {
-    int r = SSL_do_handshake(c->ssl);
-    if (r != 1) {
-      int e = SSL_get_error(c->ssl, r);
-      ERR_clear_error();
-      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-        return tls_send_out(c) < 0 ? NP_E_TLS : 0;
-      (void)tls_send_out(c); /* try to deliver the alert */
-      return tls_fail_code(c);
-    }
-    if (tls_send_out(c) < 0) return NP_E_TLS;
-    handshake_done(c);
-    if (c->state == ST_CLOSED) return 0;
-    if (flush(c) < 0) return NP_E_TLS;
-  }
-  for (;;) {
-    if (c->state == ST_CLOSED) return 0;
-    if (c->rlen == RBUF_CAP) {
-      if (deliver(c) < 0) return 0;
-      if (c->rlen == RBUF_CAP) return 0; /* owner is not consuming */
-    }
-    int r = SSL_read(c->ssl, c->rbuf + c->rlen, (int)(RBUF_CAP - c->rlen));
-    if (r <= 0) {
-      int e = SSL_get_error(c->ssl, r);
-      ERR_clear_error();
-      if (e == SSL_ERROR_WANT_READ) break;
-      if (e == SSL_ERROR_ZERO_RETURN) {
-        handle_eof(c);
-        return 0;
-      }
-      return NP_E_TLS;
-    }
-    c->rlen += (size_t)r;
-    if (deliver(c) < 0) return 0;
-  }
-  if (tls_send_out(c) < 0) return NP_E_TLS;
-  return 0;
-}
-
 static void handle_eof(np_conn *c) {
   c->peer_eof = 1;
   if (c->state == ST_CLOSING) {
@@ -579,67 +428,92 @@ static void handle_eof(np_conn *c) {
     if (!c->head && c->fin_sent) finish_close(c, c->close_status);
     return;
   }
-  finish_close(c, NP_E_CLOSED);
+  finish_close(c, c->state == ST_HANDSHAKE ? NP_E_TLS : NP_E_CLOSED);
 }
 
+static void handshake_done(np_conn *c) {
+  c->state = ST_OPEN;
+  if (c->is_client && c->cbs.on_connected) {
+    c->in_callback++;
+    c->cbs.on_connected(c, c->ud, 0);
+    c->in_callback--;
+  }
+  if (c->state == ST_OPEN && flush(c) < 0) finish_close(c, NP_E_TLS);
+}
+
+/* One read into rbuf (or one kernel-side discard). NP_IO_DONE after
+ * progress, NP_IO_AGAIN, or < 0; 1 byte count in *ret_n, 0 = EOF. */
+static int read_once(np_conn *c, size_t *ret_n) {
+  if (c->skip > 0 && c->rlen == 0 && c->tp->discard) {
+    size_t want = c->skip > (1u << 30) ? (1u << 30) : (size_t)c->skip;
+    int rc = c->tp->discard(c, want, ret_n);
+    if (rc == NP_IO_DONE && *ret_n > 0) {
+      c->skip -= *ret_n;
+      tune_lowat(c);
+      report_skipped(c, *ret_n);
+    }
+    return rc;
+  }
+  if (c->rlen == NP_CONN_RBUF_CAP) {
+    if (deliver(c) < 0) return NP_IO_AGAIN;
+    if (c->rlen == NP_CONN_RBUF_CAP) return NP_IO_AGAIN; /* owner is not consuming */
+  }
+  size_t room = NP_CONN_RBUF_CAP - c->rlen;
+  if (c->skip == 0 && c->read_hint) {
+    /* A cleartext read costs a copy per byte: read no more than the owner
+     * said it needs before its next skip. */
+    if (c->tp->discard && room > c->read_hint) room = c->read_hint;
+    c->read_hint = 0;
+  }
+  int rc = c->tp->read(c, c->rbuf + c->rlen, room, ret_n);
+  if (rc == NP_IO_DONE && *ret_n > 0) {
+    c->rlen += *ret_n;
+    (void)deliver(c);
+  }
+  return rc;
+}
+
+static void do_read_rounds(np_conn *c);
+
 static void do_read(np_conn *c) {
-  uint8_t cipher[RBUF_CAP];
-  for (int round = 0; round < READ_ROUNDS && c->state != ST_CLOSED; round++) {
+  do_read_rounds(c);
+  c->no_pull = 0;
+}
+
+static void do_read_rounds(np_conn *c) {
+  for (int round = 0; c->state != ST_CLOSED; round++) {
+    /* Input the TLS engine already holds gets no poll event: past the
+     * fairness bound, drain that (without reading the socket) and stop. */
+    if (round >= READ_ROUNDS) {
+      if (!np_conn_tls_buffered(c)) return;
+      c->no_pull = 1;
+    }
     if (!c->read_enabled && c->state == ST_OPEN) return;
-    ssize_t n;
-    if (!c->ssl && c->skip > 0 && c->rlen == 0) {
-      size_t want = c->skip > (1u << 30) ? (1u << 30) : (size_t)c->skip;
-      n = recv(c->fd, NULL, want, MSG_TRUNC | MSG_DONTWAIT);
-      if (n > 0) {
-        c->stats.wire_read += (uint64_t)n;
-        c->stats.app_read += (uint64_t)n;
-        c->skip -= (uint64_t)n;
-        if (c->skip == 0) c->after_skip = 1;
-        c->in_callback++;
-        (void)c->cbs.on_data(c, c->ud, NULL, (size_t)n);
-        c->in_callback--;
-        tune_lowat(c);
-        continue;
-      }
-    } else if (c->ssl) {
-      n = recv(c->fd, cipher, sizeof cipher, MSG_DONTWAIT);
-    } else {
-      if (c->rlen == RBUF_CAP) {
-        if (deliver(c) < 0 || c->rlen == RBUF_CAP) return;
-      }
-      /* Right after a skip comes a frame header, usually followed by more
-       * payload to skip: read just the header rather than copying 64 KiB
-       * that would be thrown away. */
-      size_t room = RBUF_CAP - c->rlen;
-      if (c->after_skip && room > HEADER_READ) room = HEADER_READ;
-      c->after_skip = 0;
-      n = recv(c->fd, c->rbuf + c->rlen, room, MSG_DONTWAIT);
-    }
-    if (n == 0) {
-      handle_eof(c);
-      return;
-    }
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      finish_close(c, c->state == ST_CLOSING ? c->close_status : -errno);
-      return;
-    }
-    c->stats.wire_read += (uint64_t)n;
-    if (c->ssl) {
-      remember_first(c, cipher, (size_t)n);
-      if (BIO_write(c->rbio, cipher, (int)n) != n) {
-        finish_close(c, -ENOMEM);
-        return;
-      }
-      int rc = tls_pump(c);
+    if (c->state == ST_HANDSHAKE) {
+      int rc = np_conn_tls_handshake(c);
       if (rc < 0) {
         finish_close(c, rc);
         return;
       }
-    } else {
-      c->rlen += (size_t)n;
-      if (deliver(c) < 0) return;
+      if (c->peer_eof) {
+        handle_eof(c);
+        return;
+      }
+      if (rc == NP_IO_AGAIN) return;
+      handshake_done(c);
+      continue;
+    }
+    size_t n = 0;
+    int rc = read_once(c, &n);
+    if (c->state == ST_CLOSED) return;
+    if (rc < 0) {
+      finish_close(c, c->state == ST_CLOSING ? c->close_status : rc);
+      return;
+    }
+    if (rc == NP_IO_AGAIN) return;
+    if (n == 0) {
+      handle_eof(c);
+      return;
     }
   }
 }
@@ -655,10 +529,12 @@ static void connect_done(np_conn *c) {
   }
   if (c->ssl) {
     c->state = ST_HANDSHAKE;
-    int rc = tls_pump(c);
+    int rc = np_conn_tls_handshake(c);
     if (rc < 0) {
       if (c->cbs.on_connected) c->cbs.on_connected(c, c->ud, rc);
       finish_close(c, rc);
+    } else if (rc == NP_IO_DONE) {
+      handshake_done(c);
     }
     return;
   }
@@ -684,16 +560,11 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     return;
   }
   if (events & UV_READABLE) {
-    int was_handshake = c->state == ST_HANDSHAKE;
     do_read(c);
     if (c->state == ST_CLOSED) return;
-    if (was_handshake && c->state == ST_HANDSHAKE && c->peer_eof) {
-      finish_close(c, NP_E_TLS);
-      return;
-    }
   }
   if (events & UV_WRITABLE) {
-    int rc = flush(c);
+    int rc = c->state == ST_HANDSHAKE ? c->tp->flush(c) : flush(c);
     if (rc < 0) {
       finish_close(c, c->state == ST_CLOSING ? c->close_status : rc);
       return;
@@ -703,6 +574,8 @@ static void on_poll(uv_poll_t *h, int status, int events) {
       return;
     }
   }
+  dispatch_done(c);
+  if (c->state == ST_CLOSED) return;
   if (c->state == ST_OPEN && c->want_writable_cb && c->pending <= c->lowat && c->cbs.on_writable &&
       (events & UV_WRITABLE)) {
     c->in_callback++;
@@ -722,35 +595,3 @@ int np_conn_is_tls(const np_conn *c) { return c->ssl != NULL; }
 const np_conn_stats *np_conn_get_stats(const np_conn *c) { return &c->stats; }
 
 const char *np_conn_alpn(const np_conn *c) { return c->alpn; }
-
-static int addr_of(int fd, int peer, char *ip, size_t ipcap, int *ret_port) {
-  struct sockaddr_storage ss;
-  socklen_t len = sizeof ss;
-  int r = peer ? getpeername(fd, (struct sockaddr *)&ss, &len)
-               : getsockname(fd, (struct sockaddr *)&ss, &len);
-  if (r < 0) return -errno;
-  if (ss.ss_family == AF_INET6) {
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
-      if (!inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], ip, (socklen_t)ipcap)) return -errno;
-    } else if (!inet_ntop(AF_INET6, &a->sin6_addr, ip, (socklen_t)ipcap)) {
-      return -errno;
-    }
-    *ret_port = ntohs(a->sin6_port);
-  } else if (ss.ss_family == AF_INET) {
-    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-    if (!inet_ntop(AF_INET, &a->sin_addr, ip, (socklen_t)ipcap)) return -errno;
-    *ret_port = ntohs(a->sin_port);
-  } else {
-    return -EAFNOSUPPORT;
-  }
-  return 0;
-}
-
-int np_conn_local_addr(const np_conn *c, char *ip, size_t ipcap, int *ret_port) {
-  return addr_of(c->fd, 0, ip, ipcap, ret_port);
-}
-
-int np_conn_peer_addr(const np_conn *c, char *ip, size_t ipcap, int *ret_port) {
-  return addr_of(c->fd, 1, ip, ipcap, ret_port);
-}

@@ -1,6 +1,8 @@
 /* One stream transport for plain TCP and TLS over a non-blocking socket,
  * driven by libuv's poll watcher. Reads are pushed to the owner through a
- * callback; writes are queued as copies (small) or references (bulk). */
+ * callback; writes are gathered (copies and references in one request)
+ * with a completion callback. The transports behind it are in
+ * conn_plain.c and conn_tls.c. */
 #ifndef NP_NET_CONN_H
 #define NP_NET_CONN_H
 
@@ -57,13 +59,40 @@ int np_conn_connect(uv_loop_t *loop, const struct sockaddr *addr, np_tls_ctx *tl
 
 void np_conn_set_callbacks(np_conn *c, const np_conn_callbacks *cbs, void *ud);
 
-/* Queues a copy of data[0..len). Returns 0 or -ENOBUFS past the queue's
- * copy cap (4 MiB). Sending starts at once. */
+/* Completion of one np_conn_writev: status 0 once all its bytes are
+ * handed to the kernel (or the TLS engine), NP_E_CLOSED when the conn
+ * closed first. Never called from inside np_conn_writev; always before
+ * on_close. Writing again from here is allowed (it fails once closed). */
+typedef void (*np_conn_write_cb)(np_conn *c, void *arg, int status);
+
+/* One piece of a gathered write: copied into the queue, or (ref set)
+ * referenced: then base must stay valid and unchanged until the conn
+ * closes (netpulse uses it for the shared random payload). */
+typedef struct {
+  const void *base;
+  size_t len;
+  int ref;
+} np_conn_buf;
+
+#define NP_CONN_MAX_BUFS 8
+#define NP_CONN_QUEUE_CAP (4 * 1024 * 1024) /* default, bytes of memory */
+
+/* Queues bufs[0..n) (n <= NP_CONN_MAX_BUFS) as one write: one heap block
+ * holds the copies, and the pieces leave in one gathered sendmsg when the
+ * socket takes them. cb (may be NULL) reports completion. Returns 0,
+ * -ENOBUFS when the queue would hold more memory than its cap (the block
+ * with its allocator overhead is charged, referenced bytes are not),
+ * NP_E_CLOSED after a close, or another negative error (then the conn is
+ * already closing). Sending starts at once. */
+int np_conn_writev(np_conn *c, const np_conn_buf *bufs, int n, np_conn_write_cb cb, void *arg);
+
+/* np_conn_writev of one copied buffer, without a callback. */
 int np_conn_write(np_conn *c, const void *data, size_t len);
 
-/* Queues a reference: data must stay valid and unchanged until the conn
- * closes (netpulse uses it for the shared random payload). */
-int np_conn_write_ref(np_conn *c, const void *data, size_t len);
+/* Memory the write queue holds now, and its cap (default
+ * NP_CONN_QUEUE_CAP). */
+size_t np_conn_queue_mem(const np_conn *c);
+void np_conn_set_queue_cap(np_conn *c, size_t bytes);
 
 /* Bytes queued but not yet handed to the kernel / TLS. */
 size_t np_conn_pending(const np_conn *c);
@@ -76,6 +105,11 @@ void np_conn_want_writable(np_conn *c, int on, size_t lowat);
  * they are decrypted and dropped; for cleartext, recv(MSG_TRUNC) discards
  * them in the kernel). on_data reports them with data == NULL. */
 void np_conn_skip(np_conn *c, uint64_t n);
+
+/* Advice from the protocol above: the first read after the current skip
+ * needs at most n bytes (e.g. the next frame header), so a cleartext conn
+ * does not copy bytes that would be skipped next. 0 = no advice. */
+void np_conn_read_hint(np_conn *c, size_t n);
 
 /* Stops (0) or resumes (1) reading. */
 void np_conn_read_enable(np_conn *c, int on);

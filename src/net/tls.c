@@ -118,6 +118,11 @@ static SSL_CTX *server_ssl_ctx(np_tls_ctx *t, const np_tls_server_opts *o, char 
   }
   (void)SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   (void)SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  /* AES-128-GCM first (as Go's crypto/tls, which M-Lab's ndt-server uses,
+   * orders it on AES-NI machines): about a third cheaper per byte than
+   * OpenSSL's default AES-256-GCM, and the cipher is most of wss's cost. */
+  (void)SSL_CTX_set_ciphersuites(
+      ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   if (o->self_signed) {
     if (make_self_signed(ctx) < 0) {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/flags.h"
+#include "http/url.h"
 #include "server/server.h"
 
 #define TIMEOUT_MS 3000
@@ -32,40 +33,6 @@ static long long ms_left(const struct timespec *deadline) {
   (void)clock_gettime(CLOCK_MONOTONIC, &now);
   return (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
          (deadline->tv_nsec - now.tv_nsec) / 1000000;
-}
-
-/* Splits "http://host:port/path" (host may be [v6]). */
-static int split_url(const char *url, char *host, size_t hcap, char *port, size_t pcap,
-                     const char **path) {
-  if (strncmp(url, "http://", 7) != 0) return -1;
-  const char *h = url + 7;
-  const char *slash = strchr(h, '/');
-  *path = slash ? slash : "/";
-  size_t hl = slash ? (size_t)(slash - h) : strlen(h);
-  const char *colon = NULL;
-  if (hl && h[0] == '[') {
-    const char *rb = memchr(h, ']', hl);
-    if (!rb) return -1;
-    if ((size_t)(rb - h + 1) < hl && rb[1] == ':') colon = rb + 1;
-    h++;
-    hl = (size_t)(rb - h);
-  } else {
-    colon = memchr(h, ':', hl);
-    if (colon) hl = (size_t)(colon - h);
-  }
-  const char *pe = slash ? slash : h + strlen(h);
-  if (hl == 0 || hl >= hcap) return -1;
-  memcpy(host, h, hl);
-  host[hl] = 0;
-  size_t pl = colon ? (size_t)(pe - colon - 1) : 2;
-  if (pl == 0 || pl >= pcap) return -1;
-  if (colon) {
-    memcpy(port, colon + 1, pl);
-    port[pl] = 0;
-  } else {
-    memcpy(port, "80", 3);
-  }
-  return 0;
 }
 
 int np_healthcheck_main(int argc, char **argv, const char *health_addr) {
@@ -95,18 +62,19 @@ int np_healthcheck_main(int argc, char **argv, const char *health_addr) {
       (void)snprintf(def, sizeof def, "http://%s/health", a);
     g_url = def;
   }
-  char host[256], port[16];
-  const char *path;
-  if (split_url(g_url, host, sizeof host, port, sizeof port, &path) < 0) {
+  np_url u;
+  char port[8];
+  if (np_url_parse(g_url, &u) < 0 || strcmp(u.scheme, "http") != 0) {
     fprintf(stderr, "netpulse-server healthcheck: invalid --url \"%s\"\n", g_url);
     return 2;
   }
+  (void)snprintf(port, sizeof port, "%d", u.port);
   struct timespec deadline;
   (void)clock_gettime(CLOCK_MONOTONIC, &deadline);
   deadline.tv_sec += TIMEOUT_MS / 1000;
   struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
   struct addrinfo *ai = NULL;
-  if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai) return fail("cannot resolve", host);
+  if (getaddrinfo(u.host, port, &hints, &ai) != 0 || !ai) return fail("cannot resolve", u.host);
   int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
     freeaddrinfo(ai);
@@ -126,9 +94,9 @@ int np_healthcheck_main(int argc, char **argv, const char *health_addr) {
     (void)close(fd);
     return fail("connect", soerr ? strerror(soerr) : "timeout");
   }
-  char req[600];
+  char req[NP_URL_MAX + 512];
   int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-                   path, host);
+                   u.target, u.host_header);
   if (n < 0 || (size_t)n >= sizeof req || write(fd, req, (size_t)n) != n) {
     (void)close(fd);
     return fail("cannot send the request", NULL);

@@ -148,6 +148,10 @@ class Server:
                                   f"within {timeout} s (files: {len(self.data_files())})")
             time.sleep(0.1)
 
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            return int(next(l for l in f if l.startswith("VmRSS")).split()[1])
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -1417,13 +1421,7 @@ def flood_pings_without_reading(srv):
     # receive window): the pongs cannot go out, so the server must bound
     # what it queues, keep serving others, and still end the test by the
     # 15 s hard stop with a data file.
-    pid = srv.proc.pid
-
-    def rss_kib():
-        with open(f"/proc/{pid}/status") as f:
-            return int(next(l for l in f if l.startswith("VmRSS")).split()[1])
-
-    before = rss_kib()
+    before = srv.rss_kib()
     ws, port, _ = ws_connect(srv.ws, UPLOAD, rcvbuf=4096)
     t0 = time.monotonic()
     burst = WS.frame(0x9, b"p" * 125) * 512
@@ -1436,16 +1434,110 @@ def flood_pings_without_reading(srv):
             except socket.timeout:
                 break  # the server stopped reading: also acceptable
             sent += 512
-        grown = rss_kib() - before
+        grown = srv.rss_kib() - before
         check(grown < 64 * 1024, f"server RSS grew by {grown} KiB during a ping flood of {sent} pings")
         health_ok(srv)
         real_upgrade_ok(srv)
         srv.find_record(port, UPLOAD, 17)
         dt = time.monotonic() - t0
         check(dt <= 17.5, f"data file after {dt:.1f} s")
-        grown = rss_kib() - before
+        grown = srv.rss_kib() - before
         check(grown < 64 * 1024, f"server RSS still {grown} KiB above its start after the flood")
     finally:
+        ws.s.close()
+
+
+@case("flood")
+def flood_3m_empty_pings_without_reading(srv):
+    # Issue 11: 3 million empty pings from a client that never reads cost
+    # the server at most 16 MiB (one pong in flight, the latest one kept),
+    # and a normal test on another connection completes meanwhile.
+    before = srv.rss_kib()
+    peak = [before]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], srv.rss_kib())
+            time.sleep(0.02)
+
+    normal = {}
+
+    def normal_upload():
+        # Small binary messages while reading everything the server sends,
+        # until its Close(1000) at 10 s.
+        try:
+            ws, port, _ = ws_connect(srv.ws, UPLOAD)
+            normal["port"] = port
+            msg = WS.frame(0x2, os.urandom(4096))
+            t0 = time.monotonic()
+            ws.s.setblocking(False)
+            code = None
+            while time.monotonic() - t0 < 14 and code is None:
+                try:
+                    ws.s.send(msg)
+                except BlockingIOError:
+                    pass
+                try:
+                    chunk = ws.s.recv(1 << 16)
+                    if not chunk:
+                        break
+                    ws.buf += chunk
+                except BlockingIOError:
+                    time.sleep(0.01)
+                while len(ws.buf) >= 2:
+                    n = ws.buf[1] & 0x7F
+                    off = 2 + (2 if n == 126 else 8 if n == 127 else 0)
+                    if len(ws.buf) < off:
+                        break
+                    if n == 126:
+                        n = struct.unpack("!H", ws.buf[2:4])[0]
+                    elif n == 127:
+                        n = struct.unpack("!Q", ws.buf[2:10])[0]
+                    if len(ws.buf) < off + n:
+                        break
+                    op, payload = ws.buf[0] & 0x0F, ws.buf[off:off + n]
+                    ws.buf = ws.buf[off + n:]
+                    if op == 0x8:
+                        code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+            normal["code"] = code
+            normal["elapsed"] = time.monotonic() - t0
+            ws.s.setblocking(True)
+            ws.send(WS.frame(0x8, close_payload(1000)))
+            ws.s.close()
+        except Exception as e:  # reported by the main thread
+            normal["error"] = repr(e)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    other = threading.Thread(target=normal_upload, daemon=True)
+    sampler.start()
+    other.start()
+    ws, port, _ = ws_connect(srv.ws, UPLOAD, rcvbuf=4096)
+    key = os.urandom(4)
+    burst = (b"\x89\x80" + key) * 10000
+    total = 3_000_000
+    sent = 0
+    t0 = time.monotonic()
+    try:
+        ws.s.settimeout(10.0)
+        while sent < total:
+            ws.s.sendall(burst)
+            sent += 10000
+        flood_s = time.monotonic() - t0
+        time.sleep(0.5)  # let the server read what is still in flight
+        other.join(timeout=20)
+        stop.set()
+        sampler.join()
+        grown = peak[0] - before
+        check(grown <= 16 * 1024,
+              f"server RSS grew by {grown} KiB during a flood of {sent} empty pings")
+        check("error" not in normal, f"normal upload during the flood: {normal.get('error')}")
+        check_eq(normal.get("code"), 1000, "close code of the normal upload during the flood")
+        srv.find_record(normal["port"], UPLOAD, 10)
+        print(f"    {sent} pings in {flood_s:.1f} s; server RSS +{grown} KiB at most; "
+              f"normal upload closed 1000 after {normal['elapsed']:.1f} s")
+    finally:
+        stop.set()
         ws.s.close()
 
 

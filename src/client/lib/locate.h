@@ -1,5 +1,5 @@
-/* M-Lab Locate v2 client: URL and host:port parsing, the nearest-servers
- * JSON reader (pure, fuzzed) and an asynchronous capped HTTP(S) fetch. */
+/* M-Lab Locate v2 client: the nearest-servers JSON reader (pure, fuzzed)
+ * and an asynchronous capped HTTP(S) fetch. URLs: http/url.h. */
 #ifndef NP_CLIENT_LOCATE_H
 #define NP_CLIENT_LOCATE_H
 
@@ -8,37 +8,16 @@
 
 #include <uv.h>
 
+#include "http/url.h"
+
 #define NP_LOCATE_DEFAULT_URL "https://locate.measurementlab.net/v2/nearest/ndt/ndt7"
-#define NP_LOCATE_MAX_RESULTS 8    /* results kept from one answer */
-#define NP_LOCATE_MAX_URL 2048     /* bytes of one URL incl. NUL */
-#define NP_LOCATE_MAX_BODY 65536   /* cap on the answer's body */
-#define NP_LOCATE_MAX_HOST 256     /* bytes of a host name incl. NUL */
+#define NP_LOCATE_MAX_RESULTS 8      /* results kept from one answer */
+#define NP_LOCATE_MAX_URL NP_URL_MAX /* bytes of one URL incl. NUL */
+#define NP_LOCATE_MAX_BODY 65536     /* cap on the answer's body */
+#define NP_LOCATE_MAX_HOST NP_URL_MAX_HOST
 #define NP_LOCATE_TIMEOUT_MS 15000 /* default whole-request deadline */
 
 /* ---- pure parsing ---- */
-
-/* A split absolute URL. Strings are NUL-terminated copies. */
-typedef struct {
-  char scheme[8];                           /* "http", "https", "ws" or "wss" */
-  char host[NP_LOCATE_MAX_HOST];            /* without IPv6 brackets */
-  int port;                                 /* explicit, else the scheme's default */
-  int has_port;                             /* 1 when the URL named the port */
-  char host_header[NP_LOCATE_MAX_HOST + 8]; /* "host", "[v6]" or with ":port" */
-  char target[NP_LOCATE_MAX_URL];           /* path and query, starts with '/' */
-} np_url;
-
-/* Parses "scheme://host[:port][/path][?query]" with scheme http, https, ws
- * or wss (lower case), a host name or literal IPv4, or an IPv6 literal in
- * brackets. No user info, no fragment, no whitespace or control bytes; the
- * whole URL must fit NP_LOCATE_MAX_URL. An empty path becomes "/".
- * Returns 0, or NP_E_BADARG (ret_url untouched). */
-int np_url_parse(const char *s, np_url *ret_url);
-
-/* Splits "host", "host:port", "[v6]" or "[v6]:port" (a bare IPv6 literal
- * without brackets is accepted too, without a port). host gets the name
- * without brackets; the port is default_port when absent and must be 1..65535
- * when present. Returns 0, or NP_E_BADARG with outputs untouched. */
-int np_hostport_parse(const char *s, int default_port, char *host, size_t hostcap, int *ret_port);
 
 /* One server offered by Locate: the URLs (with their access_token) for the
  * requested scheme; "" for a direction the answer did not offer. */

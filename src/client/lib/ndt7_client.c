@@ -23,6 +23,7 @@
 #include "net/tls.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
+#include "ws/stream.h"
 
 #define TICK_MS 250
 #define DEFAULT_TIMEOUT_MS 20000
@@ -54,7 +55,7 @@ struct np_ndt7_client {
   uv_timer_t deadline;
   np_tls_ctx *tls_ctx;
   np_conn *c;
-  np_ws_reader rd;
+  np_ws_stream ws;
   uint8_t *payload;
   uint32_t msg_size;
   uint64_t t0;
@@ -112,7 +113,7 @@ static void finish(np_ndt7_client *k, int err, const char *text) {
 static void on_handle_closed(uv_handle_t *h) {
   np_ndt7_client *k = h->data;
   if (--k->handles > 0) return;
-  np_ws_reader_free(&k->rd);
+  np_ws_stream_free(&k->ws);
   np_tls_ctx_free(k->tls_ctx);
   free(k->payload);
   free(k->ca_file);
@@ -129,15 +130,12 @@ static void release(np_ndt7_client *k) {
 
 /* ---- frames (client role: always masked) ---- */
 
+/* A server that lets our queue fill to its memory cap (it does not read)
+ * ends the test. */
 static int send_masked(np_ndt7_client *k, int opcode, const void *p, size_t n) {
-  uint8_t buf[NP_WS_MAX_FRAME_HEADER + NP_WS_MAX_CONTROL + 512];
-  if (n > sizeof buf - NP_WS_MAX_FRAME_HEADER) return NP_E_TOOBIG;
-  uint8_t key[4];
-  (void)np_random_bytes(key, 4);
-  size_t h = np_ws_frame_header(buf, 1, opcode, n, key);
-  memcpy(buf + h, p, n);
-  np_ws_mask(buf + h, n, key, 0);
-  return np_conn_write(k->c, buf, h + n);
+  int rc = np_ws_stream_send(&k->ws, opcode, p, n);
+  if (rc == -ENOBUFS) finish(k, rc, "the server does not read what we send");
+  return rc;
 }
 
 static void send_close(np_ndt7_client *k, uint16_t code) {
@@ -155,11 +153,7 @@ static void send_close(np_ndt7_client *k, uint16_t code) {
 static void on_writable(np_conn *c, void *ud) {
   np_ndt7_client *k = ud;
   for (int i = 0; i < 8 && !k->close_sent && np_conn_pending(c) == 0; i++) {
-    uint8_t hdr[NP_WS_MAX_FRAME_HEADER], key[4];
-    uint64_t r = np_random_u64();
-    memcpy(key, &r, 4);
-    size_t h = np_ws_frame_header(hdr, 1, NP_WS_OP_BINARY, k->msg_size, key);
-    if (np_conn_write(c, hdr, h) < 0 || np_conn_write_ref(c, k->payload, k->msg_size) < 0) {
+    if (np_ws_stream_send_ref(&k->ws, NP_WS_OP_BINARY, k->payload, k->msg_size) < 0) {
       finish(k, -EIO, "cannot queue upload data");
       return;
     }
@@ -228,10 +222,14 @@ static void on_tick(uv_timer_t *t) {
 
 /* ---- reading ---- */
 
+static int handle_event(void *ud, const np_ws_event *ev);
+
 static void start_test(np_ndt7_client *k) {
   k->phase = PH_TEST;
   k->t0 = np_mono_ns();
-  np_ws_reader_init(&k->rd, NP_WS_ROLE_CLIENT, NP_NDT7_MAX_MESSAGE, NP_NDT7_MAX_TEXT);
+  /* Download payload is only counted: drop it unread. */
+  np_ws_stream_init(&k->ws, k->c, NP_WS_ROLE_CLIENT, NP_NDT7_MAX_MESSAGE, NP_NDT7_MAX_TEXT, 1,
+                    handle_event, k);
   (void)uv_timer_start(&k->tick, on_tick, TICK_MS, TICK_MS);
   if (k->dir == NP_NDT7_UPLOAD) {
     k->msg_size = NP_NDT7_MIN_MESSAGE;
@@ -277,7 +275,9 @@ static size_t on_upgrade_data(np_ndt7_client *k, uint8_t *data, size_t len) {
   return (size_t)rc;
 }
 
-static int handle_event(np_ndt7_client *k, const np_ws_event *ev) {
+static int handle_event(void *ud, const np_ws_event *ev) {
+  np_ndt7_client *k = ud;
+  if (k->done || k->phase != PH_TEST) return 1;
   switch (ev->type) {
   case NP_WS_EV_BINARY:
   case NP_WS_EV_BINARY_END:
@@ -288,7 +288,10 @@ static int handle_event(np_ndt7_client *k, const np_ws_event *ev) {
     on_server_measurement(k, ev->data);
     break;
   case NP_WS_EV_PING:
-    if (!k->close_sent) (void)send_masked(k, NP_WS_OP_PONG, ev->data.ptr, ev->data.len);
+    if (!k->close_sent && np_ws_stream_pong(&k->ws, ev->data) == -ENOBUFS) {
+      finish(k, -ENOBUFS, "the server does not read what we send");
+      return 1;
+    }
     break;
   case NP_WS_EV_CLOSE:
     k->close_received = 1;
@@ -311,39 +314,11 @@ static size_t on_data(np_conn *c, void *ud, uint8_t *data, size_t len) {
     return on_upgrade_data(k, data, len);
   }
   if (k->phase != PH_TEST) return len;
-  np_ws_event ev;
-  if (!data) {
-    if (np_ws_reader_skip(&k->rd, len, &ev) < 0) {
-      finish(k, NP_E_PROTO, "bad frame from server");
-      return len;
-    }
-    k->app_bytes += len;
-    return len;
-  }
-  size_t off = 0;
-  while (off < len && k->phase == PH_TEST && !k->done) {
-    uint64_t skippable = np_ws_reader_skippable(&k->rd);
-    if (skippable > 0) {
-      size_t n = len - off < skippable ? len - off : (size_t)skippable;
-      if (np_ws_reader_skip(&k->rd, n, &ev) < 0) break;
-      k->app_bytes += n;
-      off += n;
-      continue;
-    }
-    int rc = np_ws_read(&k->rd, data + off, len - off, &ev);
-    if (rc < 0) {
-      char text[160];
-      (void)snprintf(text, sizeof text, "bad WebSocket data from server: %s", np_strerror(rc));
-      finish(k, rc, text);
-      return len;
-    }
-    off += (size_t)rc;
-    if (ev.type != NP_WS_EV_NONE && handle_event(k, &ev)) break;
-    if (rc == 0 && ev.type == NP_WS_EV_NONE) break;
-  }
-  if (k->phase == PH_TEST && !k->done) {
-    uint64_t n = np_ws_reader_skippable(&k->rd);
-    if (n > 0) np_conn_skip(c, n);
+  int rc = np_ws_stream_feed(&k->ws, data, len);
+  if (rc < 0) {
+    char text[160];
+    (void)snprintf(text, sizeof text, "bad WebSocket data from server: %s", np_strerror(rc));
+    finish(k, rc, text);
   }
   return len;
 }

@@ -1,0 +1,119 @@
+/* Internal to net/: the connection object shared by conn.c (state, write
+ * queue, read loop) and the two transports that move its bytes, plain TCP
+ * (conn_plain.c) and TLS over memory BIOs (conn_tls.c). Nothing outside
+ * src/net/ includes this header. */
+#ifndef NP_NET_CONN_TRANSPORT_H
+#define NP_NET_CONN_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <openssl/ssl.h>
+
+#include "net/conn.h"
+
+#define NP_CONN_RBUF_CAP (64 * 1024)
+
+/* Result of a transport operation: NP_IO_DONE (progress made; for read, 0
+ * bytes means the peer's orderly end), NP_IO_AGAIN (would block: wait for
+ * the poll), or a negative error. */
+enum { NP_IO_DONE = 0, NP_IO_AGAIN = 1 };
+
+typedef struct np_transport {
+  /* Reads at most cap bytes of stream data (plaintext) into buf. */
+  int (*read)(np_conn *c, uint8_t *buf, size_t cap, size_t *ret_n);
+  /* Writes a prefix of iov[0..n) (plaintext); *ret_n is how much. */
+  int (*write)(np_conn *c, const struct iovec *iov, int n, size_t *ret_n);
+  /* Pushes out bytes the transport itself holds (TLS records). DONE when
+   * none are left. */
+  int (*flush)(np_conn *c);
+  /* Sends the transport's end of stream (TLS close_notify) before FIN. */
+  int (*shutdown)(np_conn *c);
+  /* Whether the transport holds bytes that wait for a writable socket. */
+  int (*want_write)(const np_conn *c);
+  /* Drops up to n stream bytes unread (kernel-side for plain TCP); NULL if
+   * the transport must read and discard them. */
+  int (*discard)(np_conn *c, size_t n, size_t *ret_n);
+} np_transport;
+
+extern const np_transport np_transport_plain;
+extern const np_transport np_transport_tls;
+
+/* One gathered write: its iovecs and its copied bytes live in this one
+ * heap block, so cost is what the allocation really holds. */
+typedef struct np_wreq {
+  struct np_wreq *next;
+  np_conn_write_cb cb;
+  void *arg;
+  size_t cost; /* bytes of memory charged to the queue */
+  size_t left; /* payload bytes not yet written */
+  int n;       /* iovecs */
+  int idx;     /* first iovec with bytes left */
+  struct iovec iov[];
+} np_wreq;
+
+enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_CLOSED };
+
+struct np_conn {
+  uv_loop_t *loop;
+  uv_poll_t poll;
+  uv_timer_t linger;
+  const np_transport *tp;
+  int fd;
+  int state;
+  int poll_events;
+  int read_enabled;
+  int is_client;
+  int in_callback;
+  int close_status;
+  int handles_open;
+  np_conn_callbacks cbs;
+  void *ud;
+  /* read side */
+  uint8_t *rbuf;
+  size_t rlen;
+  uint64_t skip;
+  size_t read_hint; /* the next read after a skip reads at most this */
+  int rcvlowat;     /* SO_RCVLOWAT currently set (cleartext skipping) */
+  int peer_eof;
+  /* write side */
+  np_wreq *head;
+  np_wreq *tail;
+  np_wreq *done; /* finished requests whose callback has not run yet */
+  np_wreq *done_tail;
+  size_t pending; /* payload bytes queued */
+  size_t mem;     /* memory the queue holds (see np_conn_queue_mem) */
+  size_t mem_cap;
+  size_t lowat;
+  int want_writable_cb;
+  int fin_sent;
+  /* TLS (conn_tls.c) */
+  SSL *ssl;
+  BIO *rbio;
+  BIO *wbio;
+  size_t wbio_off; /* bytes of wbio's data already sent */
+  int no_pull;     /* reads use only what the engine holds */
+  uint8_t first_bytes[8];
+  size_t nfirst;
+  char alpn[32];
+  np_conn_stats stats;
+};
+
+/* Socket helpers: NP_IO_DONE with *ret_n > 0 (or 0 = EOF for recv),
+ * NP_IO_AGAIN, or -errno. They count wire bytes. */
+int np_sock_send(np_conn *c, const struct iovec *iov, int n, size_t *ret_n);
+int np_sock_recv(np_conn *c, uint8_t *buf, size_t cap, size_t *ret_n);
+
+/* conn_tls.c: attaches an SSL object (server or client role). */
+int np_conn_tls_setup(np_conn *c, np_tls_ctx *tls, const char *server_name);
+/* Drives the handshake: NP_IO_DONE once finished, NP_IO_AGAIN, or error. */
+int np_conn_tls_handshake(np_conn *c);
+/* Feeds received ciphertext to the TLS engine. */
+int np_conn_tls_feed(np_conn *c, const uint8_t *p, size_t n);
+void np_conn_tls_free(np_conn *c);
+/* Whether the engine holds input that no poll event will announce. */
+int np_conn_tls_buffered(const np_conn *c);
+
+#endif

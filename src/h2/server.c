@@ -579,6 +579,15 @@ int np_h2_respond_stream(np_h2_conn *c, int32_t stream_id, int status, const np_
   return rc;
 }
 
+void np_h2_conn_end_streams(np_h2_conn *c, uint32_t error_code, uint64_t now_ns) {
+  c->now = now_ns;
+  for (stream *st = c->live; st; st = st->next) {
+    if (!st->reported || !c->cb->on_stream_close) continue;
+    st->reported = 0; /* once */
+    c->cb->on_stream_close(c->ud, st->id, error_code, st->sent, st->received, now_ns);
+  }
+}
+
 int np_h2_reset(np_h2_conn *c, int32_t stream_id, uint32_t error_code) {
   if (stream_id <= 0) return NP_E_BADARG;
   return nghttp2_submit_rst_stream(c->s, NGHTTP2_FLAG_NONE, stream_id, error_code) == 0

@@ -132,6 +132,11 @@ int np_h2_respond(np_h2_conn *c, int32_t stream_id, int status, const np_h2_head
 int np_h2_respond_stream(np_h2_conn *c, int32_t stream_id, int status, const np_h2_header *hdrs,
                          size_t nhdrs, uint64_t length);
 
+/* The connection is gone: reports every stream on_request announced and
+ * that has not closed yet to on_stream_close with error_code, as if it
+ * had closed now. Call before np_h2_conn_free when the socket closed. */
+void np_h2_conn_end_streams(np_h2_conn *c, uint32_t error_code, uint64_t now_ns);
+
 /* Resets stream_id with error_code. */
 int np_h2_reset(np_h2_conn *c, int32_t stream_id, uint32_t error_code);
 

@@ -100,13 +100,16 @@ np_rpm_mid_status np_rpm_service_find(np_rpm_service *s, np_slice mid, np_slice 
   uint64_t id = 0;
   np_rpm_mid_status st = np_rpm_mid_check(&s->keys, mid, client_addr, now_ns, &id);
   if (st != NP_RPM_MID_OK) return st;
-  for (np_rpm_measurement *m = s->live; m; m = m->next) {
-    if (m->rec.id == id) {
-      *ret = m;
-      return NP_RPM_MID_OK;
-    }
-  }
-  return NP_RPM_MID_EXPIRED; /* authentic, but its measurement has ended */
+  np_rpm_measurement *m = np_rpm_service_get(s, id);
+  if (!m) return NP_RPM_MID_EXPIRED; /* authentic, but its measurement has ended */
+  *ret = m;
+  return NP_RPM_MID_OK;
+}
+
+np_rpm_measurement *np_rpm_service_get(np_rpm_service *s, uint64_t id) {
+  for (np_rpm_measurement *m = s->live; m; m = m->next)
+    if (m->rec.id == id) return m;
+  return NULL;
 }
 
 int np_rpm_measurement_join(np_rpm_service *s, np_rpm_measurement *m, const char *uuid,

@@ -61,6 +61,10 @@ int np_rpm_service_begin(np_rpm_service *s, np_slice client_addr, uint64_t now_n
 np_rpm_mid_status np_rpm_service_find(np_rpm_service *s, np_slice mid, np_slice client_addr,
                                       uint64_t now_ns, np_rpm_measurement **ret);
 
+/* The live measurement with this id, or NULL once it has ended (sessions
+ * keep ids, never pointers, since a measurement can end under them). */
+np_rpm_measurement *np_rpm_service_get(np_rpm_service *s, uint64_t id);
+
 /* A connection joins m: its record index, or NP_E_TOOBIG over max_conns
  * (or the record's cap). */
 int np_rpm_measurement_join(np_rpm_service *s, np_rpm_measurement *m, const char *uuid,

@@ -133,7 +133,8 @@ static void reply_json(session *s, int32_t id, int status, const char *body) {
   note_status(s, id, status);
 }
 
-static void reply_error(session *s, int32_t id, int status, const char *reason, int retry_after) {
+/* An error answer; admission's own refusals are counted where decided. */
+static void answer_error(session *s, int32_t id, int status, const char *reason, int retry_after) {
   char body[128];
   (void)snprintf(body, sizeof body, "{\"status\":%d,\"error\":\"%s\"}\n", status, reason);
   char ra[24];
@@ -145,8 +146,13 @@ static void reply_error(session *s, int32_t id, int status, const char *reason, 
   }
   (void)np_h2_respond(s->h2, id, status, h, nh, np_slice_cstr(body));
   note_status(s, id, status);
+}
+
+/* An error answer counted as a refused request (not for 404/405). */
+static void reply_error(session *s, int32_t id, int status, const char *reason, int retry_after) {
+  answer_error(s, id, status, reason, retry_after);
   if (s->cfg->host->rejected && status != 404 && status != 405)
-    s->cfg->host->rejected(s->cfg->host_ud, reason);
+    s->cfg->host->rejected(s->cfg->host_ud, np_conn_is_tls(s->c), reason);
 }
 
 static void set_cc(session *s) {
@@ -182,7 +188,7 @@ static np_rpm_measurement *begin(session *s, const np_h2_request *rq, np_slice q
   np_rpm_refusal no = {503, 10, "busy"};
   void *host = NULL;
   if (s->cfg->host->admit(s->cfg->host_ud, query, s->ip, np_conn_is_tls(s->c), &host, &no) < 0) {
-    reply_error(s, rq->stream_id, no.status, no.reason, no.retry_after);
+    answer_error(s, rq->stream_id, no.status, no.reason, no.retry_after);
     return NULL;
   }
   np_rpm_measurement *m = NULL;

@@ -32,8 +32,8 @@ typedef struct {
    * every 250 ms and at its close; the transmit budget counts them). */
   void (*sent)(void *ud, void *host, uint64_t bytes);
   /* A request was refused without admission (bad or expired ID, caps):
-   * reason is static ("mid_forged", "conn_cap", ...), for metrics. */
-  void (*rejected)(void *ud, const char *reason);
+   * reason is static ("mid_forged", "conn_cap", ...), tls as for admit. */
+  void (*rejected)(void *ud, int tls, const char *reason);
 } np_rpm_host;
 
 typedef struct {

@@ -120,8 +120,8 @@ static void host_sent(void *ud, void *host, uint64_t bytes) {
   if (t) t->tx_bytes += bytes;
 }
 
-static void host_rejected(void *ud, const char *reason) {
-  np_metrics_rejected(ud, "rpm", reason);
+static void host_rejected(void *ud, int tls, const char *reason) {
+  np_metrics_rejected(ud, tls ? "rpm+h2" : "rpm+h2c", reason);
 }
 
 static const np_rpm_host kHost = {
@@ -131,8 +131,8 @@ static void on_tick(uv_timer_t *h) {
   np_server *s = h->data;
   uint64_t now = np_mono_ns();
   uint8_t fresh[NP_RPM_KEY_LEN];
-  int rotate = np_rpm_service_rotation_due(s->rpm_svc, now) &&
-               np_random_bytes(fresh, sizeof fresh) == 0;
+  int rotate =
+      np_rpm_service_rotation_due(s->rpm_svc, now) && np_random_bytes(fresh, sizeof fresh) == 0;
   (void)np_rpm_service_tick(s->rpm_svc, now, np_wall_ns(), rotate ? fresh : NULL);
 }
 
@@ -177,8 +177,8 @@ int np_server_rpm_setup(np_server *s) {
   c->host = &kHost;
   c->host_ud = s;
   c->payload = np_slice_make(s->payload, NP_NDT7_MAX_SENT_MESSAGE);
-  c->public_host = s->cfg.rpm_public_host && *s->cfg.rpm_public_host ? s->cfg.rpm_public_host
-                                                                     : NULL;
+  c->public_host =
+      s->cfg.rpm_public_host && *s->cfg.rpm_public_host ? s->cfg.rpm_public_host : NULL;
   c->large_length = 1ULL << 40; /* declared 1 TiB: streamed until stopped */
   c->notsent_lowat = (uint32_t)s->cfg.rpm_notsent_lowat;
   c->congestion = s->cfg.rpm_congestion;

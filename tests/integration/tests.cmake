@@ -190,3 +190,19 @@ if(Python3_Interpreter_FOUND)
 else()
   np_missing_tool("python3 missing: netpulse CLI Locate test")
 endif()
+
+# --- responsiveness server: curl, nghttp, h2load over h2 and h2c ----------
+find_program(NP_CURL curl)
+find_program(NP_NGHTTP nghttp)
+find_program(NP_H2LOAD h2load)
+if(Python3_Interpreter_FOUND AND NP_CURL AND NP_NGHTTP AND NP_H2LOAD AND NP_SS)
+  foreach(case h2 h2c admission sigkill)
+    add_test(NAME integration.rpm_server_${case}
+             COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/rpm_server.py
+                     --server-bin $<TARGET_FILE:netpulse-server> --case ${case})
+    set_tests_properties(integration.rpm_server_${case} PROPERTIES LABELS integration
+                         TIMEOUT 120)
+  endforeach()
+else()
+  np_missing_tool("python3, curl, nghttp, h2load or ss missing: responsiveness server tests")
+endif()

@@ -206,3 +206,13 @@ if(Python3_Interpreter_FOUND AND NP_CURL AND NP_NGHTTP AND NP_H2LOAD AND NP_SS)
 else()
   np_missing_tool("python3, curl, nghttp, h2load or ss missing: responsiveness server tests")
 endif()
+if(Python3_Interpreter_FOUND AND NP_CURL AND NP_SS)
+  # Raw-frame HTTP/2 attacks: floods, rapid reset, CONTINUATION, header
+  # bombs, zero windows, non-readers, idle connections.
+  add_test(NAME integration.rpm_hostile
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/rpm_hostile.py
+                   --server-bin $<TARGET_FILE:netpulse-server>)
+  set_tests_properties(integration.rpm_hostile PROPERTIES LABELS integration TIMEOUT 180)
+else()
+  np_missing_tool("python3, curl or ss missing: responsiveness hostile-client tests")
+endif()

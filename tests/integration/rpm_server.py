@@ -26,6 +26,7 @@ import ops_lib  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCHEMA = os.path.join(ROOT, "schemas", "responsiveness1.json")
+JSON_SCHEMA = os.path.join(ROOT, "schemas", "responsiveness1.schema.json")
 GRACE = 5  # the service's idle grace after a measurement's last connection
 FAILS = []
 
@@ -253,6 +254,12 @@ def interop(server_bin, tls):
                 with open(SCHEMA) as sf:
                     bq_check(r, json.load(sf), "$", errors)
                 check(not errors, name + ": schema: " + "; ".join(errors[:5]))
+                # ... and the JSON Schema (Debian's python3-jsonschema)
+                import jsonschema
+                with open(JSON_SCHEMA) as sf:
+                    v = jsonschema.Draft202012Validator(json.load(sf))
+                errs = [e.message for e in v.iter_errors(r)]
+                check(not errs, name + ": JSON Schema: " + "; ".join(errs[:5]))
             m = srv.metrics_text()
             proto = "rpm+" + name
             if "--verbose" in sys.argv:

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "net/conn_transport.h"
 
@@ -57,6 +58,7 @@ static np_conn *conn_new(uv_loop_t *loop, int fd) {
   }
   c->loop = loop;
   c->fd = fd;
+  c->stats.start_ns = np_mono_ns();
   c->tp = &np_transport_plain;
   c->poll.data = c;
   (void)uv_timer_init(loop, &c->linger);

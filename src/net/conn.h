@@ -43,6 +43,8 @@ typedef struct {
   uint64_t app_written;  /* payload bytes fully handed to the kernel/TLS */
   uint64_t wire_read;    /* bytes read from the socket */
   uint64_t wire_written; /* bytes written to the socket */
+  uint64_t start_ns;     /* monotonic: accepted, or connect() started */
+  uint64_t handshake_ns; /* monotonic: TLS handshake done (0: none yet / cleartext) */
 } np_conn_stats;
 
 /* Wraps an accepted, connected socket fd (takes ownership; the fd is made
@@ -125,6 +127,10 @@ int np_conn_fd(const np_conn *c);
 uv_loop_t *np_conn_loop(const np_conn *c);
 int np_conn_is_tls(const np_conn *c);
 const np_conn_stats *np_conn_get_stats(const np_conn *c);
+
+/* TLS version and cipher suite names of an established TLS conn ("" for
+ * cleartext or before the handshake); NUL-terminated, truncated to fit. */
+void np_conn_tls_info(const np_conn *c, char *version, size_t vcap, char *cipher, size_t ccap);
 
 /* Negotiated ALPN protocol ("" if none). */
 const char *np_conn_alpn(const np_conn *c);

@@ -8,10 +8,12 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/err.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "net/conn_transport.h"
 
@@ -162,6 +164,7 @@ int np_conn_tls_handshake(np_conn *c) {
     if (!p || len >= sizeof c->alpn) len = 0;
     if (len) memcpy(c->alpn, p, len);
     c->alpn[len] = 0;
+    c->stats.handshake_ns = np_mono_ns();
     return NP_IO_DONE;
   }
   int e = SSL_get_error(c->ssl, r);
@@ -249,3 +252,10 @@ const np_transport np_transport_tls = {
     .want_write = tls_want_write,
     .discard = NULL,
 };
+
+void np_conn_tls_info(const np_conn *c, char *version, size_t vcap, char *cipher, size_t ccap) {
+  const char *v = c->ssl && SSL_is_init_finished(c->ssl) ? SSL_get_version(c->ssl) : "";
+  const char *ci = c->ssl && SSL_is_init_finished(c->ssl) ? SSL_get_cipher_name(c->ssl) : "";
+  if (vcap) (void)snprintf(version, vcap, "%s", v ? v : "");
+  if (ccap) (void)snprintf(cipher, ccap, "%s", ci ? ci : "");
+}

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/b64url.h"
+
 /* Caps on what a client controls. */
 #define NP_JWT_MAX_TOKEN 4096
 #define NP_JWT_MAX_HEADER_JSON 1024
@@ -81,15 +83,5 @@ typedef struct {
 int np_jwt_verify(const np_jwt_keyset *ks, const char *token, size_t len,
                   const np_jwt_expect *expect, np_jwt_claims *ret_claims,
                   np_jwt_reason *ret_reason);
-
-/* Strict base64url (RFC 4648 section 5) without padding: rejects '=',
- * other alphabets, a length of 1 mod 4 and non-zero trailing bits, so each
- * byte string has exactly one accepted encoding. Writes at most out_max
- * bytes; returns the decoded length, NP_E_PROTO or NP_E_TOOBIG. */
-int np_b64url_decode(const char *in, size_t len, uint8_t *out, size_t out_max);
-
-/* Encodes without padding; returns the length written (NUL-terminated) or
- * NP_E_TOOBIG if out_max < 4*ceil(len/3)+1. */
-int np_b64url_encode(const uint8_t *in, size_t len, char *out, size_t out_max);
 
 #endif

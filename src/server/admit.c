@@ -48,7 +48,8 @@ static const char *check_token(np_server *s, const np_server_ask *ask, int *moni
   if (!s->keys) return NULL;
   np_query q;
   const char *tok = NULL;
-  if (np_query_parse(ask->req->query, &q) == 0) tok = np_query_get(&q, "access_token");
+  if (np_query_parse(ask->req ? ask->req->query : ask->query, &q) == 0)
+    tok = np_query_get(&q, "access_token");
   if (!tok || !*tok) return required ? "token_missing" : NULL;
   np_jwt_expect exp = {
       .issuer = "locate", .audience = s->cfg.token_machine, .now = (int64_t)time(NULL)};
@@ -63,19 +64,23 @@ static const char *check_token(np_server *s, const np_server_ask *ask, int *moni
   return NULL;
 }
 
-int np_server_admit(np_server *s, const np_server_ask *ask, np_server_test **ret) {
+int np_server_decide(np_server *s, const np_server_ask *ask, np_server_test **ret,
+                     np_server_refusal *no) {
   int monitoring = 0;
   const char *bad = check_token(s, ask, &monitoring);
   if (bad) {
     np_log(NP_LOG_INFO, "test refused", "uuid=%s proto=%s test=%s status=401 reason=%s", ask->uuid,
            ask->proto, ask->test, bad);
     np_metrics_rejected(s, ask->proto, bad);
-    np_server_refuse(ask->conn, 401, -1, bad);
+    *no = (np_server_refusal){401, -1, bad};
     return NP_E_TOKEN;
   }
   char ip[64] = "";
   int port = 0;
-  (void)np_conn_peer_addr(ask->conn, ip, sizeof ip, &port);
+  if (ask->client_ip)
+    (void)snprintf(ip, sizeof ip, "%s", ask->client_ip);
+  else
+    (void)np_conn_peer_addr(ask->conn, ip, sizeof ip, &port);
   np_admit_request rq = {.test = ask->type,
                          .transmits = ask->transmits != 0,
                          .monitoring = monitoring != 0,
@@ -90,13 +95,13 @@ int np_server_admit(np_server *s, const np_server_ask *ask, np_server_test **ret
            "uuid=%s proto=%s test=%s status=503 reason=%s retry_after=%u", ask->uuid, ask->proto,
            ask->test, reason, d.retry_after_s);
     np_metrics_rejected(s, ask->proto, reason);
-    np_server_refuse(ask->conn, 503, (int)d.retry_after_s, reason);
+    *no = (np_server_refusal){503, (int)d.retry_after_s, reason};
     return NP_E_REFUSED;
   }
   np_server_test *t = calloc(1, sizeof *t);
   if (!t) {
     (void)np_admit_release(s->adm, d.ticket);
-    np_server_refuse(ask->conn, 500, -1, "internal");
+    *no = (np_server_refusal){500, -1, "internal"};
     return -ENOMEM;
   }
   t->srv = s;
@@ -113,6 +118,13 @@ int np_server_admit(np_server *s, const np_server_ask *ask, np_server_test **ret
   if (monitoring) np_log(NP_LOG_INFO, "monitoring test", "uuid=%s", t->uuid);
   *ret = t;
   return 0;
+}
+
+int np_server_admit(np_server *s, const np_server_ask *ask, np_server_test **ret) {
+  np_server_refusal no;
+  int rc = np_server_decide(s, ask, ret, &no);
+  if (rc < 0) np_server_refuse(ask->conn, no.status, no.retry_after, no.reason);
+  return rc;
 }
 
 /* Payload bytes a session may queue so that its socket total stays within
@@ -272,15 +284,9 @@ static int parse_required(np_server *s, char *err, size_t errcap) {
     if (n == 4 && strncmp(p, "ndt7", 4) == 0) {
       s->token_required_ndt7 = 1;
     } else if (n == 3 && strncmp(p, "rpm", 3) == 0) {
-      /* Accepting it would promise a protection for a test that is not
-       * served yet; token_required_rpm waits for the responsiveness test. */
-      (void)snprintf(err, errcap,
-                     "invalid --token-required \"%s\": the responsiveness test (rpm) is "
-                     "planned, not built yet; want ndt7",
-                     s->cfg.token_required);
-      return NP_E_BADARG;
+      s->token_required_rpm = 1;
     } else if (n > 0) {
-      (void)snprintf(err, errcap, "invalid --token-required \"%s\": want ndt7",
+      (void)snprintf(err, errcap, "invalid --token-required \"%s\": want ndt7 and/or rpm",
                      s->cfg.token_required);
       return NP_E_BADARG;
     }

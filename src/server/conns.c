@@ -76,7 +76,7 @@ int np_server_conn_budget_setup(np_server *s) {
 }
 
 uint64_t np_server_conns(const np_server *s) {
-  return s->open_conns + s->active_tests + s->aux_conns;
+  return s->open_conns + s->active_tests + np_rpm_sessions() + s->aux_conns;
 }
 
 static void set_paused(np_server *s, np_listener *l, int pause, const char *reason) {
@@ -96,7 +96,8 @@ static void resume_all(np_server *s) {
 }
 
 void np_server_conns_changed(np_server *s, int closed) {
-  uint64_t ndt7 = s->open_conns + s->active_tests;
+  /* Front-door connections: before their head, ndt7 tests, RPM sessions. */
+  uint64_t ndt7 = s->open_conns + s->active_tests + np_rpm_sessions();
   np_prom_set(s->m.open_conns, (double)np_server_conns(s));
   if (uv_is_active((uv_handle_t *)&s->accept_retry)) {
     /* Out of descriptors: wait for a close or the retry timer. A listener

@@ -9,6 +9,7 @@
 #include "core/buf.h"
 #include "core/error.h"
 #include "http/request.h"
+#include "h2/server.h"
 #include "http/response.h"
 #include "ndt7/ndt7.h"
 #include "net/conn.h"
@@ -153,9 +154,40 @@ static void route_ndt7(front *f, const np_http_request *req) {
   release(f);
 }
 
+/* HTTP/2 on the front door: ALPN h2 on TLS, or the connection preface on
+ * cleartext (h2c with prior knowledge). 1: HTTP/2, 0: not, -1: too few
+ * bytes yet to tell. */
+static int is_h2(const front *f, const uint8_t *data, size_t len) {
+  if (f->kind != KIND_NDT7 || !f->srv->rpm_svc) return 0;
+  if (f->tls) return strcmp(np_conn_alpn(f->c), "h2") == 0;
+  size_t k = len < NP_H2_PREFACE_LEN ? len : NP_H2_PREFACE_LEN;
+  if (memcmp(data, NP_H2_PREFACE, k) != 0) return 0;
+  return len >= NP_H2_PREFACE_LEN ? 1 : -1;
+}
+
+/* Hands the connection to the responsiveness server with the bytes read
+ * so far. */
+static void route_h2(front *f, uint8_t *data, size_t len) {
+  np_server *s = f->srv;
+  (void)uv_timer_stop(&f->timer);
+  f->head_done = 1;
+  unlist(f);
+  /* From here the connection counts as an RPM session (np_rpm_sessions). */
+  s->open_conns--;
+  np_log(NP_LOG_DEBUG, "http/2 connection", "uuid=%s tls=%d", f->uuid, f->tls);
+  (void)np_rpm_serve(f->c, &s->rpm, f->uuid, data, len); /* owns or closed c */
+  release(f);
+}
+
 static size_t on_data(np_conn *c, void *ud, uint8_t *data, size_t len) {
   front *f = ud;
   if (!data) return len;
+  int h2 = is_h2(f, data, len);
+  if (h2 < 0) return 0;
+  if (h2 > 0) {
+    route_h2(f, data, len);
+    return len;
+  }
   np_http_request req;
   int rc = np_http_parse_request(data, len, &req);
   if (rc == 0) return 0; /* need more; the parser caps the head at 8 KiB */

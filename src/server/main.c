@@ -10,6 +10,7 @@
 #include "core/flags.h"
 #include "core/rand.h"
 #include "core/version.h"
+#include "rpm/record.h"
 #include "ndt7/ndt7.h"
 #include "net/sockuuid.h"
 #include "server/log.h"
@@ -20,10 +21,29 @@
 static np_server g_srv;
 
 static const np_flag kFlags[] = {
+    {"http-addr", 0, NP_FLAG_STRING, &g_srv.cfg.http_addr, "ADDR",
+     "cleartext front door: ndt7 over ws://, responsiveness over h2c (empty disables)", ":80", 0, 0,
+     0},
+    {"https-addr", 0, NP_FLAG_STRING, &g_srv.cfg.https_addr, "ADDR",
+     "TLS front door: ndt7 over wss://, responsiveness over h2 (empty disables)", ":443", 0, 0, 0},
     {"ndt7-addr-cleartext", 0, NP_FLAG_STRING, &g_srv.cfg.ndt7_addr_cleartext, "ADDR",
-     "listen address for ndt7 over ws:// (empty disables)", ":80", 0, 0, 0},
+     "older name of --http-addr (when given, it wins)", NULL, 0, 0, 0},
     {"ndt7-addr", 0, NP_FLAG_STRING, &g_srv.cfg.ndt7_addr, "ADDR",
-     "listen address for ndt7 over wss:// (empty disables)", ":443", 0, 0, 0},
+     "older name of --https-addr (when given, it wins)", NULL, 0, 0, 0},
+    {"no-rpm", 0, NP_FLAG_BOOL, &g_srv.cfg.no_rpm, NULL,
+     "do not serve the responsiveness (RPM) endpoints; TLS offers only http/1.1", "false", 0, 0, 0},
+    {"rpm-public-host", 0, NP_FLAG_STRING, &g_srv.cfg.rpm_public_host, "HOST[:PORT]",
+     "authority put in RPM config URLs (empty: the request's :authority)", "", 0, 0, 0},
+    {"rpm-notsent-lowat", 0, NP_FLAG_INT, &g_srv.cfg.rpm_notsent_lowat, "BYTES",
+     "TCP_NOTSENT_LOWAT on RPM connections, so probes do not queue behind bulk data (0 = off)",
+     "131072", 0, 64LL << 20, 0},
+    {"rpm-congestion", 0, NP_FLAG_STRING, &g_srv.cfg.rpm_congestion, "ALGO",
+     "congestion control of RPM connections (empty: kernel default)", "cubic", 0, 0, 0},
+    {"rpm-max-runtime", 0, NP_FLAG_INT, &g_srv.cfg.rpm_max_runtime_s, "SECONDS",
+     "a responsiveness measurement ends this long after its config request", "120", 5, 3600, 0},
+    {"rpm-max-conns", 0, NP_FLAG_INT, &g_srv.cfg.rpm_max_conns, "N",
+     "connections one measurement may use (16 load each way plus probes)", "40", 2,
+     NP_RPM_MAX_CONNS, 0},
     {"cert", 0, NP_FLAG_STRING, &g_srv.cfg.cert, "FILE", "TLS certificate chain (PEM)", NULL, 0, 0,
      0},
     {"key", 0, NP_FLAG_STRING, &g_srv.cfg.key, "FILE", "TLS private key (PEM)", NULL, 0, 0, 0},
@@ -93,9 +113,10 @@ static void usage(FILE *f) {
   fprintf(f, "Usage: netpulse-server [flags]\n"
              "\n"
              "Serves ndt7 throughput tests (ws:// and wss:// on /ndt/v7/download and\n"
-             "/ndt/v7/upload) and writes one result file per test into the spool\n"
-             "directory, the way M-Lab's uploaders expect. Every flag can also be set\n"
-             "with the environment variable shown in brackets.\n"
+             "/ndt/v7/upload) and responsiveness measurements (HTTP/2, h2 and h2c, config\n"
+             "at /.well-known/nq) on the same front doors, and writes one result file\n"
+             "per test into the spool directory, the way M-Lab's uploaders expect.\n"
+             "Every flag can also be set with the environment variable shown in brackets.\n"
              "\n"
              "       netpulse-server healthcheck [--url URL]\n"
              "\n"
@@ -155,6 +176,14 @@ static void on_term(uv_signal_t *h, int signum) {
   np_server_maybe_exit(s);
 }
 
+/* ALPN the TLS front door offers: h2 for responsiveness, http/1.1 for
+ * ndt7's WebSockets (browsers open those with http/1.1 only). */
+static const char *const *alpn_list(const np_server *s) {
+  static const char *const both[] = {"h2", "http/1.1", NULL};
+  static const char *const h1[] = {"http/1.1", NULL};
+  return s->cfg.no_rpm ? h1 : both;
+}
+
 static void on_hup(uv_signal_t *h, int signum) {
   np_server *s = h->data;
   (void)signum;
@@ -164,8 +193,7 @@ static void on_hup(uv_signal_t *h, int signum) {
   else if (s->keys)
     np_log(NP_LOG_INFO, "token keys reloaded", "keys=%zu", np_jwt_keyset_count(s->keys));
   if (!s->tls || s->cfg.tls_self_signed) return;
-  static const char *const alpn[] = {"http/1.1", NULL};
-  np_tls_server_opts o = {.cert_file = s->cfg.cert, .key_file = s->cfg.key, .alpn = alpn};
+  np_tls_server_opts o = {.cert_file = s->cfg.cert, .key_file = s->cfg.key, .alpn = alpn_list(s)};
   if (np_tls_server_reload(s->tls, &o, err, sizeof err) < 0)
     np_log(NP_LOG_ERROR, "TLS reload failed, keeping the old certificate", "err=\"%s\"", err);
   else
@@ -244,15 +272,14 @@ static int setup(np_server *s) {
    * recursive watcher has its watch in place in time. */
   (void)np_spool_prepare(s->spool, "ndt7", np_wall_ns());
   np_server_admission_start(s);
-  if (s->cfg.ndt7_addr && *s->cfg.ndt7_addr) {
-    static const char *const alpn[] = {"http/1.1", NULL};
+  if (s->cfg.https_addr && *s->cfg.https_addr) {
     np_tls_server_opts o = {.cert_file = s->cfg.cert,
                             .key_file = s->cfg.key,
                             .self_signed = s->cfg.tls_self_signed,
-                            .alpn = alpn};
+                            .alpn = alpn_list(s)};
     rc = np_tls_server_new(&o, &s->tls, err, sizeof err);
     if (rc < 0) {
-      fprintf(stderr, "netpulse-server: %s (or disable wss with --ndt7-addr=\"\")\n", err);
+      fprintf(stderr, "netpulse-server: %s (or disable TLS with --https-addr=\"\")\n", err);
       return 2;
     }
   }
@@ -260,17 +287,30 @@ static int setup(np_server *s) {
   if (!s->payload || np_random_bytes(s->payload, NP_NDT7_MAX_SENT_MESSAGE) < 0) return 1;
   s->ndt7.payload = s->payload;
   s->ndt7.server_metadata = s->server_metadata;
-  if (open_listener(s, s->cfg.ndt7_addr_cleartext, np_front_accept_ndt7, "ndt7+ws",
-                    &s->ndt7_plain) < 0 ||
-      open_listener(s, s->cfg.ndt7_addr, np_front_accept_ndt7, "ndt7+wss", &s->ndt7_tls) < 0 ||
+  rc = np_server_rpm_setup(s);
+  if (rc < 0) {
+    fprintf(stderr, "netpulse-server: cannot set up the responsiveness test: %s\n",
+            np_strerror(rc));
+    return 1;
+  }
+  if (open_listener(s, s->cfg.http_addr, np_front_accept_ndt7, "ndt7+ws", &s->ndt7_plain) < 0 ||
+      open_listener(s, s->cfg.https_addr, np_front_accept_ndt7, "ndt7+wss", &s->ndt7_tls) < 0 ||
       open_listener(s, s->cfg.health_addr, np_front_accept_health, "health", &s->health) < 0 ||
       open_listener(s, s->cfg.prometheus_addr, np_front_accept_metrics, "prometheus",
                     &s->prometheus) < 0)
     return 1;
   if (!s->ndt7_plain && !s->ndt7_tls) {
-    fprintf(stderr, "netpulse-server: no ndt7 listener (both addresses are empty)\n");
+    fprintf(stderr, "netpulse-server: no front door (--http-addr and --https-addr are empty)\n");
     return 2;
   }
+  /* Responsiveness shares the front doors (one line each, for tools that
+   * read the ports from the log). */
+  if (!s->cfg.no_rpm && s->ndt7_plain)
+    np_log(NP_LOG_INFO, "listening", "proto=rpm+h2c addr=%s port=%d", s->cfg.http_addr,
+           np_listener_port(s->ndt7_plain));
+  if (!s->cfg.no_rpm && s->ndt7_tls)
+    np_log(NP_LOG_INFO, "listening", "proto=rpm+h2 addr=%s port=%d", s->cfg.https_addr,
+           np_listener_port(s->ndt7_tls));
   return 0;
 }
 
@@ -298,6 +338,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "netpulse-server: unexpected argument \"%s\" (see --help)\n", argv[first]);
     return 2;
   }
+  /* The older flag names win when given. */
+  if (s->cfg.ndt7_addr_cleartext) s->cfg.http_addr = s->cfg.ndt7_addr_cleartext;
+  if (s->cfg.ndt7_addr) s->cfg.https_addr = s->cfg.ndt7_addr;
   if (np_log_set_level(s->cfg.log_level) < 0) {
     fprintf(stderr, "netpulse-server: invalid --log-level \"%s\"\n", s->cfg.log_level);
     return 2;

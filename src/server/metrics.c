@@ -118,15 +118,22 @@ int np_metrics_setup(np_server *s) {
   np_prom_set(np_prom_with(build, bv), 1);
   np_prom_set(m->spool_max, (double)s->cfg.spool_max_bytes);
   /* Series that exist from the start, so rates and alerts see zeros. */
-  static const char *const protos[] = {"ndt7+ws", "ndt7+wss"};
-  static const char *const tests[] = {"download", "upload"};
-  for (size_t i = 0; i < NB(protos); i++) {
-    const char *pv[] = {protos[i]};
+  static const struct {
+    const char *proto, *test;
+  } series[] = {{"ndt7+ws", "download"},      {"ndt7+ws", "upload"},
+                {"ndt7+wss", "download"},     {"ndt7+wss", "upload"},
+                {"rpm+h2", "responsiveness"}, {"rpm+h2c", "responsiveness"}};
+  for (size_t i = 0; i < NB(series); i++) {
+    const char *pv[] = {series[i].proto};
     (void)np_prom_with(m->active, pv);
-    for (size_t j = 0; j < NB(tests); j++) {
-      const char *a[] = {protos[i], tests[j], "success", "none"};
-      (void)np_prom_with(m->tests, a);
-    }
+    const char *a[] = {series[i].proto, series[i].test, "success", "none"};
+    (void)np_prom_with(m->tests, a);
+  }
+  static const char *const datatypes[] = {"ndt7", "responsiveness1"};
+  for (size_t i = 0; i < NB(datatypes); i++) {
+    const char *fw[] = {datatypes[i], "written"}, *ff[] = {datatypes[i], "failed"};
+    (void)np_prom_with(m->files, fw);
+    (void)np_prom_with(m->files, ff);
   }
   for (int r = 0; r < NP_META_DROP_N; r++) {
     const char *l[] = {np_meta_drop_name((np_meta_drop)r)};
@@ -145,9 +152,6 @@ int np_metrics_setup(np_server *s) {
   static const char *const closes[] = {"header_timeout", "header_timeout_pressure", "peer_closed",
                                        "bad_request"};
   for (size_t i = 0; i < NB(closes); i++) (void)np_prom_with(m->early_closes, &closes[i]);
-  const char *fw[] = {"ndt7", "written"}, *ff[] = {"ndt7", "failed"};
-  (void)np_prom_with(m->files, fw);
-  (void)np_prom_with(m->files, ff);
   return np_procstat_register(reg) < 0 ? -1 : 0;
 }
 

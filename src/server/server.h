@@ -17,10 +17,20 @@
 #include "ops/admission.h"
 #include "ops/jwt.h"
 #include "ops/prom.h"
+#include "rpm/server.h"
+#include "rpm/service.h"
 
 typedef struct {
-  const char *ndt7_addr_cleartext;
-  const char *ndt7_addr;
+  const char *http_addr;
+  const char *https_addr;
+  const char *ndt7_addr_cleartext; /* alias of http_addr (overrides it) */
+  const char *ndt7_addr;           /* alias of https_addr (overrides it) */
+  int no_rpm;
+  const char *rpm_public_host;
+  long long rpm_notsent_lowat;
+  const char *rpm_congestion;
+  long long rpm_max_runtime_s;
+  long long rpm_max_conns;
   const char *health_addr;
   const char *prometheus_addr;
   const char *cert;
@@ -71,10 +81,19 @@ typedef struct {
   const char *proto;
   const char *test;
   int transmits; /* the server sends the bulk (downloads) */
-  const np_http_request *req;
-  np_conn *conn;
+  const np_http_request *req; /* HTTP/1.1: the request (its query holds the token) */
+  np_conn *conn;              /* HTTP/1.1: the connection (its peer is the client) */
+  np_slice query;             /* otherwise: the query with the access token */
+  const char *client_ip;      /* otherwise: the client */
   const char *uuid;
 } np_server_ask;
+
+/* A refusal, as admission decided it; each protocol encodes it. */
+typedef struct {
+  int status;         /* 401, 503, 500 */
+  int retry_after;    /* seconds; < 0: none */
+  const char *reason; /* static */
+} np_server_refusal;
 
 /* Metric handles (metrics.c). */
 typedef struct {
@@ -114,6 +133,9 @@ typedef struct np_server {
   uint8_t *payload;
   json_t *server_metadata;
   np_ndt7_server_cfg ndt7;
+  np_rpm_service *rpm_svc; /* NULL with --no-rpm */
+  np_rpm_server_cfg rpm;
+  uv_timer_t rpm_tick;
   uv_signal_t sigterm;
   uv_signal_t sigint;
   uv_signal_t sighup;
@@ -154,9 +176,13 @@ void np_server_conns_changed(np_server *s, int closed);
 void np_server_accept_failed(np_server *s, np_listener *l, int err);
 
 /* Admission for every test type (admit.c): checks the access token (401)
- * and capacity (503 + Retry-After), answering and closing ask->conn itself
- * when it refuses, and counting the refusal. Returns 0 and the test's
- * record, or a negative error when refused. */
+ * and capacity (503 + Retry-After), logs and counts a refusal, and returns
+ * 0 with the test's record or a negative error with *no filled. Nothing
+ * is written to any connection. */
+int np_server_decide(np_server *s, const np_server_ask *ask, np_server_test **ret,
+                     np_server_refusal *no);
+/* HTTP/1.1 admission: np_server_decide, then a refusal is answered on
+ * ask->conn (which is closed). */
 int np_server_admit(np_server *s, const np_server_ask *ask, np_server_test **ret);
 /* The test's session could not start (its upgrade failed): drops it. */
 void np_server_test_abandon(np_server_test *t);
@@ -197,6 +223,10 @@ int np_healthcheck_main(int argc, char **argv, const char *health_addr);
 
 /* Hands a finished ndt7 test's record to the spool (data.c). */
 void np_server_ndt7_done(void *ud, np_ndt7_outcome *o);
+
+/* The responsiveness service (rpm.c): measurements, their admission and
+ * records. 0 or a negative error. */
+int np_server_rpm_setup(np_server *s);
 
 /* Exits the loop once draining and idle (main.c). */
 void np_server_maybe_exit(np_server *s);

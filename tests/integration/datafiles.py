@@ -24,6 +24,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(os.path.dirname(HERE))
 SCHEMA = os.path.join(SRC, "schemas", "ndt7.json")
+RPM_SCHEMA = os.path.join(SRC, "schemas", "responsiveness1.json")
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$")
 INT64 = (-(1 << 63), (1 << 63) - 1)
@@ -88,36 +89,67 @@ def check_file(path, schema=None):
     return ["%s: %s" % (os.path.basename(path), e) for e in validate(doc, schema)]
 
 
-def ndt7_files(root):
+def check_rpm_file(path, schema=None):
+    """A responsiveness1 file: one line of JSON (jostler's one object per
+    file), fitting schemas/responsiveness1.json."""
+    schema = schema or load_schema(RPM_SCHEMA)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        doc = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError) as e:
+        return ["%s: unreadable: %s" % (path, e)]
+    errs = []
+    if not raw.endswith(b"\n") or raw.count(b"\n") != 1:
+        errs.append("%s: not exactly one line" % os.path.basename(path))
+    return errs + ["%s: %s" % (os.path.basename(path), e) for e in validate(doc, schema)]
+
+
+def _files(root, datatype, suffix):
     out = []
     for d, _, names in os.walk(root):
         parts = os.path.relpath(d, root).split(os.sep)
-        if len(parts) >= 4 and parts[-4] == "ndt7":
+        if len(parts) >= 4 and parts[-4] == datatype:
             out += [os.path.join(d, n) for n in names
-                    if n.endswith(".json.gz") and not n.startswith(".")]
+                    if n.endswith(suffix) and not n.startswith(".")]
     return sorted(out)
 
 
+def ndt7_files(root):
+    return _files(root, "ndt7", ".json.gz")
+
+
+def rpm_files(root):
+    return _files(root, "responsiveness1", ".json")
+
+
 def check_tree(root, quiet=False):
-    """Validates every ndt7 data file under root; returns (files, errors)."""
+    """Validates every ndt7 and responsiveness1 data file under root against
+    its schema; returns (files, errors)."""
     schema = load_schema()
     files = ndt7_files(root)
     errs = []
     for p in files:
         errs += check_file(p, schema)
+    rpm = rpm_files(root)
+    if rpm:
+        rschema = load_schema(RPM_SCHEMA)
+        for p in rpm:
+            errs += check_rpm_file(p, rschema)
     if not quiet:
-        print("datafiles: %d ndt7 file(s) under %s checked against schemas/ndt7.json, "
-              "%d error(s)" % (len(files), root, len(errs)), flush=True)
+        print("datafiles: %d ndt7 file(s) and %d responsiveness1 file(s) under %s checked "
+              "against schemas/, %d error(s)" % (len(files), len(rpm), root, len(errs)),
+              flush=True)
         for e in errs[:20]:
             print("datafiles: " + e, flush=True)
-    return len(files), errs
+    return len(files) + len(rpm), errs
 
 
 def assert_tree(root):
     """check_tree that raises AssertionError on any error (for harnesses)."""
     n, errs = check_tree(root)
     if errs:
-        raise AssertionError("%d data file error(s) against schemas/ndt7.json: %s" %
+        raise AssertionError("%d data file error(s) against schemas/: %s" %
                              (len(errs), errs[:5]))
     return n
 

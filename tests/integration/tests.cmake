@@ -230,3 +230,41 @@ if(EXISTS /usr/bin/python3)
 else()
   np_missing_tool("/usr/bin/python3 missing: privacy tests")
 endif()
+
+# --- responsiveness server: curl, nghttp, h2load over h2 and h2c ----------
+find_program(NP_CURL curl)
+find_program(NP_NGHTTP nghttp)
+find_program(NP_H2LOAD h2load)
+# Records are checked against both schemas, the JSON Schema with Debian's
+# python3-jsonschema (so /usr/bin/python3).
+if(EXISTS /usr/bin/python3 AND NP_CURL AND NP_NGHTTP AND NP_H2LOAD AND NP_SS)
+  foreach(case h2 h2c admission sigkill)
+    add_test(NAME integration.rpm_server_${case}
+             COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/rpm_server.py
+                     --server-bin $<TARGET_FILE:netpulse-server> --case ${case})
+    set_tests_properties(integration.rpm_server_${case} PROPERTIES LABELS integration
+                         TIMEOUT 120)
+  endforeach()
+else()
+  np_missing_tool("/usr/bin/python3, curl, nghttp, h2load or ss missing: responsiveness server tests")
+endif()
+if(Python3_Interpreter_FOUND AND NP_CURL AND NP_SS)
+  # Raw-frame HTTP/2 attacks: floods, rapid reset, CONTINUATION, header
+  # bombs, zero windows, non-readers, idle connections.
+  add_test(NAME integration.rpm_hostile
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/rpm_hostile.py
+                   --server-bin $<TARGET_FILE:netpulse-server>)
+  set_tests_properties(integration.rpm_hostile PROPERTIES LABELS integration TIMEOUT 180)
+else()
+  np_missing_tool("python3, curl or ss missing: responsiveness hostile-client tests")
+endif()
+
+if(Python3_Interpreter_FOUND)
+  # Committed JSON Schemas are what scripts/bq2jsonschema.py makes of the
+  # BigQuery schemas.
+  add_test(NAME lint.schemas
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/scripts/bq2jsonschema.py --check
+                   ${CMAKE_SOURCE_DIR}/schemas/responsiveness1.json
+                   ${CMAKE_SOURCE_DIR}/schemas/responsiveness1.schema.json)
+  set_tests_properties(lint.schemas PROPERTIES LABELS lint TIMEOUT 60)
+endif()

@@ -1,0 +1,596 @@
+/* HTTP/2 server connection: nghttp2 in memory-buffer mode, bodies cut from
+ * one shared payload without copies, every peer-driven cost capped. */
+#include "h2/server.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/error.h"
+
+#define SEG_MAX 256            /* queued output segments */
+#define CTL_COMPACT (64 << 10) /* copied bytes written before compacting */
+#define HEADER_OVERHEAD 32     /* RFC 9113 §6.5.2 per-field accounting */
+#define MAX_RESPONSE_HEADERS 8
+
+typedef struct {
+  const uint8_t *ref; /* NULL: bytes at off in ctl */
+  size_t off;
+  size_t len;
+} seg;
+
+typedef struct stream {
+  struct stream *prev, *next; /* the connection's live streams */
+  int32_t id;
+  int answered;
+  int reported; /* on_request ran: on_stream_close will too */
+  int first_byte_sent;
+  uint32_t header_bytes;
+  uint64_t remaining; /* body bytes still to send; UINT64_MAX = no end */
+  uint8_t *body;      /* copied small body */
+  size_t body_len;
+  size_t body_off;
+  uint64_t sent;
+  uint64_t received;
+  /* pseudo-headers of the request being read */
+  np_buf hdr;
+  size_t method_off, method_len, path_off, path_len, auth_off, auth_len, scheme_off, scheme_len;
+  int has_authority;
+} stream;
+
+struct np_h2_conn {
+  nghttp2_session *s;
+  np_h2_config cfg;
+  const np_h2_callbacks *cb;
+  void *ud;
+  uint64_t now;
+  int failed;          /* a fatal error: only what is queued is written */
+  int goaway;          /* this side has queued a GOAWAY for an error */
+  struct stream *live; /* streams with state, for free */
+  uint32_t streams;    /* opened in the connection's life */
+  uint64_t ctl_window; /* start of the current control-frame second */
+  uint32_t ctl_count;
+  uint32_t rst_count;  /* RST_STREAM frames this second */
+  uint32_t ctl_earned; /* DATA frames sent this second: each may draw a
+                          WINDOW_UPDATE or two from an honest peer */
+  size_t payload_off;  /* where the next streamed slice starts */
+  /* output queue: segments in order, head..tail */
+  seg segs[SEG_MAX];
+  size_t seg_head, seg_count;
+  size_t queued;
+  np_buf ctl; /* copied bytes the segments point into */
+};
+
+void np_h2_config_default(np_h2_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->max_concurrent_streams = 100;
+  cfg->max_streams_total = 10000;
+  cfg->window = 16u << 20;
+  cfg->max_header_list = 16u << 10;
+  cfg->max_control_per_s = 1000;
+  cfg->max_resets_per_s = 100;
+  cfg->out_high = 256u << 10;
+}
+
+/* ---- output queue ------------------------------------------------------ */
+
+static int queue_copy(np_h2_conn *c, const uint8_t *p, size_t n) {
+  if (n == 0) return 0;
+  if (c->seg_count == SEG_MAX) return -ENOBUFS;
+  size_t off = c->ctl.len;
+  int rc = np_buf_append(&c->ctl, p, n);
+  if (rc < 0) return rc;
+  seg *last = c->seg_count ? &c->segs[(c->seg_head + c->seg_count - 1) % SEG_MAX] : NULL;
+  if (last && !last->ref && last->off + last->len == off) {
+    last->len += n; /* adjacent copies merge into one segment */
+  } else {
+    seg *sg = &c->segs[(c->seg_head + c->seg_count) % SEG_MAX];
+    *sg = (seg){NULL, off, n};
+    c->seg_count++;
+  }
+  c->queued += n;
+  return 0;
+}
+
+static int queue_ref(np_h2_conn *c, const uint8_t *p, size_t n) {
+  if (n == 0) return 0;
+  if (c->seg_count == SEG_MAX) return -ENOBUFS;
+  seg *sg = &c->segs[(c->seg_head + c->seg_count) % SEG_MAX];
+  *sg = (seg){p, 0, n};
+  c->seg_count++;
+  c->queued += n;
+  return 0;
+}
+
+/* Drops copied bytes no segment points at any more. */
+static void compact_ctl(np_h2_conn *c) {
+  size_t first = c->ctl.len;
+  for (size_t i = 0; i < c->seg_count; i++) {
+    const seg *sg = &c->segs[(c->seg_head + i) % SEG_MAX];
+    if (!sg->ref) {
+      first = sg->off;
+      break;
+    }
+  }
+  if (first == c->ctl.len) {
+    c->ctl.len = 0;
+    return;
+  }
+  if (first < CTL_COMPACT) return;
+  np_buf_consume(&c->ctl, first);
+  for (size_t i = 0; i < c->seg_count; i++) {
+    seg *sg = &c->segs[(c->seg_head + i) % SEG_MAX];
+    if (!sg->ref) sg->off -= first;
+  }
+}
+
+/* ---- nghttp2 callbacks -------------------------------------------------- */
+
+static stream *stream_of(np_h2_conn *c, int32_t id) {
+  return nghttp2_session_get_stream_user_data(c->s, id);
+}
+
+static void stream_free(np_h2_conn *c, stream *st) {
+  if (!st) return;
+  if (st->prev)
+    st->prev->next = st->next;
+  else
+    c->live = st->next;
+  if (st->next) st->next->prev = st->prev;
+  np_buf_free(&st->hdr);
+  free(st->body);
+  free(st);
+}
+
+/* Frames a peer can send for free count against a per-second budget. */
+static int control_budget(np_h2_conn *c) {
+  if (c->now - c->ctl_window >= NP_NS_PER_S) {
+    c->ctl_window = c->now;
+    c->ctl_count = 0;
+    c->ctl_earned = 0;
+    c->rst_count = 0;
+  }
+  return ++c->ctl_count <= c->cfg.max_control_per_s + 2ull * c->ctl_earned;
+}
+
+static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *ud) {
+  np_h2_conn *c = ud;
+  int cheap = 0;
+  switch (hd->type) {
+  case NGHTTP2_SETTINGS:
+  case NGHTTP2_PING:
+    cheap = !(hd->flags & NGHTTP2_FLAG_ACK);
+    break;
+  case NGHTTP2_RST_STREAM:
+    /* Resets earn nothing from DATA: a stream opened and reset over and
+     * over (CVE-2023-44487) costs the server a stream each time. */
+    if (control_budget(c) && ++c->rst_count <= c->cfg.max_resets_per_s) return 0;
+    c->goaway = 1;
+    (void)nghttp2_session_terminate_session(s, NGHTTP2_ENHANCE_YOUR_CALM);
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  case NGHTTP2_PRIORITY:
+  case NGHTTP2_WINDOW_UPDATE:
+    cheap = 1;
+    break;
+  case NGHTTP2_DATA:
+    cheap = hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM);
+    break;
+  default:
+    break;
+  }
+  if (cheap && !control_budget(c)) {
+    c->goaway = 1;
+    (void)nghttp2_session_terminate_session(s, NGHTTP2_ENHANCE_YOUR_CALM);
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  }
+  return 0;
+}
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  np_h2_conn *c = ud;
+  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  if (++c->streams > c->cfg.max_streams_total) {
+    /* Enough streams for one connection's life: finish gracefully. */
+    (void)nghttp2_submit_goaway(s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s),
+                                NGHTTP2_NO_ERROR, NULL, 0);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  stream *st = calloc(1, sizeof *st);
+  if (!st) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  st->id = f->hd.stream_id;
+  np_buf_init(&st->hdr, c->cfg.max_header_list);
+  st->next = c->live;
+  if (c->live) c->live->prev = st;
+  c->live = st;
+  if (nghttp2_session_set_stream_user_data(s, st->id, st) != 0) {
+    stream_free(c, st);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  return 0;
+}
+
+static int keep_pseudo(stream *st, const uint8_t *v, size_t n, size_t *off, size_t *len) {
+  *off = st->hdr.len;
+  *len = n;
+  return np_buf_append(&st->hdr, v, n);
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *ud) {
+  np_h2_conn *c = ud;
+  if (f->hd.type != NGHTTP2_HEADERS) return 0;
+  stream *st = stream_of(c, f->hd.stream_id);
+  if (!st) return 0; /* trailers of a stream we no longer track */
+  uint64_t add = (uint64_t)namelen + valuelen + HEADER_OVERHEAD;
+  if (st->header_bytes + add > c->cfg.max_header_list) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  st->header_bytes += (uint32_t)add;
+  if (f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0; /* trailers: counted only */
+  np_slice n = np_slice_make(name, namelen);
+  int rc = 0;
+  if (np_slice_eq(n, np_slice_cstr(":method"))) {
+    rc = keep_pseudo(st, value, valuelen, &st->method_off, &st->method_len);
+  } else if (np_slice_eq(n, np_slice_cstr(":path"))) {
+    rc = keep_pseudo(st, value, valuelen, &st->path_off, &st->path_len);
+  } else if (np_slice_eq(n, np_slice_cstr(":scheme"))) {
+    rc = keep_pseudo(st, value, valuelen, &st->scheme_off, &st->scheme_len);
+  } else if (np_slice_eq(n, np_slice_cstr(":authority"))) {
+    rc = keep_pseudo(st, value, valuelen, &st->auth_off, &st->auth_len);
+    st->has_authority = 1;
+  } else if (!st->has_authority && np_slice_eq(n, np_slice_cstr("host"))) {
+    rc = keep_pseudo(st, value, valuelen, &st->auth_off, &st->auth_len);
+  }
+  return rc < 0 ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
+}
+
+static np_slice part(const stream *st, size_t off, size_t len) {
+  return len ? np_slice_make(st->hdr.data + off, len) : np_slice_make("", 0);
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  np_h2_conn *c = ud;
+  stream *st = f->hd.stream_id ? stream_of(c, f->hd.stream_id) : NULL;
+  if (!st) return 0;
+  int end = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    np_h2_request rq = {
+        .stream_id = st->id,
+        .method = part(st, st->method_off, st->method_len),
+        .path = part(st, st->path_off, st->path_len),
+        .authority = part(st, st->auth_off, st->auth_len),
+        .scheme = part(st, st->scheme_off, st->scheme_len),
+        .end_stream = end,
+    };
+    st->reported = 1;
+    int rc = c->cb->on_request ? c->cb->on_request(c->ud, &rq, c->now) : -1;
+    np_buf_free(&st->hdr); /* the pseudo-headers are no longer needed */
+    if (rc < 0) {
+      (void)nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_REFUSED_STREAM);
+      return 0;
+    }
+  }
+  if (end && (f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) && c->cb->on_request_end)
+    c->cb->on_request_end(c->ud, st->id, c->now);
+  return 0;
+}
+
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *ud) {
+  np_h2_conn *c = ud;
+  stream *st = stream_of(c, id);
+  if (!st) return 0;
+  st->received += len;
+  if (c->cb->on_body) c->cb->on_body(c->ud, id, data, len, c->now);
+  return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, void *ud) {
+  np_h2_conn *c = ud;
+  stream *st = stream_of(c, id);
+  if (!st) return 0;
+  if (st->reported && c->cb->on_stream_close)
+    c->cb->on_stream_close(c->ud, id, error_code, st->sent, st->received, c->now);
+  (void)nghttp2_session_set_stream_user_data(s, id, NULL);
+  stream_free(c, st);
+  return 0;
+}
+
+static void first_byte(np_h2_conn *c, stream *st) {
+  if (st->first_byte_sent) return;
+  st->first_byte_sent = 1;
+  if (c->cb->on_first_byte) c->cb->on_first_byte(c->ud, st->id, c->now);
+}
+
+/* Small bodies are copied into nghttp2's frame; streamed ones are cut from
+ * the payload by send_data below. */
+static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
+                         uint32_t *flags, nghttp2_data_source *src, void *ud) {
+  np_h2_conn *c = ud;
+  stream *st = src->ptr;
+  if (st->body) {
+    size_t n = st->body_len - st->body_off;
+    if (n > length) n = length;
+    memcpy(buf, st->body + st->body_off, n);
+    st->body_off += n;
+    st->sent += n;
+    if (c->ctl_earned < UINT32_MAX / 4) c->ctl_earned++;
+    if (n) first_byte(c, st);
+    if (st->body_off == st->body_len) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+  }
+  uint64_t n = st->remaining < length ? st->remaining : length;
+  if (st->remaining != UINT64_MAX) st->remaining -= n;
+  if (st->remaining == 0) *flags |= NGHTTP2_DATA_FLAG_EOF;
+  *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  return (ssize_t)n;
+}
+
+static int send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *framehd, size_t length,
+                     nghttp2_data_source *src, void *ud) {
+  np_h2_conn *c = ud;
+  stream *st = src->ptr;
+  if (f->data.padlen > 0 || c->seg_count + 2 > SEG_MAX) return NGHTTP2_ERR_WOULDBLOCK;
+  if (queue_copy(c, framehd, 9) < 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+  size_t plen = c->cfg.payload.len;
+  if (length > plen) return NGHTTP2_ERR_CALLBACK_FAILURE; /* nghttp2 asks <= 16 KiB */
+  if (c->payload_off + length > plen) c->payload_off = 0;
+  (void)queue_ref(c, c->cfg.payload.ptr + c->payload_off, length);
+  c->payload_off += length;
+  st->sent += length;
+  if (length) first_byte(c, st);
+  if (c->ctl_earned < UINT32_MAX / 4) c->ctl_earned++;
+  return 0;
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+int np_h2_conn_new(np_h2_conn **ret, const np_h2_config *cfg, const np_h2_callbacks *cb, void *ud) {
+  np_h2_config d;
+  np_h2_config_default(&d);
+  if (!cfg || !cb || cfg->payload.len < (16u << 10)) return NP_E_BADARG;
+  np_h2_conn *c = calloc(1, sizeof *c);
+  if (!c) return -ENOMEM;
+  c->cfg = *cfg;
+#define DEF(f)                                                                                     \
+  if (!c->cfg.f) c->cfg.f = d.f
+  DEF(max_concurrent_streams);
+  DEF(max_streams_total);
+  DEF(window);
+  DEF(max_header_list);
+  DEF(max_control_per_s);
+  DEF(max_resets_per_s);
+  DEF(out_high);
+#undef DEF
+  if (c->cfg.window > INT32_MAX) c->cfg.window = INT32_MAX;
+  c->cb = cb;
+  c->ud = ud;
+  np_buf_init(&c->ctl, c->cfg.out_high + (1u << 20));
+
+  nghttp2_session_callbacks *cbs = NULL;
+  nghttp2_option *opt = NULL;
+  int rc = -ENOMEM;
+  if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0) goto out;
+  nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, on_begin_frame);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+  nghttp2_session_callbacks_set_send_data_callback(cbs, send_data);
+  nghttp2_option_set_no_closed_streams(opt, 1);
+  nghttp2_option_set_max_settings(opt, 16);
+  nghttp2_option_set_max_outbound_ack(opt, 100);
+  nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+  nghttp2_option_set_stream_reset_rate_limit(opt, 200, 50);
+  nghttp2_option_set_max_continuations(opt, 4);
+  nghttp2_option_set_max_send_header_block_length(opt, 16u << 10);
+  if (nghttp2_session_server_new2(&c->s, cbs, c, opt) != 0) goto out;
+
+  nghttp2_settings_entry iv[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c->cfg.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, c->cfg.window},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, c->cfg.max_header_list},
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+  };
+  rc = NP_E_BADARG;
+  if (nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0) goto out;
+  /* SETTINGS cannot raise the connection window: a WINDOW_UPDATE does. */
+  if (nghttp2_session_set_local_window_size(c->s, NGHTTP2_FLAG_NONE, 0, (int32_t)c->cfg.window) !=
+      0)
+    goto out;
+  rc = 0;
+out:
+  nghttp2_session_callbacks_del(cbs);
+  nghttp2_option_del(opt);
+  if (rc < 0) {
+    np_h2_conn_free(c);
+    return rc;
+  }
+  *ret = c;
+  return 0;
+}
+
+void np_h2_conn_free(np_h2_conn *c) {
+  if (!c) return;
+  /* Per-stream state nghttp2 still points at; no callbacks run. */
+  while (c->live) stream_free(c, c->live);
+  if (c->s) nghttp2_session_del(c->s);
+  np_buf_free(&c->ctl);
+  free(c);
+}
+
+/* ---- bytes in and out --------------------------------------------------- */
+
+int np_h2_conn_recv(np_h2_conn *c, const uint8_t *data, size_t len, uint64_t now_ns) {
+  c->now = now_ns;
+  if (c->failed) return NP_E_PROTO;
+  ssize_t n = nghttp2_session_mem_recv(c->s, data, len);
+  if (n < 0) {
+    c->failed = 1;
+    if (n == NGHTTP2_ERR_NOMEM) return -ENOMEM;
+    /* nghttp2 queues a GOAWAY for protocol errors; make sure of one. */
+    if (!c->goaway)
+      (void)nghttp2_session_terminate_session(
+          c->s, n == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
+    c->goaway = 1;
+    return NP_E_PROTO;
+  }
+  return 0;
+}
+
+/* Moves frames from nghttp2 into the queue until it holds out_high. */
+static int fill(np_h2_conn *c) {
+  while (c->queued < c->cfg.out_high && c->seg_count + 3 <= SEG_MAX) {
+    const uint8_t *p = NULL;
+    ssize_t n = nghttp2_session_mem_send(c->s, &p);
+    if (n < 0) return n == NGHTTP2_ERR_NOMEM ? -ENOMEM : NP_E_PROTO;
+    if (n == 0) break;
+    int rc = queue_copy(c, p, (size_t)n);
+    if (rc < 0) return rc;
+  }
+  return 0;
+}
+
+int np_h2_conn_pull(np_h2_conn *c, struct iovec *iov, int max_iov, size_t max_bytes,
+                    uint64_t now_ns) {
+  c->now = now_ns;
+  int rc = fill(c);
+  if (rc < 0) {
+    c->failed = 1;
+    if (c->seg_count == 0) return rc;
+  }
+  int k = 0;
+  size_t total = 0;
+  for (size_t i = 0; i < c->seg_count && k < max_iov && total < max_bytes; i++) {
+    const seg *sg = &c->segs[(c->seg_head + i) % SEG_MAX];
+    size_t n = sg->len;
+    if (n > max_bytes - total) n = max_bytes - total;
+    iov[k].iov_base = (void *)(sg->ref ? sg->ref : c->ctl.data + sg->off);
+    iov[k].iov_len = n;
+    total += n;
+    k++;
+  }
+  return k;
+}
+
+void np_h2_conn_sent(np_h2_conn *c, size_t n) {
+  if (n > c->queued) n = c->queued;
+  c->queued -= n;
+  while (n > 0 && c->seg_count > 0) {
+    seg *sg = &c->segs[c->seg_head];
+    size_t k = n < sg->len ? n : sg->len;
+    sg->len -= k;
+    n -= k;
+    if (sg->ref)
+      sg->ref += k;
+    else
+      sg->off += k;
+    if (sg->len == 0) {
+      c->seg_head = (c->seg_head + 1) % SEG_MAX;
+      c->seg_count--;
+    }
+  }
+  compact_ctl(c);
+}
+
+int np_h2_conn_want_write(const np_h2_conn *c) {
+  return c->queued > 0 || (!c->failed && nghttp2_session_want_write(c->s));
+}
+
+int np_h2_conn_done(const np_h2_conn *c) {
+  if (c->queued > 0) return 0;
+  if (c->failed) return !nghttp2_session_want_write(c->s);
+  return !nghttp2_session_want_read(c->s) && !nghttp2_session_want_write(c->s);
+}
+
+int np_h2_conn_shutdown(np_h2_conn *c) {
+  return nghttp2_submit_shutdown_notice(c->s) == 0 &&
+                 nghttp2_session_terminate_session2(
+                     c->s, nghttp2_session_get_last_proc_stream_id(c->s), NGHTTP2_NO_ERROR) == 0
+             ? 0
+             : NP_E_PROTO;
+}
+
+size_t np_h2_conn_queued(const np_h2_conn *c) { return c->queued; }
+
+/* ---- responses ------------------------------------------------------------ */
+
+static int submit(np_h2_conn *c, stream *st, int status, const np_h2_header *hdrs, size_t nhdrs,
+                  const char *content_length) {
+  char code[4];
+  if (status < 100 || status > 999 || nhdrs > MAX_RESPONSE_HEADERS) return NP_E_BADARG;
+  (void)snprintf(code, sizeof code, "%d", status);
+  nghttp2_nv nv[MAX_RESPONSE_HEADERS + 2];
+  size_t k = 0;
+#define NV(n, v)                                                                                   \
+  nv[k++] = (nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE}
+  NV(":status", code);
+  for (size_t i = 0; i < nhdrs; i++) NV(hdrs[i].name, hdrs[i].value);
+  if (content_length) NV("content-length", content_length);
+#undef NV
+  nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
+  int has_body = st->body_len > 0 || st->remaining > 0;
+  int rc = nghttp2_submit_response(c->s, st->id, nv, k, has_body ? &dp : NULL);
+  if (rc != 0) return rc == NGHTTP2_ERR_NOMEM ? -ENOMEM : NP_E_BADARG;
+  st->answered = 1;
+  return 0;
+}
+
+static stream *unanswered(np_h2_conn *c, int32_t id) {
+  stream *st = id > 0 ? stream_of(c, id) : NULL;
+  return st && !st->answered ? st : NULL;
+}
+
+int np_h2_respond(np_h2_conn *c, int32_t stream_id, int status, const np_h2_header *hdrs,
+                  size_t nhdrs, np_slice body) {
+  stream *st = unanswered(c, stream_id);
+  if (!st) return NP_E_BADARG;
+  if (body.len) {
+    st->body = malloc(body.len);
+    if (!st->body) return -ENOMEM;
+    memcpy(st->body, body.ptr, body.len);
+    st->body_len = body.len;
+  }
+  char cl[24];
+  (void)snprintf(cl, sizeof cl, "%zu", body.len);
+  int rc = submit(c, st, status, hdrs, nhdrs, cl);
+  if (rc < 0) {
+    free(st->body);
+    st->body = NULL;
+    st->body_len = 0;
+  }
+  return rc;
+}
+
+int np_h2_respond_stream(np_h2_conn *c, int32_t stream_id, int status, const np_h2_header *hdrs,
+                         size_t nhdrs, uint64_t length) {
+  stream *st = unanswered(c, stream_id);
+  if (!st) return NP_E_BADARG;
+  char cl[24];
+  if (length != UINT64_MAX) (void)snprintf(cl, sizeof cl, "%" PRIu64, length);
+  st->remaining = length;
+  int rc = submit(c, st, status, hdrs, nhdrs, length != UINT64_MAX ? cl : NULL);
+  if (rc < 0) st->remaining = 0;
+  return rc;
+}
+
+void np_h2_conn_end_streams(np_h2_conn *c, uint32_t error_code, uint64_t now_ns) {
+  c->now = now_ns;
+  for (stream *st = c->live; st; st = st->next) {
+    if (!st->reported || !c->cb->on_stream_close) continue;
+    st->reported = 0; /* once */
+    c->cb->on_stream_close(c->ud, st->id, error_code, st->sent, st->received, now_ns);
+  }
+}
+
+int np_h2_reset(np_h2_conn *c, int32_t stream_id, uint32_t error_code) {
+  if (stream_id <= 0) return NP_E_BADARG;
+  return nghttp2_submit_rst_stream(c->s, NGHTTP2_FLAG_NONE, stream_id, error_code) == 0
+             ? 0
+             : NP_E_BADARG;
+}

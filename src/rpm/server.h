@@ -42,11 +42,11 @@ typedef struct {
   np_rpm_service *svc;
   const np_rpm_host *host;
   void *host_ud;
-  np_slice payload;        /* shared random bytes, outliving every session */
-  const char *public_host; /* authority for config URLs; NULL: the request's */
-  uint64_t large_length;   /* declared size of the large object (>= 8 GB) */
-  uint32_t notsent_lowat;  /* TCP_NOTSENT_LOWAT on RPM connections (0: off) */
-  const char *congestion;  /* e.g. "cubic"; NULL or "": the kernel default */
+  np_slice payload;         /* shared random bytes, outliving every session */
+  const char *public_host;  /* authority for config URLs; NULL: the request's */
+  uint64_t large_length;    /* declared size of the large object (>= 8 GB) */
+  uint32_t notsent_lowat;   /* TCP_NOTSENT_LOWAT on RPM connections (0: off) */
+  const char *congestion;   /* e.g. "cubic"; NULL or "": the kernel default */
   uint64_t join_timeout_ns; /* a connection that joins no measurement by then is closed */
   np_h2_config h2;
 } np_rpm_server_cfg;

@@ -80,7 +80,7 @@ typedef struct {
   const char *type;
   const char *proto;
   const char *test;
-  int transmits; /* the server sends the bulk (downloads) */
+  int transmits;              /* the server sends the bulk (downloads) */
   const np_http_request *req; /* HTTP/1.1: the request (its query holds the token) */
   np_conn *conn;              /* HTTP/1.1: the connection (its peer is the client) */
   np_slice query;             /* otherwise: the query with the access token */

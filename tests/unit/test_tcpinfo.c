@@ -466,9 +466,12 @@ static void nodelay_and_unsent(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(loopback_counts),         cmocka_unit_test(short_buffer_omits_fields),
-      cmocka_unit_test(decode_offsets_and_bits), cmocka_unit_test(bbr_or_clean_failure),
-      cmocka_unit_test(socket_cookies),          cmocka_unit_test(nodelay_and_unsent),
+      cmocka_unit_test(loopback_counts),
+      cmocka_unit_test(short_buffer_omits_fields),
+      cmocka_unit_test(decode_offsets_and_bits),
+      cmocka_unit_test(bbr_or_clean_failure),
+      cmocka_unit_test(socket_cookies),
+      cmocka_unit_test(nodelay_and_unsent),
       cmocka_unit_test(offsets_match_linux_header),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

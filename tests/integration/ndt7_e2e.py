@@ -20,11 +20,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ops_lib import Server  # noqa: E402  (the shared server launcher)
+from ops_lib import CookieWatcher, Server  # noqa: E402  (shared with the RPM tests)
 import datafiles  # noqa: E402
 
 UUID_PREFIX = "netpulse-e2e_1700000000"
@@ -50,25 +49,6 @@ def check(cond, what):
         failures.append(what)
         print("FAIL: " + what, file=sys.stderr, flush=True)
     return cond
-
-
-class CookieWatcher(threading.Thread):
-    """Samples `ss -e` for server-side sockets: their cookies are the UUIDs."""
-
-    def __init__(self, ports):
-        super().__init__(daemon=True)
-        self.filter = " or ".join("sport = :%d" % p for p in ports)
-        self.cookies = set()
-        self.stopping = threading.Event()
-
-    def run(self):
-        while not self.stopping.is_set():
-            out = subprocess.run(["ss", "-tinHe", "state", "established",
-                                  "( %s )" % self.filter],
-                                 capture_output=True, text=True).stdout
-            for m in re.finditer(r"\bsk:([0-9a-f]+)", out):
-                self.cookies.add(int(m.group(1), 16))
-            time.sleep(0.2)
 
 
 def run_client(client_bin, port, scheme):

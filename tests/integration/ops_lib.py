@@ -392,3 +392,23 @@ def run_subject(subjects, doc, prefix, skipped=None):
         return 77
     print("PASS")
     return 0
+
+
+class CookieWatcher(threading.Thread):
+    """Samples `ss -e` for server-side sockets: their cookies are the UUIDs."""
+
+    def __init__(self, ports, interval=0.2):
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.filter = " or ".join("sport = :%d" % p for p in ports)
+        self.cookies = set()
+        self.stopping = threading.Event()
+
+    def run(self):
+        while not self.stopping.is_set():
+            out = subprocess.run(["ss", "-tinHe", "state", "established",
+                                  "( %s )" % self.filter],
+                                 capture_output=True, text=True).stdout
+            for m in re.finditer(r"\bsk:([0-9a-f]+)", out):
+                self.cookies.add(int(m.group(1), 16))
+            time.sleep(self.interval)

@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 
@@ -41,23 +40,6 @@ def check(cond, what):
 
 def run(argv, timeout=60):
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-
-
-class CookieWatcher(threading.Thread):
-    """Samples `ss -e` for the server's sockets: their cookies are the UUIDs."""
-
-    def __init__(self, ports):
-        super().__init__(daemon=True)
-        self.filter = " or ".join("sport = :%d" % p for p in ports)
-        self.cookies = set()
-        self.stopping = threading.Event()
-
-    def run(self):
-        while not self.stopping.is_set():
-            out = run(["ss", "-tinHe", "state", "established", "( %s )" % self.filter]).stdout
-            for m in re.finditer(r"\bsk:([0-9a-f]+)", out):
-                self.cookies.add(int(m.group(1), 16))
-            time.sleep(0.05)
 
 
 def record_files(datadir):
@@ -113,7 +95,7 @@ def interop(server_bin, tls):
         datadir = os.path.join(tmp, "spool")
         srv = ops_lib.Server(server_bin, datadir, tls=tls)
         port = srv.wss if tls else srv.ws
-        watcher = CookieWatcher([port])
+        watcher = ops_lib.CookieWatcher([port], interval=0.05)
         watcher.start()
         try:
             peer = Peer(srv, tls)

@@ -25,7 +25,7 @@ if(Python3_Interpreter_FOUND AND NP_INOTIFYWAIT)
   add_test(NAME integration.spool_watch_json
            COMMAND ${NP_SPOOL_WATCH} --expect 10 --
                    $<TARGET_FILE:spool_writer> --datadir {datadir}
-                   --datatype responsiveness1 --json --count 10 --delay-ms 5)
+                   --datatype spooljson --json --count 10 --delay-ms 5)
 
   # SIGKILL at a random point in a stream of 1 MiB writes, then recovery:
   # whatever got written is complete and handed once; nothing partial left.

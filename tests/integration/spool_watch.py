@@ -94,6 +94,23 @@ def check_json(raw, single_line):
     return None
 
 
+# Datatypes the suite's writers use. Their day directories (today and
+# tomorrow, UTC) exist before the watch starts, as on M-Lab, where the
+# uploader's watch is long established and netpulse-server makes day
+# directories in advance: a whole tree made under a starting
+# `inotifywait -r` can lose its deepest watch (seen under load: no event at
+# all), which is the watcher's race, not the writer's.
+DATATYPES = ("ndt7", "responsiveness1", "spooltest", "spooljson")
+
+
+def prepare_days(datadir):
+    now = time.time()
+    for t in (now, now + 86400):
+        day = time.strftime("%Y/%m/%d", time.gmtime(t))
+        for dt in DATATYPES:
+            os.makedirs(os.path.join(datadir, dt, day), exist_ok=True)
+
+
 class Watcher:
     """inotifywait in monitor mode; judges every event as it arrives."""
 
@@ -240,6 +257,7 @@ def main():
     errors = []
     w = None
     try:
+        prepare_days(datadir)
         w = Watcher(datadir)
         log("watching %s" % datadir)
         argv = sub(writer)

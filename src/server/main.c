@@ -312,12 +312,16 @@ static int setup(np_server *s) {
   }
   /* Responsiveness shares the front doors (one line each, for tools that
    * read the ports from the log). */
-  if (!s->cfg.no_rpm && s->ndt7_plain)
-    np_log(NP_LOG_INFO, "listening", "proto=rpm+h2c addr=%s port=%d", s->cfg.http_addr,
-           np_listener_port(s->ndt7_plain));
-  if (!s->cfg.no_rpm && s->ndt7_tls)
-    np_log(NP_LOG_INFO, "listening", "proto=rpm+h2 addr=%s port=%d", s->cfg.https_addr,
-           np_listener_port(s->ndt7_tls));
+  static const char *const protos[2][2] = {{"rpm+h2c", "rpm+h1c"}, {"rpm+h2", "rpm+h1"}};
+  for (int tls = 0; tls < 2 && !s->cfg.no_rpm; tls++) {
+    np_listener *l = tls ? s->ndt7_tls : s->ndt7_plain;
+    for (int i = 0; l && i < 2; i++)
+      np_log(NP_LOG_INFO, "listening", "proto=%s addr=%s port=%d", protos[tls][i],
+             tls ? s->cfg.https_addr : s->cfg.http_addr, np_listener_port(l));
+  }
+  if (s->web_on)
+    np_log(NP_LOG_INFO, "serving the test page", "from=%s",
+           s->cfg.web_dir && *s->cfg.web_dir ? s->cfg.web_dir : "(built in)");
   return 0;
 }
 

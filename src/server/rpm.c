@@ -87,16 +87,16 @@ static void on_done(void *ud, np_rpm_measurement *m) {
   write_record(s, r);
 }
 
-static int host_admit(void *ud, np_slice query, const char *client_ip, int tls, void **ret_host,
-                      np_rpm_refusal *ret) {
+static int host_admit(void *ud, np_slice query, const char *client_ip, const char *proto,
+                      void **ret_host, np_rpm_refusal *ret) {
   np_server *s = ud;
   if (s->draining) {
     *ret = (np_rpm_refusal){503, 30, "lame_duck"};
-    np_metrics_rejected(s, tls ? "rpm+h2" : "rpm+h2c", "lame_duck");
+    np_metrics_rejected(s, proto, "lame_duck");
     return NP_E_REFUSED;
   }
   np_server_ask ask = {.type = "rpm",
-                       .proto = tls ? "rpm+h2" : "rpm+h2c",
+                       .proto = proto,
                        .test = "responsiveness",
                        .transmits = 1,
                        .query = query,
@@ -120,8 +120,8 @@ static void host_sent(void *ud, void *host, uint64_t bytes) {
   if (t) t->tx_bytes += bytes;
 }
 
-static void host_rejected(void *ud, int tls, const char *reason) {
-  np_metrics_rejected(ud, tls ? "rpm+h2" : "rpm+h2c", reason);
+static void host_rejected(void *ud, const char *proto, const char *reason) {
+  np_metrics_rejected(ud, proto, reason);
 }
 
 static void host_closed(void *ud) { np_server_conns_changed(ud, 1); }

@@ -19,6 +19,7 @@
 
 typedef struct {
   np_server *srv;
+  uint64_t bytes;
   char name[128];
 } rpm_write;
 
@@ -32,6 +33,8 @@ static void on_written(void *ud, int status, const char *path) {
            np_strerror(status));
   else
     np_log(NP_LOG_INFO, "data file written", "path=%s", path);
+  /* The quota sees the file now, not at the next scan. */
+  if (status >= 0) np_server_spool_added(s, w->bytes);
   free(w);
   np_server_maybe_exit(s);
 }
@@ -44,6 +47,7 @@ static void write_record(np_server *s, const np_rpm_record *r) {
   if (rc == 0 && np_rpm_record_name(r, w->name, sizeof w->name) < 0) rc = -ENAMETOOLONG;
   if (rc == 0) {
     w->srv = s;
+    w->bytes = line.len;
     /* The spool takes line.data on success. */
     rc = np_spool_write_async(s->loop, s->spool, NP_RPM_DATATYPE, r->start_wall_ns, w->name,
                               line.data, line.len, on_written, w);

@@ -133,6 +133,10 @@ static void pump(session *s) {
     if (!s->sent) np_rpm_peer_first_byte(&s->p, s->req, np_mono_ns());
     s->sent += n;
     s->remaining -= n;
+    if (np_rpm_peer_report(&s->p)) { /* the allowance is used up */
+      closing(s);
+      return;
+    }
   }
   if (s->remaining) {
     np_conn_want_writable(s->c, 1, OUT_LOWAT);

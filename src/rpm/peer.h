@@ -81,6 +81,11 @@ void np_rpm_peer_first_byte(np_rpm_peer *p, int req, uint64_t now);
 void np_rpm_peer_request_done(np_rpm_peer *p, int req, np_rpm_endpoint ep, uint64_t sent,
                               uint64_t received, uint32_t h2_error, uint64_t now);
 
+/* Reports the socket bytes written since the last report to the host
+ * (for the transmit budget). Returns 1 when the measurement has used its
+ * allowance: it has been ended, and the caller closes its connection. */
+int np_rpm_peer_report(np_rpm_peer *p);
+
 /* Every 250 ms: bytes sent go to the host, a TCP_INFO sample to the
  * record. Returns 1 when the connection should close now: its
  * measurement has ended, it joined none within the join timeout, or it is

@@ -89,6 +89,13 @@ static void flush(session *s) {
       return;
     }
     np_h2_conn_sent(s->h2, total);
+    /* A fast socket takes a whole flow-control window in one loop: the
+     * allowance is checked at every write. */
+    if (np_rpm_peer_report(&s->p)) {
+      s->closing = 1;
+      np_conn_close(s->c);
+      return;
+    }
   }
   if (np_h2_conn_done(s->h2)) {
     s->closing = 1;

@@ -245,7 +245,7 @@ static int start_request(session *s, const np_http_request *req) {
     np_buf js;
     np_buf_init(&js, 8192);
     np_slice host = np_http_header_get(req->headers, req->nheaders, "Host");
-    m = np_rpm_peer_config(&s->p, np_conn_is_tls(s->c) ? "https" : "http", host, query, now, &js,
+    m = np_rpm_peer_config(&s->p, np_conn_is_tls(s->c) ? "https" : "http", host, query, 1, now, &js,
                            &v);
     if (m) {
       const char *tmp[4];

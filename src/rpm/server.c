@@ -172,7 +172,7 @@ static int on_request(void *ud, const np_h2_request *rq, uint64_t now) {
   np_buf_init(&js, 8192);
   if (ep == NP_RPM_EP_CONFIG)
     m = np_rpm_peer_config(&s->p, np_conn_is_tls(s->c) ? "https" : "http", rq->authority, query,
-                           now, &js, &v);
+                           s->streams == NULL, now, &js, &v);
   else
     m = np_rpm_peer_authorise(&s->p, query, now, &v);
   if (!m) {

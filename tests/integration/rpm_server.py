@@ -390,6 +390,41 @@ def h1_hostile(server_bin):
             check(line.startswith("HTTP/1.1 404") and closed and 1.2 < secs < 3,
                   "h1_hostile: unjoined connection closed after the head timeout: %r %.1f s" %
                   (line, secs))
+            # The next measurement on the connection of the previous one, once
+            # that one has its result (a browser reuses its connection); the
+            # config is pipelined behind the result so no tick comes between.
+            with socket.create_connection(("127.0.0.1", srv.ws), timeout=5) as sk:
+                rd = sk.makefile("rb")
+
+                def response():
+                    status = int(rd.readline().split()[1])
+                    length = 0
+                    while True:
+                        line = rd.readline().strip()
+                        if not line:
+                            break
+                        k, _, v = line.decode().partition(":")
+                        if k.lower() == "content-length":
+                            length = int(v)
+                    return status, rd.read(length)
+                cfg = b"GET /.well-known/nq HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                sk.sendall(cfg)
+                st, body = response()
+                mid1 = mid_of(json.loads(body))
+                summary = b'{"RPM": 700}'
+                sk.sendall(b"POST /rpm/v1/result?mid=" + mid1.encode() + b" HTTP/1.1\r\n"
+                           b"Host: 127.0.0.1\r\nContent-Length: %d\r\n\r\n" % len(summary) +
+                           summary + cfg)
+                st1, _ = response()
+                st2, body = response()
+                mid2 = mid_of(json.loads(body)) if st2 == 200 else ""
+                check(st == 200 and st1 == 200 and st2 == 200 and mid2 and mid2 != mid1,
+                      "h1_hostile: a new measurement on the connection after the result: "
+                      "%d %d %d" % (st, st1, st2))
+                sk.sendall(cfg)
+                st3, body = response()
+                check(st3 == 409 and b"conn_has_measurement" in body,
+                      "h1_hostile: but not while its measurement runs: %d %r" % (st3, body))
             check(srv.health() == 200, "h1_hostile: healthy afterwards")
             code, down, *_ = Peer(srv, False, True).get(doc["urls"]["small_download_url"])
             check(code == 200 and down == 1, "h1_hostile: a normal probe still works")

@@ -229,7 +229,7 @@ int np_h2c_dead(const np_h2c *h) {
 int32_t np_h2c_request(np_h2c *h, const char *method, const char *scheme, const char *authority,
                        const char *path, const uint8_t *body, size_t body_len, int stream_upload,
                        void *stream_ud) {
-  if (h->failed) return NP_E_CLOSED;
+  if (np_h2c_dead(h)) return NP_E_CLOSED;
   cstream *st = calloc(1, sizeof *st);
   if (!st) return -ENOMEM;
   st->ud = stream_ud;

@@ -25,7 +25,7 @@ typedef struct {
   const char *server, *config_url, *scheme, *ca_file, *format;
   const char *interval, *max_duration, *idle, *tmp, *sdt, *mps, *ptc;
   long long mad, max_flows, max_conns, timeout_s;
-  int no_verify, ipv4, ipv6, parallel, json, verbose, quiet, accept, no_send;
+  int no_verify, ipv4, ipv6, parallel, download, upload, json, verbose, quiet, accept, no_send;
 } rpm_flags;
 
 static rpm_flags g_r;
@@ -48,6 +48,10 @@ static const np_flag kRpmFlags[] = {
     {"ipv6", '6', NP_FLAG_BOOL, &g_r.ipv6, NULL, "use IPv6 only", "false", 0, 0, 0},
     {"parallel", 0, NP_FLAG_BOOL, &g_r.parallel, NULL,
      "load both directions at once (default: download, then upload)", "false", 0, 0, 0},
+    {"download", 0, NP_FLAG_BOOL, &g_r.download, NULL,
+     "the download phase alone (after idle latency)", "false", 0, 0, 0},
+    {"upload", 0, NP_FLAG_BOOL, &g_r.upload, NULL, "the upload phase alone (after idle latency)",
+     "false", 0, 0, 0},
     {"rpm-interval", 0, NP_FLAG_STRING, &g_r.interval, "DURATION",
      "ID: interval between flow additions and stability checks", "1s", 0, 0, 0},
     {"rpm-mad", 0, NP_FLAG_INT, &g_r.mad, "N", "MAD: intervals in a moving average", "4", 1, 64, 0},
@@ -331,6 +335,10 @@ int np_cli_rpm_main(int argc, char **argv) {
   o.ca_file = g_r.ca_file;
   o.family = g_r.ipv4 ? AF_INET : g_r.ipv6 ? AF_INET6 : AF_UNSPEC;
   o.parallel = g_r.parallel;
+  if (g_r.parallel && (g_r.download || g_r.upload))
+    return usage_error("--parallel loads both directions: drop --download/--upload", NULL);
+  o.download_only = g_r.download && !g_r.upload;
+  o.upload_only = g_r.upload && !g_r.download;
   o.no_send_result = g_r.no_send;
   rc = np_cli_consent(g_r.accept);
   if (rc != 0) return rc;

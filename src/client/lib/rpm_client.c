@@ -256,8 +256,10 @@ static void ev_end(rpm_link *l, void *ud, int32_t id, uint32_t error_code, void 
 
 int np_rpm_next_phase(const np_rpm_client *k, int phase) {
   if (phase == NP_RPM_PHASE_IDLE)
-    return k->parallel ? NP_RPM_PHASE_PARALLEL : NP_RPM_PHASE_DOWNLOAD;
-  if (phase == NP_RPM_PHASE_DOWNLOAD) return NP_RPM_PHASE_UPLOAD;
+    return k->parallel  ? NP_RPM_PHASE_PARALLEL
+           : k->up_only ? NP_RPM_PHASE_UPLOAD
+                        : NP_RPM_PHASE_DOWNLOAD;
+  if (phase == NP_RPM_PHASE_DOWNLOAD && !k->down_only) return NP_RPM_PHASE_UPLOAD;
   return PH_RESULT;
 }
 
@@ -408,8 +410,10 @@ static void on_interval(uv_timer_t *t) {
   for (rpm_link *l = k->links; l; l = l->next) {
     if (l->role != ROLE_LOAD) continue;
     uint64_t v = l->dir == DIR_UP ? rpm_link_bytes_acked(l) : rpm_link_bytes_in(l);
-    if (v >= l->mark_bytes) bytes[l->dir] += v - l->mark_bytes;
+    uint64_t d = v >= l->mark_bytes ? v - l->mark_bytes : 0;
+    bytes[l->dir] += d;
     l->mark_bytes = v;
+    if (l->dir == DIR_UP) rpm_link_pace_queue(l, (double)d * 1e9 / (double)k->p.interval_ns);
   }
   double secs = (double)k->p.interval_ns / 1e9;
   for (int d = 0; d < 2; d++) k->last_mbps[d] = (double)bytes[d] * 8 / secs / 1e6;
@@ -553,6 +557,8 @@ static int set_params(np_rpm_client *k, const np_rpm_options *o) {
   k->idle_ns = (o->idle_ms ? o->idle_ms : DEFAULT_IDLE_MS) * NP_NS_PER_MS;
   k->max_conns = o->max_conns ? o->max_conns : DEFAULT_MAX_CONNS;
   k->parallel = o->parallel != 0;
+  k->down_only = !k->parallel && o->download_only && !o->upload_only;
+  k->up_only = !k->parallel && o->upload_only && !o->download_only;
   k->send_result = !o->no_send_result;
   np_rpm_result *r = &k->res;
   r->interval_ms = k->p.interval_ns / NP_NS_PER_MS;
@@ -566,7 +572,8 @@ static int set_params(np_rpm_client *k, const np_rpm_options *o) {
   r->mps = k->p.mps;
   r->ptc = k->p.ptc;
   r->parallel = k->parallel;
-  uint64_t loaded = k->p.max_duration_ns / NP_NS_PER_MS * (k->parallel ? 1 : 2);
+  int phases = k->parallel || k->down_only || k->up_only ? 1 : 2;
+  uint64_t loaded = k->p.max_duration_ns / NP_NS_PER_MS * (uint64_t)phases;
   k->timeout_ms = o->timeout_ms ? o->timeout_ms : k->idle_ns / NP_NS_PER_MS + loaded + 30000;
   if (k->max_conns < 3) return NP_E_BADARG;
   return np_rpm_params_check(&k->p);

@@ -36,7 +36,7 @@ struct np_rpm_client {
   np_rpm_params p;
   uint64_t idle_ns, timeout_ms;
   uint32_t max_conns;
-  int parallel, send_result, verify, family;
+  int parallel, send_result, verify, family, down_only, up_only;
   np_tls_ctx *tls;
   char *ca_file;
   char host[256], port[8], authority[300];

@@ -196,6 +196,9 @@ static const char *hint_for(const np_rpm_result *r, int verify) {
     return "the server does not speak HTTP/2 responsiveness there (is it a netpulse server "
            "with RPM enabled?)";
   if (r->error == NP_E_TIMEOUT) return "the test did not finish in time";
+  if (r->error == NP_E_CLOSED && strcmp(r->protocol, "h2c") == 0)
+    return "the server hung up on cleartext HTTP/2: if this is its TLS port, leave out "
+           "--scheme http";
   return NULL;
 }
 

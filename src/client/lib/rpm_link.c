@@ -12,10 +12,11 @@
 #include "core/error.h"
 #include "net/tcpinfo.h"
 
-#define QUEUE_START (16u << 10) /* send queue of a new link, in user space and unsent in the kernel */
+#define QUEUE_START                                                                                \
+  (16u << 10) /* send queue of a new link, in user space and unsent in the kernel */
 #define QUEUE_MIN (8u << 10)
 #define QUEUE_MAX (1u << 20)
-#define QUEUE_MS 4 /* a link queues about this long of its own rate */
+#define QUEUE_MS 4        /* a link queues about this long of its own rate */
 #define WINDOW (8u << 20) /* receive window per stream and connection */
 
 static void pump(rpm_link *l) {

@@ -135,6 +135,10 @@ static void ev_closed(rpm_link *l, void *ud, int status) {
   }
   if (l->role == ROLE_FOREIGN && k->foreign_inflight) k->foreign_inflight--;
   if (l->role == ROLE_LOAD && k->load_open) k->load_open--;
+  /* The connection carrying the summary went away unanswered: the
+   * measurement itself is complete. */
+  if (!k->done && k->phase == PH_RESULT && (l->role == ROLE_RESULT || l == k->config_link))
+    finish(k, 0, NULL);
   if (l == k->config_link) {
     k->config_link = NULL;
     if (!k->done && k->phase == PH_CONFIG) {
@@ -145,7 +149,6 @@ static void ev_closed(rpm_link *l, void *ud, int status) {
       finish(k, e, text);
     }
   }
-  if (!k->done && k->phase == PH_RESULT && l->role == ROLE_RESULT) finish(k, 0, NULL);
   k->handles--;
   maybe_free(k);
 }
@@ -489,6 +492,8 @@ void np_rpm_on_deadline(uv_timer_t *t) {
   np_rpm_client *k = t->data;
   if (k->start_error)
     finish(k, k->start_error, NULL);
+  else if (k->phase == PH_RESULT)
+    finish(k, 0, NULL); /* measured; only the summary's answer is missing */
   else
     finish(k, NP_E_TIMEOUT, "the measurement did not finish in time");
 }

@@ -293,25 +293,28 @@ static void on_tick(uv_timer_t *t) {
   }
 }
 
+/* A refused connection is aborted with the caller's callbacks still set:
+ * its close reaches the caller (the front door), which still owns it. */
+static int refuse(np_conn *c, int rc) {
+  np_conn_abort(c, rc);
+  return rc;
+}
+
 int np_rpm_serve(np_conn *c, const np_rpm_server_cfg *cfg, const char *uuid, const uint8_t *initial,
                  size_t n) {
   session *s = calloc(1, sizeof *s);
-  if (!s) {
-    np_conn_abort(c, -ENOMEM);
-    return -ENOMEM;
-  }
+  if (!s) return refuse(c, -ENOMEM);
   s->c = c;
   s->cfg = cfg;
   int tls = np_conn_is_tls(c);
   int rc = np_h2_conn_new(&s->h2, &cfg->h2, &h2cb, s);
   if (rc >= 0) {
     rc = np_rpm_peer_init(&s->p, c, cfg, uuid, tls ? "rpm+h2" : "rpm+h2c", tls ? "h2" : "h2c");
-    if (rc < 0) np_h2_conn_free(s->h2);
   }
   if (rc < 0) {
+    np_h2_conn_free(s->h2);
     free(s);
-    np_conn_abort(c, rc);
-    return rc;
+    return refuse(c, rc);
   }
   (void)uv_timer_init(np_conn_loop(c), &s->timer);
   s->timer.data = s;

@@ -62,7 +62,8 @@ typedef struct {
 /* Takes over c, on which HTTP/2 was chosen (ALPN h2, or the cleartext
  * preface seen). initial[0..n) are bytes already read from it (they are
  * fed first). cfg must outlive the session. Returns 0 (the session owns c
- * and closes it), or a negative error (c is closed). */
+ * and closes it), or a negative error (c is aborted with the caller's
+ * callbacks still set: its on_close still comes to the caller). */
 int np_rpm_serve(np_conn *c, const np_rpm_server_cfg *cfg, const char *uuid, const uint8_t *initial,
                  size_t n);
 

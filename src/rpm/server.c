@@ -258,6 +258,25 @@ static np_rpm_measurement *authorise(session *s, const np_h2_request *rq, np_sli
   return m;
 }
 
+/* A request outside the RPM endpoints goes to the host (the test page). */
+static void answer_other(session *s, const np_h2_request *rq, size_t plen) {
+  np_http_reply rep;
+  const np_rpm_host *h = s->cfg->host;
+  if (!h->other ||
+      h->other(s->cfg->host_ud, rq->method, np_slice_make(rq->path.ptr, plen), &rep) < 0) {
+    reply_error(s, rq->stream_id, 404, "not_found", -1);
+    return;
+  }
+  np_h2_header hdrs[NP_HTTP_REPLY_MAX_FIELDS];
+  for (size_t i = 0; i < rep.nfields; i++)
+    hdrs[i] = (np_h2_header){rep.fields[i].name, rep.fields[i].value};
+  /* HEAD: the session's content-length then says 0; browsers do not send
+   * HEAD for a page's resources. */
+  (void)np_h2_respond(s->h2, rq->stream_id, rep.status, hdrs, rep.nfields,
+                      rep.head_only ? np_slice_make("", 0) : rep.body);
+  np_http_reply_free(&rep);
+}
+
 static int on_request(void *ud, const np_h2_request *rq, uint64_t now) {
   session *s = ud;
   const uint8_t *qm = memchr(rq->path.ptr, '?', rq->path.len);
@@ -267,7 +286,7 @@ static int on_request(void *ud, const np_h2_request *rq, uint64_t now) {
   int get = np_slice_eq(rq->method, np_slice_cstr("GET"));
   int post = np_slice_eq(rq->method, np_slice_cstr("POST"));
   if (ep == NP_RPM_EP_OTHER) {
-    reply_error(s, rq->stream_id, 404, "not_found", -1);
+    answer_other(s, rq, plen);
     return 0;
   }
   if (((ep == NP_RPM_EP_UPLOAD || ep == NP_RPM_EP_RESULT) && !post) ||

@@ -9,6 +9,7 @@
 
 #include "core/slice.h"
 #include "h2/server.h"
+#include "http/reply.h"
 #include "net/conn.h"
 #include "rpm/service.h"
 
@@ -36,6 +37,10 @@ typedef struct {
   void (*rejected)(void *ud, int tls, const char *reason);
   /* A session's connection closed (np_rpm_sessions went down by one). */
   void (*closed)(void *ud);
+  /* A request for a path that is not an RPM endpoint (the test page):
+   * 0 with *ret to send (the session frees it), or < 0 for a 404. May be
+   * NULL. */
+  int (*other)(void *ud, np_slice method, np_slice path, np_http_reply *ret);
 } np_rpm_host;
 
 typedef struct {

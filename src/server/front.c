@@ -1,5 +1,8 @@
-/* The front door: accepts connections, reads one HTTP/1.1 request head under
- * a deadline, and routes it (ndt7 upgrade, health) or answers an error. */
+/* The front door: accepts connections, hands HTTP/2 to the responsiveness
+ * server, and reads HTTP/1.1 request heads under a deadline and routes them
+ * through the listener's route table (route.h; the routes are in
+ * routes.c). Pages are answered with keep-alive; tests take the
+ * connection over. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +21,7 @@
 #include "server/log.h"
 #include "server/server.h"
 
-enum { KIND_NDT7, KIND_HEALTH, KIND_METRICS };
+enum { KIND_FRONT, KIND_HEALTH, KIND_METRICS };
 
 /* Under pressure (the connection cap reached), a request head gets this
  * long from the accept: enough for a TLS handshake and a request across
@@ -29,12 +32,13 @@ typedef struct np_front {
   np_server *srv;
   np_conn *c;
   uv_timer_t timer;
-  struct np_front *older, *newer; /* the pre-head list (ndt7 only) */
+  struct np_front *older, *newer; /* the pre-head list (front door only) */
   uint64_t accepted_ms;           /* uv_now at the accept */
   int kind;
   int tls;
   int listed;
-  int head_done; /* answered or handed over: not an early close */
+  int head_done;   /* answered or handed over: not an early close */
+  uint32_t served; /* requests answered with keep-alive */
   int short_deadline;
   int timed_out;
   char uuid[NP_UUID_BUFSZ];
@@ -55,6 +59,20 @@ static void unlist(front *f) {
     s->fronts_newest = f->older;
   f->older = f->newer = NULL;
   f->listed = 0;
+}
+
+/* Newest at the tail: pressure closes from the head. */
+static void list(front *f) {
+  np_server *s = f->srv;
+  if (f->listed || f->kind != KIND_FRONT) return;
+  f->older = s->fronts_newest;
+  f->newer = NULL;
+  if (f->older)
+    f->older->newer = f;
+  else
+    s->fronts_oldest = f;
+  s->fronts_newest = f;
+  f->listed = 1;
 }
 
 static void release(front *f) {
@@ -81,107 +99,82 @@ void np_front_pressure(np_server *s) {
   for (front *f = s->fronts_oldest; f; f = f->newer) arm_deadline(f);
 }
 
-static void answer(front *f, int status, int retry_after, const char *const *extra) {
+/* An error answer that ends the connection. */
+static void answer(front *f, int status) {
   np_buf out;
   np_buf_init(&out, 4096);
-  if (np_http_write_error(&out, status, retry_after, extra) == 0)
+  if (np_http_write_error(&out, status, -1, NULL) == 0)
     (void)np_conn_write(f->c, out.data, out.len);
   np_buf_free(&out);
   np_conn_close(f->c);
-}
-
-static void answer_health(front *f, const np_http_request *req) {
-  if (!np_slice_eq(req->path, np_slice_cstr("/health"))) {
-    answer(f, 404, -1, NULL);
-    return;
-  }
-  np_buf out;
-  np_buf_init(&out, 1024);
-  int draining = f->srv->draining;
-  (void)np_http_write_simple(&out, draining ? 500 : 200, "text/plain; charset=utf-8",
-                             draining ? "draining\n" : "ok\n", NULL);
-  (void)np_conn_write(f->c, out.data, out.len);
-  np_buf_free(&out);
-  np_conn_close(f->c);
-}
-
-static void answer_metrics(front *f, const np_http_request *req) {
-  if (!np_slice_eq(req->path, np_slice_cstr("/metrics"))) {
-    answer(f, 404, -1, NULL);
-    return;
-  }
-  np_buf out;
-  np_buf_init(&out, 16u * 1024 * 1024);
-  np_metrics_respond(f->srv, &out);
-  (void)np_conn_write(f->c, out.data, out.len);
-  np_buf_free(&out);
-  np_conn_close(f->c);
-}
-
-static void route_ndt7(front *f, const np_http_request *req) {
-  np_server *s = f->srv;
-  int download = np_slice_eq(req->path, np_slice_cstr(NP_NDT7_PATH_DOWNLOAD));
-  if (!download && !np_slice_eq(req->path, np_slice_cstr(NP_NDT7_PATH_UPLOAD))) {
-    answer(f, 404, -1, NULL);
-    return;
-  }
-  np_server_ask ask = {.type = "ndt7",
-                       .proto = f->tls ? "ndt7+wss" : "ndt7+ws",
-                       .test = download ? "download" : "upload",
-                       .transmits = download,
-                       .req = req,
-                       .conn = f->c,
-                       .uuid = f->uuid};
-  np_server_test *t = NULL;
-  if (np_server_admit(s, &ask, &t) < 0) return; /* answered and counted */
-  np_ndt7_server_cfg cfg = s->ndt7;
-  cfg.max_sent_bytes = np_server_payload_cap(t);
-  int status = 0;
-  int rc = np_ndt7_serve(f->c, req, &cfg, f->uuid, np_server_ndt7_done, t, &status);
-  if (rc < 0) {
-    np_log(NP_LOG_INFO, "upgrade refused", "uuid=%s status=%d reason=\"%s\"", f->uuid, status,
-           np_strerror(rc));
-    np_metrics_rejected(s, ask.proto, "bad_request");
-    np_server_test_abandon(t);
-    return;
-  }
-  s->active_tests++;
-  s->open_conns--;
-  np_metrics_active(s, ask.proto, 1);
-  np_log(NP_LOG_DEBUG, "test started", "uuid=%s proto=%s test=%s allowance=%llu", f->uuid,
-         ask.proto, ask.test, (unsigned long long)t->allowance);
-  /* The session owns the conn now. */
-  release(f);
 }
 
 /* HTTP/2 on the front door: ALPN h2 on TLS, or the connection preface on
  * cleartext (h2c with prior knowledge). 1: HTTP/2, 0: not, -1: too few
  * bytes yet to tell. */
 static int is_h2(const front *f, const uint8_t *data, size_t len) {
-  if (f->kind != KIND_NDT7 || !f->srv->rpm_svc) return 0;
+  if (f->kind != KIND_FRONT || !f->srv->rpm_svc || f->served) return 0;
   if (f->tls) return strcmp(np_conn_alpn(f->c), "h2") == 0;
   size_t k = len < NP_H2_PREFACE_LEN ? len : NP_H2_PREFACE_LEN;
   if (memcmp(data, NP_H2_PREFACE, k) != 0) return 0;
   return len >= NP_H2_PREFACE_LEN ? 1 : -1;
 }
 
+/* The connection leaves the front door for a session that owns it now. */
+static void handed_over(front *f) {
+  (void)uv_timer_stop(&f->timer);
+  f->head_done = 1;
+  unlist(f);
+  f->srv->open_conns--;
+  release(f);
+}
+
 /* Hands the connection to the responsiveness server with the bytes read
  * so far. */
 static void route_h2(front *f, uint8_t *data, size_t len) {
   np_server *s = f->srv;
-  (void)uv_timer_stop(&f->timer);
-  f->head_done = 1;
-  unlist(f);
-  /* From here the connection counts as an RPM session (np_rpm_sessions). */
-  s->open_conns--;
   np_log(NP_LOG_DEBUG, "http/2 connection", "uuid=%s tls=%d", f->uuid, f->tls);
+  handed_over(f); /* from here it counts as an RPM session (np_rpm_sessions) */
   (void)np_rpm_serve(f->c, &s->rpm, f->uuid, data, len); /* owns or closed c */
-  release(f);
 }
 
-static size_t on_data(np_conn *c, void *ud, uint8_t *data, size_t len) {
-  front *f = ud;
-  if (!data) return len;
+static const np_routes *table(const front *f) {
+  const np_server *s = f->srv;
+  return f->kind == KIND_FRONT    ? &s->routes_front
+         : f->kind == KIND_HEALTH ? &s->routes_health
+                                  : &s->routes_metrics;
+}
+
+/* Routes one complete request head at data[0..head). Returns how the
+ * handler left the connection and, in *used, the bytes it consumed. */
+static np_route_result dispatch(front *f, const np_http_request *req, uint8_t *data, size_t len,
+                                size_t head, size_t *used) {
+  int status = 404;
+  const np_route *r = np_routes_find(table(f), req->method, req->path, &status);
+  *used = len;
+  if (!r) {
+    answer(f, status);
+    return NP_ROUTE_CLOSING;
+  }
+  np_route_req rq = {.srv = f->srv,
+                     .conn = f->c,
+                     .uuid = f->uuid,
+                     .tls = f->tls,
+                     .req = req,
+                     .data = data,
+                     .len = len,
+                     .head_len = head,
+                     .consumed = head};
+  np_route_result res = r->fn(&rq);
+  *used = res == NP_ROUTE_CLOSING ? len : rq.consumed;
+  return res;
+}
+
+/* One request head from data[0..len): returns the bytes consumed (0: more
+ * are needed) and sets *more when the connection stays with the front
+ * door for another request. */
+static size_t one_request(front *f, uint8_t *data, size_t len, int *more) {
+  *more = 0;
   int h2 = is_h2(f, data, len);
   if (h2 < 0) return 0;
   if (h2 > 0) {
@@ -191,27 +184,46 @@ static size_t on_data(np_conn *c, void *ud, uint8_t *data, size_t len) {
   np_http_request req;
   int rc = np_http_parse_request(data, len, &req);
   if (rc == 0) return 0; /* need more; the parser caps the head at 8 KiB */
+  (void)uv_timer_stop(&f->timer);
+  f->head_done = 1;
+  unlist(f);
   if (rc < 0) {
     int status = np_http_status_for_error(rc);
     np_log(NP_LOG_DEBUG, "bad request", "uuid=%s status=%d reason=\"%s\"", f->uuid, status,
            np_strerror(rc));
-    f->head_done = 1;
-    unlist(f);
     np_metrics_early_close(f->srv, "bad_request");
-    answer(f, status, -1, NULL);
+    answer(f, status);
     return len;
   }
-  (void)uv_timer_stop(&f->timer);
-  f->head_done = 1;
-  unlist(f);
-  np_conn_read_enable(c, 1);
-  if (f->kind == KIND_HEALTH)
-    answer_health(f, &req);
-  else if (f->kind == KIND_METRICS)
-    answer_metrics(f, &req);
-  else
-    route_ndt7(f, &req);
-  return (size_t)rc;
+  np_conn_read_enable(f->c, 1);
+  size_t used = len;
+  np_route_result res = dispatch(f, &req, data, len, (size_t)rc, &used);
+  if (res == NP_ROUTE_TAKEN) {
+    handed_over(f);
+  } else if (res == NP_ROUTE_KEEP) {
+    /* Waiting for the next head is the same as waiting for the first:
+     * same deadline, same place in the pressure list. */
+    f->served++;
+    f->head_done = 0;
+    list(f);
+    arm_deadline(f);
+    *more = 1;
+  }
+  return used;
+}
+
+static size_t on_data(np_conn *c, void *ud, uint8_t *data, size_t len) {
+  front *f = ud;
+  (void)c;
+  if (!data) return len;
+  size_t done = 0;
+  int more = 1;
+  while (more && done < len) {
+    size_t n = one_request(f, data + done, len - done, &more);
+    if (n == 0) break;
+    done += n;
+  }
+  return done;
 }
 
 static void on_close(np_conn *c, void *ud, int status) {
@@ -219,11 +231,12 @@ static void on_close(np_conn *c, void *ud, int status) {
   np_server *s = f->srv;
   (void)c;
   (void)status;
-  if (f->kind == KIND_NDT7)
+  if (f->kind == KIND_FRONT)
     s->open_conns--;
   else
     s->aux_conns--;
-  if (!f->head_done)
+  /* An idle keep-alive connection that ends is not an early close. */
+  if (!f->head_done && !f->served)
     np_metrics_early_close(s, !f->timed_out       ? "peer_closed"
                               : f->short_deadline ? "header_timeout_pressure"
                                                   : "header_timeout");
@@ -247,7 +260,7 @@ static void start(np_server *s, int fd, np_tls_ctx *tls, int kind) {
   f->srv = s;
   f->kind = kind;
   f->tls = tls != NULL;
-  if (kind == KIND_NDT7) {
+  if (kind == KIND_FRONT) {
     (void)np_tcp_try_bbr(fd);
     /* Measurement messages, pongs and the Close must not wait behind Nagle
      * for the ACK of the previous segment. */
@@ -260,16 +273,9 @@ static void start(np_server *s, int fd, np_tls_ctx *tls, int kind) {
     return; /* np_conn_accept closed or owns the fd */
   }
   f->accepted_ms = uv_now(s->loop);
-  if (kind == KIND_NDT7) {
+  if (kind == KIND_FRONT) {
     s->open_conns++;
-    /* Newest at the tail: pressure closes from the head. */
-    f->older = s->fronts_newest;
-    if (f->older)
-      f->older->newer = f;
-    else
-      s->fronts_oldest = f;
-    s->fronts_newest = f;
-    f->listed = 1;
+    list(f);
   } else {
     s->aux_conns++;
   }
@@ -287,7 +293,7 @@ void np_front_accept_ndt7(np_listener *l, void *ud, int fd) {
     np_server_accept_failed(s, l, fd);
     return;
   }
-  start(s, fd, l == s->ndt7_tls ? s->tls : NULL, KIND_NDT7);
+  start(s, fd, l == s->ndt7_tls ? s->tls : NULL, KIND_FRONT);
 }
 
 void np_front_accept_health(np_listener *l, void *ud, int fd) {

@@ -44,6 +44,12 @@ static const np_flag kFlags[] = {
     {"rpm-max-conns", 0, NP_FLAG_INT, &g_srv.cfg.rpm_max_conns, "N",
      "connections one measurement may use (16 load each way plus probes)", "40", 2,
      NP_RPM_MAX_CONNS, 0},
+    {"web-dir", 0, NP_FLAG_STRING, &g_srv.cfg.web_dir, "DIR",
+     "serve the test page from this directory (read at request time) instead of the copy built "
+     "into the binary",
+     "", 0, 0, 0},
+    {"no-web", 0, NP_FLAG_BOOL, &g_srv.cfg.no_web, NULL,
+     "do not serve the test page (/ and its files) nor /privacy", "false", 0, 0, 0},
     {"cert", 0, NP_FLAG_STRING, &g_srv.cfg.cert, "FILE", "TLS certificate chain (PEM)", NULL, 0, 0,
      0},
     {"key", 0, NP_FLAG_STRING, &g_srv.cfg.key, "FILE", "TLS private key (PEM)", NULL, 0, 0, 0},
@@ -293,6 +299,7 @@ static int setup(np_server *s) {
             np_strerror(rc));
     return 1;
   }
+  if (np_server_routes_setup(s) < 0) return 2;
   if (open_listener(s, s->cfg.http_addr, np_front_accept_ndt7, "ndt7+ws", &s->ndt7_plain) < 0 ||
       open_listener(s, s->cfg.https_addr, np_front_accept_ndt7, "ndt7+wss", &s->ndt7_tls) < 0 ||
       open_listener(s, s->cfg.health_addr, np_front_accept_health, "health", &s->health) < 0 ||

@@ -126,8 +126,15 @@ static void host_rejected(void *ud, int tls, const char *reason) {
 
 static void host_closed(void *ud) { np_server_conns_changed(ud, 1); }
 
-static const np_rpm_host kHost = {
-    .admit = host_admit, .sent = host_sent, .rejected = host_rejected, .closed = host_closed};
+static int host_other(void *ud, np_slice method, np_slice path, np_http_reply *ret) {
+  return np_server_web_reply(ud, method, path, ret);
+}
+
+static const np_rpm_host kHost = {.admit = host_admit,
+                                  .sent = host_sent,
+                                  .rejected = host_rejected,
+                                  .closed = host_closed,
+                                  .other = host_other};
 
 static void on_tick(uv_timer_t *h) {
   np_server *s = h->data;

@@ -17,6 +17,9 @@
 #include "ops/admission.h"
 #include "ops/jwt.h"
 #include "ops/prom.h"
+#include "http/reply.h"
+#include "http/static.h"
+#include "server/route.h"
 #include "rpm/server.h"
 #include "rpm/service.h"
 
@@ -27,6 +30,8 @@ typedef struct {
   const char *ndt7_addr;           /* alias of https_addr (overrides it) */
   int no_rpm;
   const char *rpm_public_host;
+  int no_web;
+  const char *web_dir;
   long long rpm_notsent_lowat;
   const char *rpm_congestion;
   long long rpm_max_runtime_s;
@@ -154,6 +159,11 @@ typedef struct np_server {
   uv_timer_t accept_retry;
   uint64_t accept_fail_logged_ms;
   struct np_front *fronts_oldest, *fronts_newest; /* before the head, by age */
+  np_routes routes_front;                         /* --http-addr and --https-addr (HTTP/1.1) */
+  np_routes routes_health;
+  np_routes routes_metrics;
+  np_static_site web; /* the test page (with web_on) */
+  int web_on;
   int exit_code;
 } np_server;
 
@@ -161,6 +171,13 @@ typedef struct np_server {
 void np_front_accept_ndt7(np_listener *l, void *ud, int fd);
 void np_front_accept_health(np_listener *l, void *ud, int fd);
 void np_front_accept_metrics(np_listener *l, void *ud, int fd);
+/* The route tables and the test page (routes.c). 0 or a negative error
+ * (reported on stderr). */
+int np_server_routes_setup(np_server *s);
+/* The page's answer to method and path, for any protocol: 0 with *ret
+ * (release it with np_http_reply_free), or a negative error (no page:
+ * --no-web; or -ENOMEM). */
+int np_server_web_reply(np_server *s, np_slice method, np_slice path, np_http_reply *ret);
 /* Under pressure, connections still waiting for their request head get a
  * short deadline (counted from their accept, so the oldest go first). */
 void np_front_pressure(np_server *s);

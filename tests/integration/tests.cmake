@@ -259,6 +259,20 @@ else()
   np_missing_tool("python3, curl or ss missing: responsiveness hostile-client tests")
 endif()
 
+# --- the test page served by the front door (issue 8): curl over http/1.1,
+# h2 and h2c; --no-web; --web-dir with dotfiles and symlinks that must not
+# be served.
+if(Python3_Interpreter_FOUND AND NP_CURL)
+  foreach(subject embedded no_web web_dir)
+    add_test(NAME integration.web_${subject}
+             COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/web_serving.py
+                     $<TARGET_FILE:netpulse-server> ${subject})
+    set_tests_properties(integration.web_${subject} PROPERTIES LABELS integration TIMEOUT 120)
+  endforeach()
+else()
+  np_missing_tool("python3 or curl missing: test page serving tests")
+endif()
+
 if(Python3_Interpreter_FOUND)
   # Committed JSON Schemas are what scripts/bq2jsonschema.py makes of the
   # BigQuery schemas.

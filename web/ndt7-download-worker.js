@@ -4,6 +4,10 @@
 
 const SUBPROTOCOL = 'net.measurementlab.ndt.v7';
 const REPORT_MS = 250;
+// The server ends the test 10 s after its handshake; a measurement sent
+// later than this might cross its close and not be stored, and the page's
+// figure must be one the server stored.
+const LAST_REPORT_MS = 9500;
 
 self.onmessage = (ev) => {
   const ws = new WebSocket(ev.data.url, SUBPROTOCOL);
@@ -19,12 +23,13 @@ self.onmessage = (ev) => {
   // The figure the page shows is one the server also stores (as a
   // ClientMeasurement), so the page and the archive agree exactly.
   const report = () => {
+    const ms = performance.now() - start;
     const m = {
-      AppInfo: {NumBytes: bytes, ElapsedTime: Math.round((performance.now() - start) * 1000)},
+      AppInfo: {NumBytes: bytes, ElapsedTime: Math.round(ms * 1000)},
       Origin: 'client',
       Test: 'download',
     };
-    if (ws.readyState === WebSocket.OPEN) {
+    if (ws.readyState === WebSocket.OPEN && ms <= LAST_REPORT_MS) {
       ws.send(JSON.stringify(m));
       lastSent = m.AppInfo;
     }

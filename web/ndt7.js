@@ -19,10 +19,10 @@ export function serverRate(direction, m) {
   return typeof bytes === 'number' ? {mbps: mbps(bytes, ti.ElapsedTime), elapsedUs: ti.ElapsedTime, bytes} : null;
 }
 
-// Runs one direction. onSample({t, mbps, source}) is called as figures
+// Runs one direction (url: the test's, by default on this page's origin). onSample({t, mbps, source}) is called as figures
 // arrive (t in seconds since the test started). Resolves with
 // {direction, ok, mbps, source, bytes, elapsedUs, minRttMs, samples, error}.
-export function runNdt7(direction, onSample = () => {}) {
+export function runNdt7(direction, onSample = () => {}, url = ndt7Url(direction)) {
   const worker = new Worker(`ndt7-${direction}-worker.js`);
   const samples = [];
   let lastServer = null;
@@ -75,6 +75,6 @@ export function runNdt7(direction, onSample = () => {}) {
         }
       }
     };
-    worker.postMessage({url: ndt7Url(direction)});
+    worker.postMessage({url});
   });
 }

@@ -187,6 +187,7 @@ async function run() {
     await rpmPhases(p, result);
     status('Done.');
     finish(result);
+    $('run').hidden = true; // the results now lead the page
     document.body.dataset.state = 'done';
     $('results-h').focus();
   } catch (e) {

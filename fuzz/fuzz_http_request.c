@@ -1,5 +1,6 @@
 /* Fuzzes the HTTP request head parser: output invariants, and that every
- * prefix of an input yields 0 or the whole input's result. */
+ * prefix of an input yields 0 or the whole input's result; then the
+ * request body framing over the bytes after the head. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,49 @@ static void check_request(const np_http_request *r, const uint8_t *in, int n) {
   CHECK(qrc == 0 || qrc == NP_E_PROTO || qrc == NP_E_TOOBIG);
 }
 
+/* The request body framing a server applies after the head (the RPM
+ * session over HTTP/1.1): the body bytes after the head, fed whole and in
+ * small pieces, give the same body and the same verdict; body bytes never
+ * exceed what went in or the cap. */
+static void check_body(const np_http_request *r, const uint8_t *rest, size_t n) {
+  static const uint64_t caps[] = {UINT64_MAX, 16u << 10, 7};
+  for (size_t k = 0; k < sizeof caps / sizeof caps[0]; k++) {
+    np_http_body a, b;
+    int ia = np_http_body_init_request(&a, r, caps[k]);
+    CHECK(ia == 0 || ia == NP_E_PROTO || ia == NP_E_TOOBIG);
+    if (ia < 0) continue;
+    CHECK(np_http_body_init_request(&b, r, caps[k]) == 0);
+    uint8_t *whole = malloc(n ? n : 1), *piece = malloc(n ? n : 1);
+    if (!whole || !piece) abort();
+    memcpy(whole, rest, n);
+    size_t got = 0;
+    int rc = np_http_body_read(&a, whole, n, &got);
+    CHECK(rc < 0 || ((size_t)rc <= n && got <= (size_t)rc));
+    /* Piecewise: 3 bytes at a time, body bytes gathered in order. */
+    size_t total = 0, pos = 0;
+    int prc = 0;
+    while (pos < n && !np_http_body_done(&b)) {
+      size_t len = n - pos < 3 ? n - pos : 3;
+      memcpy(piece, rest + pos, len);
+      size_t out = 0;
+      prc = np_http_body_read(&b, piece, len, &out);
+      if (prc < 0) break;
+      CHECK(out <= len && (rc < 0 || total + out <= got));
+      if (rc >= 0) CHECK(memcmp(piece, whole + total, out) == 0);
+      total += out;
+      pos += (size_t)prc;
+      if (prc == 0) break;
+    }
+    /* An error is found at the same byte either way; otherwise the same
+     * body comes out. */
+    CHECK((rc < 0) == (prc < 0));
+    if (rc >= 0) CHECK(total == got && np_http_body_done(&a) == np_http_body_done(&b));
+    CHECK(a.total <= caps[k]);
+    free(whole);
+    free(piece);
+  }
+}
+
 /* Parses in[0..p) from an exact-size copy so that ASan sees any overread. */
 static int parse_prefix(const uint8_t *data, size_t p) {
   uint8_t *copy = malloc(p ? p : 1);
@@ -68,7 +112,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int whole = np_http_parse_request(copy, size, &r);
   CHECK(whole >= 0 || whole == NP_E_PROTO || whole == NP_E_URI_TOOLONG ||
         whole == NP_E_HEADERS_TOOBIG || whole == NP_E_HTTP_VERSION);
-  if (whole > 0) check_request(&r, copy, whole);
+  if (whole > 0) {
+    check_request(&r, copy, whole);
+    check_body(&r, copy + whole, size - (size_t)whole);
+  }
   if (size >= NP_HTTP_MAX_HEAD) CHECK(whole != 0);
   free(copy);
 

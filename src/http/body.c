@@ -1,4 +1,5 @@
-/* Response body framing for clients: Content-Length, chunked, until close. */
+/* Message body framing: Content-Length, chunked, or (responses) until
+ * close. */
 #include <limits.h>
 #include <string.h>
 
@@ -31,24 +32,22 @@ void np_http_body_init_empty(np_http_body *b) {
   b->mode = M_NONE;
 }
 
-int np_http_body_init(np_http_body *b, const np_http_response *resp, uint64_t max) {
+/* Framing from a message's headers; without either framing header the
+ * body is none_mode (until close for responses, empty for requests). */
+static int init_from(np_http_body *b, const np_http_header *h, size_t n, int minor, uint64_t max,
+                     int none_mode) {
   np_http_body nb;
   memset(&nb, 0, sizeof nb);
   nb.max = max;
-  if (resp->status < 200 || resp->status == 204 || resp->status == 304) {
-    nb.mode = M_NONE;
-    *b = nb;
-    return 0;
-  }
   uint64_t clen = 0;
-  int has_len = np_http_content_length(resp->headers, resp->nheaders, &clen);
+  int has_len = np_http_content_length(h, n, &clen);
   if (has_len < 0) return has_len;
-  size_t te = np_http_header_count(resp->headers, resp->nheaders, "Transfer-Encoding");
+  size_t te = np_http_header_count(h, n, "Transfer-Encoding");
   if (te) {
     /* We decode no other coding, and RFC 9112 section 6.1 calls an HTTP/1.0
      * message with Transfer-Encoding, or one with both framings, faulty. */
-    np_slice v = np_http_header_get(resp->headers, resp->nheaders, "Transfer-Encoding");
-    if (te > 1 || has_len || resp->minor_version == 0 || !np_slice_ieq(v, np_slice_cstr("chunked")))
+    np_slice v = np_http_header_get(h, n, "Transfer-Encoding");
+    if (te > 1 || has_len || minor == 0 || !np_slice_ieq(v, np_slice_cstr("chunked")))
       return NP_E_PROTO;
     nb.mode = M_CHUNKED;
     nb.state = S_SIZE0;
@@ -57,10 +56,23 @@ int np_http_body_init(np_http_body *b, const np_http_response *resp, uint64_t ma
     nb.mode = M_LENGTH;
     nb.remaining = clen;
   } else {
-    nb.mode = M_CLOSE;
+    nb.mode = none_mode;
   }
   *b = nb;
   return 0;
+}
+
+int np_http_body_init(np_http_body *b, const np_http_response *resp, uint64_t max) {
+  if (resp->status < 200 || resp->status == 204 || resp->status == 304) {
+    np_http_body_init_empty(b);
+    b->max = max;
+    return 0;
+  }
+  return init_from(b, resp->headers, resp->nheaders, resp->minor_version, max, M_CLOSE);
+}
+
+int np_http_body_init_request(np_http_body *b, const np_http_request *req, uint64_t max) {
+  return init_from(b, req->headers, req->nheaders, req->minor_version, max, M_NONE);
 }
 
 static int hexval(uint8_t c) {

@@ -108,6 +108,11 @@ typedef struct {
  * NP_E_TOOBIG when Content-Length exceeds max. */
 int np_http_body_init(np_http_body *b, const np_http_response *resp, uint64_t max);
 
+/* Sets up body framing for a request read by a server: Content-Length or
+ * chunked (same rules as for responses); neither means no body. max caps
+ * the body (UINT64_MAX: any size). NP_E_PROTO, NP_E_TOOBIG as above. */
+int np_http_body_init_request(np_http_body *b, const np_http_request *req, uint64_t max);
+
 /* Sets up an empty body (the answer to a HEAD request, which the response
  * alone does not reveal). */
 void np_http_body_init_empty(np_http_body *b);

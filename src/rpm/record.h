@@ -76,7 +76,7 @@ typedef struct {
 
 typedef struct {
   uint64_t id;
-  char protocol[8]; /* "h2" or "h2c" */
+  char protocol[8]; /* "h2", "h2c", "h1" or "h1c" */
   char client_ip[64];
   char server_ip[64];
   int server_port;

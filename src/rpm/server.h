@@ -1,6 +1,6 @@
-/* The responsiveness server on one HTTP/2 connection (TLS h2 or h2c): the
- * config, small, large, upload and result endpoints, measurement IDs, and
- * the record of what the connection did. */
+/* The responsiveness server on one connection: HTTP/2 (TLS h2 or h2c) here,
+ * HTTP/1.1 in rpm/http1.h; the config, small, large, upload and result
+ * endpoints, measurement IDs, and the record of what the connection did. */
 #ifndef NP_RPM_SERVER_H
 #define NP_RPM_SERVER_H
 
@@ -24,17 +24,18 @@ typedef struct {
 /* What the session asks of the server around it. All run on the loop. */
 typedef struct {
   /* A config request wants a new measurement: query is the request's
-   * query (for access_token), client_ip the peer, tls whether it is h2 over
-   * TLS. Return 0 to admit, with *ret_host the host's state for it (kept in
-   * the measurement), or < 0 with *ret filled. */
-  int (*admit)(void *ud, np_slice query, const char *client_ip, int tls, void **ret_host,
+   * query (for access_token), client_ip the peer, proto the metric label
+   * of the connection's protocol ("rpm+h2", "rpm+h2c", "rpm+h1",
+   * "rpm+h1c"). Return 0 to admit, with *ret_host the host's state for it
+   * (kept in the measurement), or < 0 with *ret filled. */
+  int (*admit)(void *ud, np_slice query, const char *client_ip, const char *proto, void **ret_host,
                np_rpm_refusal *ret);
   /* A measurement's connection wrote bytes more to its socket (reported
    * every 250 ms and at its close; the transmit budget counts them). */
   void (*sent)(void *ud, void *host, uint64_t bytes);
   /* A request was refused without admission (bad or expired ID, caps):
-   * reason is static ("mid_forged", "conn_cap", ...), tls as for admit. */
-  void (*rejected)(void *ud, int tls, const char *reason);
+   * reason is static ("mid_forged", "conn_cap", ...), proto as for admit. */
+  void (*rejected)(void *ud, const char *proto, const char *reason);
   /* A session's connection closed (np_rpm_sessions went down by one). */
   void (*closed)(void *ud);
   /* A request for a path that is not an RPM endpoint (the test page):
@@ -63,7 +64,7 @@ typedef struct {
 int np_rpm_serve(np_conn *c, const np_rpm_server_cfg *cfg, const char *uuid, const uint8_t *initial,
                  size_t n);
 
-/* Live RPM connections (sessions) in this process. */
+/* Live RPM connections (sessions, both protocols) in this process. */
 uint64_t np_rpm_sessions(void);
 
 #endif

@@ -134,6 +134,10 @@ void np_rpm_measurement_leave(np_rpm_measurement *m, int conn, uint64_t now_ns,
   if (m->open_conns > 0 && --m->open_conns == 0) m->last_close_ns = now_ns;
 }
 
+void np_rpm_measurement_result(np_rpm_measurement *m, uint64_t now_ns) {
+  if (!m->result_ns) m->result_ns = now_ns ? now_ns : 1;
+}
+
 int np_rpm_service_rotation_due(const np_rpm_service *s, uint64_t now_ns) {
   return now_ns - s->keys.rotated_ns >= s->cfg.key_rotate_ns;
 }
@@ -149,6 +153,9 @@ int np_rpm_service_tick(np_rpm_service *s, uint64_t now_ns, int64_t wall_ns, con
       n++;
     } else if (m->open_conns == 0 && now_ns - m->last_close_ns >= s->cfg.idle_grace_ns) {
       np_rpm_service_end(s, m, wall_ns, "idle");
+      n++;
+    } else if (m->result_ns && now_ns - m->result_ns >= 2 * s->cfg.idle_grace_ns) {
+      np_rpm_service_end(s, m, wall_ns, "result");
       n++;
     }
     m = next;

@@ -14,7 +14,8 @@
 
 typedef struct {
   uint64_t max_runtime_ns;   /* a measurement ends this long after its config (120 s) */
-  uint64_t idle_grace_ns;    /* ... or this long after its last connection closed (5 s) */
+  uint64_t idle_grace_ns;    /* ... or this long after its last connection closed,
+                                or after the client's summary (5 s) */
   uint64_t key_rotate_ns;    /* secret rotation (longer than max_runtime; 1 h) */
   uint32_t max_conns;        /* connections per measurement (40) */
   uint32_t max_measurements; /* live at once (memory bound; 256) */
@@ -32,6 +33,7 @@ typedef struct np_rpm_measurement {
   size_t client_addr_len;
   uint32_t open_conns;
   uint64_t last_close_ns; /* when open_conns fell to 0 */
+  uint64_t result_ns;     /* when the client's summary arrived (0: not yet) */
   void *host;             /* the caller's per-measurement state (e.g. admission) */
 } np_rpm_measurement;
 
@@ -73,7 +75,14 @@ int np_rpm_measurement_join(np_rpm_service *s, np_rpm_measurement *m, const char
 /* Connection index conn of m closed at now_ns with reason. */
 void np_rpm_measurement_leave(np_rpm_measurement *m, int conn, uint64_t now_ns, const char *reason);
 
-/* Ends what is due (runtime up, or idle for the grace period), rotates the
+/* The client sent its summary at now_ns: its sessions close their idle
+ * connections (a browser keeps them in its pool long after its last
+ * request), and the measurement ends twice the grace period later even if
+ * some stay open. */
+void np_rpm_measurement_result(np_rpm_measurement *m, uint64_t now_ns);
+
+/* Ends what is due (runtime up, idle for the grace period, or twice that
+ * after the client's summary), rotates the
  * key when due (fresh: NP_RPM_KEY_LEN random bytes, used only then).
  * Returns the number of measurements ended. */
 int np_rpm_service_tick(np_rpm_service *s, uint64_t now_ns, int64_t wall_ns, const uint8_t *fresh);

@@ -22,10 +22,13 @@ static np_server g_srv;
 
 static const np_flag kFlags[] = {
     {"http-addr", 0, NP_FLAG_STRING, &g_srv.cfg.http_addr, "ADDR",
-     "cleartext front door: ndt7 over ws://, responsiveness over h2c (empty disables)", ":80", 0, 0,
-     0},
+     "cleartext front door: ndt7 over ws://, responsiveness over h2c and HTTP/1.1, the test page "
+     "(empty disables)",
+     ":80", 0, 0, 0},
     {"https-addr", 0, NP_FLAG_STRING, &g_srv.cfg.https_addr, "ADDR",
-     "TLS front door: ndt7 over wss://, responsiveness over h2 (empty disables)", ":443", 0, 0, 0},
+     "TLS front door: ndt7 over wss://, responsiveness over h2 and HTTP/1.1, the test page (empty "
+     "disables)",
+     ":443", 0, 0, 0},
     {"ndt7-addr-cleartext", 0, NP_FLAG_STRING, &g_srv.cfg.ndt7_addr_cleartext, "ADDR",
      "older name of --http-addr (when given, it wins)", NULL, 0, 0, 0},
     {"ndt7-addr", 0, NP_FLAG_STRING, &g_srv.cfg.ndt7_addr, "ADDR",
@@ -119,9 +122,10 @@ static void usage(FILE *f) {
   fprintf(f, "Usage: netpulse-server [flags]\n"
              "\n"
              "Serves ndt7 throughput tests (ws:// and wss:// on /ndt/v7/download and\n"
-             "/ndt/v7/upload) and responsiveness measurements (HTTP/2, h2 and h2c, config\n"
-             "at /.well-known/nq) on the same front doors, and writes one result file\n"
-             "per test into the spool directory, the way M-Lab's uploaders expect.\n"
+             "/ndt/v7/upload) and responsiveness measurements (HTTP/2 and HTTP/1.1, config\n"
+             "at /.well-known/nq) on the same front doors, with a browser test page at /,\n"
+             "and writes one result file per test into the spool directory, the way\n"
+             "M-Lab's uploaders expect.\n"
              "Every flag can also be set with the environment variable shown in brackets.\n"
              "\n"
              "       netpulse-server healthcheck [--url URL]\n"
@@ -312,12 +316,16 @@ static int setup(np_server *s) {
   }
   /* Responsiveness shares the front doors (one line each, for tools that
    * read the ports from the log). */
-  if (!s->cfg.no_rpm && s->ndt7_plain)
-    np_log(NP_LOG_INFO, "listening", "proto=rpm+h2c addr=%s port=%d", s->cfg.http_addr,
-           np_listener_port(s->ndt7_plain));
-  if (!s->cfg.no_rpm && s->ndt7_tls)
-    np_log(NP_LOG_INFO, "listening", "proto=rpm+h2 addr=%s port=%d", s->cfg.https_addr,
-           np_listener_port(s->ndt7_tls));
+  static const char *const protos[2][2] = {{"rpm+h2c", "rpm+h1c"}, {"rpm+h2", "rpm+h1"}};
+  for (int tls = 0; tls < 2 && !s->cfg.no_rpm; tls++) {
+    np_listener *l = tls ? s->ndt7_tls : s->ndt7_plain;
+    for (int i = 0; l && i < 2; i++)
+      np_log(NP_LOG_INFO, "listening", "proto=%s addr=%s port=%d", protos[tls][i],
+             tls ? s->cfg.https_addr : s->cfg.http_addr, np_listener_port(l));
+  }
+  if (s->web_on)
+    np_log(NP_LOG_INFO, "serving the test page", "from=%s",
+           s->cfg.web_dir && *s->cfg.web_dir ? s->cfg.web_dir : "(built in)");
   return 0;
 }
 

@@ -122,7 +122,8 @@ int np_metrics_setup(np_server *s) {
     const char *proto, *test;
   } series[] = {{"ndt7+ws", "download"},      {"ndt7+ws", "upload"},
                 {"ndt7+wss", "download"},     {"ndt7+wss", "upload"},
-                {"rpm+h2", "responsiveness"}, {"rpm+h2c", "responsiveness"}};
+                {"rpm+h2", "responsiveness"}, {"rpm+h2c", "responsiveness"},
+                {"rpm+h1", "responsiveness"}, {"rpm+h1c", "responsiveness"}};
   for (size_t i = 0; i < NB(series); i++) {
     const char *pv[] = {series[i].proto};
     (void)np_prom_with(m->active, pv);

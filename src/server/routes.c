@@ -1,5 +1,7 @@
-/* What the front door's listeners serve: ndt7's upgrades, the test page,
- * /health and /metrics, each registered in its listener's route table. */
+/* What the front door's listeners serve over HTTP/1.1: ndt7's upgrades,
+ * responsiveness, the test page, /health and /metrics, each registered in
+ * its listener's route table. (HTTP/2 goes to the RPM server before any
+ * route; it asks routes.c for the page.) */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,8 @@
 #include "core/error.h"
 #include "http/response.h"
 #include "ndt7/ndt7.h"
+#include "rpm/config.h"
+#include "rpm/http1.h"
 #include "server/log.h"
 #include "server/server.h"
 #include "server/web_assets.h"
@@ -67,6 +71,15 @@ static np_route_result route_ndt7(np_route_req *r) {
   np_log(NP_LOG_DEBUG, "test started", "uuid=%s proto=%s test=%s allowance=%llu", r->uuid,
          ask.proto, ask.test, (unsigned long long)t->allowance);
   return NP_ROUTE_TAKEN; /* the session reads what follows the head */
+}
+
+/* Responsiveness over HTTP/1.1: the session takes the connection with
+ * everything read so far (its first request included). */
+static np_route_result route_rpm(np_route_req *r) {
+  int rc = np_rpm_http1_serve(r->conn, &r->srv->rpm, r->uuid, r->data, r->len);
+  if (rc < 0) return NP_ROUTE_CLOSING; /* aborted: the front door sees the close */
+  r->consumed = (size_t)rc;
+  return NP_ROUTE_TAKEN;
 }
 
 /* Whether the connection may carry another request after this one: an
@@ -133,6 +146,9 @@ int np_server_routes_setup(np_server *s) {
   if (np_routes_add(f, "GET", NP_NDT7_PATH_DOWNLOAD, 0, route_ndt7) < 0 ||
       np_routes_add(f, "GET", NP_NDT7_PATH_UPLOAD, 0, route_ndt7) < 0 ||
       (s->web_on && np_routes_add(f, NULL, "/", 1, route_web) < 0) ||
+      (s->rpm_svc && (np_routes_add(f, NULL, NP_RPM_PATH_CONFIG, 0, route_rpm) < 0 ||
+                      np_routes_add(f, NULL, NP_RPM_PATH_CONFIG_ALT, 0, route_rpm) < 0 ||
+                      np_routes_add(f, NULL, "/rpm/", 1, route_rpm) < 0)) ||
       np_routes_add(&s->routes_health, NULL, "/health", 0, route_health) < 0 ||
       np_routes_add(&s->routes_metrics, NULL, "/metrics", 0, route_metrics) < 0)
     return NP_E_TOOBIG;

@@ -19,6 +19,7 @@
 
 typedef struct {
   np_server *srv;
+  uint64_t bytes;
   char name[128];
 } rpm_write;
 
@@ -32,6 +33,8 @@ static void on_written(void *ud, int status, const char *path) {
            np_strerror(status));
   else
     np_log(NP_LOG_INFO, "data file written", "path=%s", path);
+  /* The quota sees the file now, not at the next scan. */
+  if (status >= 0) np_server_spool_added(s, w->bytes);
   free(w);
   np_server_maybe_exit(s);
 }
@@ -44,6 +47,7 @@ static void write_record(np_server *s, const np_rpm_record *r) {
   if (rc == 0 && np_rpm_record_name(r, w->name, sizeof w->name) < 0) rc = -ENAMETOOLONG;
   if (rc == 0) {
     w->srv = s;
+    w->bytes = line.len;
     /* The spool takes line.data on success. */
     rc = np_spool_write_async(s->loop, s->spool, NP_RPM_DATATYPE, r->start_wall_ns, w->name,
                               line.data, line.len, on_written, w);
@@ -87,16 +91,16 @@ static void on_done(void *ud, np_rpm_measurement *m) {
   write_record(s, r);
 }
 
-static int host_admit(void *ud, np_slice query, const char *client_ip, int tls, void **ret_host,
-                      np_rpm_refusal *ret) {
+static int host_admit(void *ud, np_slice query, const char *client_ip, const char *proto,
+                      void **ret_host, np_rpm_refusal *ret) {
   np_server *s = ud;
   if (s->draining) {
     *ret = (np_rpm_refusal){503, 30, "lame_duck"};
-    np_metrics_rejected(s, tls ? "rpm+h2" : "rpm+h2c", "lame_duck");
+    np_metrics_rejected(s, proto, "lame_duck");
     return NP_E_REFUSED;
   }
   np_server_ask ask = {.type = "rpm",
-                       .proto = tls ? "rpm+h2" : "rpm+h2c",
+                       .proto = proto,
                        .test = "responsiveness",
                        .transmits = 1,
                        .query = query,
@@ -120,8 +124,8 @@ static void host_sent(void *ud, void *host, uint64_t bytes) {
   if (t) t->tx_bytes += bytes;
 }
 
-static void host_rejected(void *ud, int tls, const char *reason) {
-  np_metrics_rejected(ud, tls ? "rpm+h2" : "rpm+h2c", reason);
+static void host_rejected(void *ud, const char *proto, const char *reason) {
+  np_metrics_rejected(ud, proto, reason);
 }
 
 static void host_closed(void *ud) { np_server_conns_changed(ud, 1); }

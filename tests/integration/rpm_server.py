@@ -54,14 +54,17 @@ def load_record(path):
 
 
 class Peer:
-    """curl and nghttp arguments for one scheme."""
+    """curl arguments for one scheme and HTTP version (h1: HTTP/1.1)."""
 
-    def __init__(self, srv, tls):
+    def __init__(self, srv, tls, h1=False):
         self.tls = tls
         port = srv.wss if tls else srv.ws
         self.base = "%s://127.0.0.1:%d" % ("https" if tls else "http", port)
-        self.curl = ["curl", "-sS", "--http2", "-k"] if tls else [
-            "curl", "-sS", "--http2-prior-knowledge"]
+        if h1:
+            self.curl = ["curl", "-sS", "--http1.1"] + (["-k"] if tls else [])
+        else:
+            self.curl = ["curl", "-sS", "--http2", "-k"] if tls else [
+                "curl", "-sS", "--http2-prior-knowledge"]
 
     def get(self, url, *extra, timeout=30):
         p = run(self.curl + list(extra) + ["-o", "/dev/null", "-D", "-", "-w",
@@ -89,8 +92,8 @@ def mid_of(doc):
     return urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["mid"][0]
 
 
-def interop(server_bin, tls):
-    name = "h2" if tls else "h2c"
+def interop(server_bin, tls, h1=False):
+    name = ("h1" if h1 else "h2") + ("" if tls else "c")
     with tempfile.TemporaryDirectory() as tmp:
         datadir = os.path.join(tmp, "spool")
         srv = ops_lib.Server(server_bin, datadir, tls=tls)
@@ -98,7 +101,7 @@ def interop(server_bin, tls):
         watcher = ops_lib.CookieWatcher([port], interval=0.05)
         watcher.start()
         try:
-            peer = Peer(srv, tls)
+            peer = Peer(srv, tls, h1)
             doc = config(peer)
             check(doc.get("version") == 1, name + ": config version")
             keys = ["small_download_url", "large_download_url", "upload_url",
@@ -112,8 +115,8 @@ def interop(server_bin, tls):
             urls = doc["urls"]
             # small: one byte, the draft's headers, over HTTP/2
             code, down, _, ver, hdr, _ = peer.get(urls["small_download_url"])
-            check(code == 200 and down == 1 and ver == "2", "%s: small %d %d v%s" %
-                  (name, code, down, ver))
+            check(code == 200 and down == 1 and ver == ("1.1" if h1 else "2"),
+                  "%s: small %d %d v%s" % (name, code, down, ver))
             check(hdr.get("content-type") == "application/octet-stream", name + ": small type")
             check(hdr.get("cache-control") == "no-store", name + ": small cache-control")
             check("content-encoding" not in hdr, name + ": small has no content-encoding")
@@ -124,26 +127,52 @@ def interop(server_bin, tls):
                 code, _, up, _, _, _ = peer.get(urls["upload_url"], "--data-binary",
                                                 "@" + body.name)
                 check(code == 200 and up == 20 << 20, "%s: upload %d %d" % (name, code, up))
-                # nghttp posts it too
-                p = run(["nghttp", "-nv", "-d", body.name, urls["upload_url"]])
-                check(p.returncode == 0 and ":status: 200" in p.stdout,
-                      name + ": nghttp upload: " + p.stderr[-300:])
+                if h1:
+                    # chunked as well, and a keep-alive connection that
+                    # carries two uploads
+                    code, _, up, _, _, _ = peer.get(urls["upload_url"], "-H",
+                                                    "Transfer-Encoding: chunked",
+                                                    "--data-binary", "@" + body.name)
+                    check(code == 200 and up >= 20 << 20, "%s: chunked upload %d %d" %
+                          (name, code, up))
+                    p = run(peer.curl + ["-v", "--data-binary", "@" + body.name,
+                                         "-o", "/dev/null", urls["upload_url"],
+                                         "--data-binary", "@" + body.name,
+                                         "-o", "/dev/null", urls["upload_url"]])
+                    check(p.stderr.count("Re-using existing connection") == 1 and
+                          p.stderr.count("HTTP/1.1 200") == 2,
+                          name + ": two uploads on one connection: " + p.stderr[-500:])
+                else:
+                    # nghttp posts it too
+                    p = run(["nghttp", "-nv", "-d", body.name, urls["upload_url"]])
+                    check(p.returncode == 0 and ":status: 200" in p.stdout,
+                          name + ": nghttp upload: " + p.stderr[-300:])
             # large: streamed until the client stops (a 1 s curl)
             code, down, _, _, hdr, p = peer.get(urls["large_download_url"], "-m", "1")
             check(code == 200 and down > (1 << 20), "%s: large %d %d" % (name, code, down))
             check(int(hdr.get("content-length", "0")) >= 8 * 10 ** 9, name + ": large declares >= 8 GB")
-            # nghttp: small, and large for a second
-            p = run(["nghttp", "-nv", urls["small_download_url"]])
-            check(p.returncode == 0 and ":status: 200" in p.stdout, name + ": nghttp small")
-            p = subprocess.Popen(["nghttp", "-n", urls["large_download_url"]],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(1)
-            p.terminate()
-            p.wait()
-            # h2load: 16 streams of small on 4 connections
-            p = run(["h2load", "-n", "16", "-c", "4", "-m", "4", urls["small_download_url"]])
-            check(re.search(r"requests: 16 total, 16 started, 16 done, 16 succeeded", p.stdout)
-                  is not None, name + ": h2load: " + p.stdout[-600:])
+            if h1:
+                # 16 probes on one keep-alive connection, then on 4 more
+                p = run(peer.curl + ["-v"] + sum((["-o", "/dev/null", urls["small_download_url"]]
+                                                  for _ in range(16)), []))
+                check(p.stderr.count("Re-using existing connection") == 15,
+                      name + ": 16 probes on one connection: " + p.stderr[-500:])
+                for _ in range(4):
+                    code, *_ = peer.get(urls["small_download_url"])
+                    check(code == 200, name + ": probe %d" % code)
+            else:
+                # nghttp: small, and large for a second
+                p = run(["nghttp", "-nv", urls["small_download_url"]])
+                check(p.returncode == 0 and ":status: 200" in p.stdout, name + ": nghttp small")
+                p = subprocess.Popen(["nghttp", "-n", urls["large_download_url"]],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(1)
+                p.terminate()
+                p.wait()
+                # h2load: 16 streams of small on 4 connections
+                p = run(["h2load", "-n", "16", "-c", "4", "-m", "4", urls["small_download_url"]])
+                check(re.search(r"requests: 16 total, 16 started, 16 done, 16 succeeded", p.stdout)
+                      is not None, name + ": h2load: " + p.stdout[-600:])
             # bad and missing IDs
             bad = mid[:-2] + ("AA" if not mid.endswith("AA") else "BA")
             for u, why in ((peer.base + "/rpm/v1/small?mid=" + bad, "forged"),
@@ -184,12 +213,13 @@ def interop(server_bin, tls):
                 roles = {c["Role"] for c in r["Connections"]}
                 for want in ("load-download", "load-upload", "probe", "control"):
                     check(want in roles, "%s: no %s connection in %s" % (name, want, roles))
-                check(len(r["Connections"]) >= 10, name + ": %d connections" %
+                check(len(r["Connections"]) >= (9 if h1 else 10), name + ": %d connections" %
                       len(r["Connections"]))
                 uuids = [c["UUID"] for c in r["Connections"]]
                 check(len(set(uuids)) == len(uuids), name + ": UUIDs repeat")
+                alpn = {"h1": "http/1.1", "h1c": ""}.get(name, name)
                 for c in r["Connections"]:
-                    check(c["ALPN"] == name, name + ": ALPN " + c["ALPN"])
+                    check(c["ALPN"] == alpn, name + ": ALPN " + c["ALPN"])
                     cookie = int(c["UUID"].rsplit("_", 1)[1], 16)
                     # ss samples every 50 ms: connections that lived longer
                     # than a few samples must have been seen.
@@ -228,6 +258,81 @@ def interop(server_bin, tls):
         finally:
             watcher.stopping.set()
             srv.stop()
+
+
+def h1_browser(server_bin):
+    """What a browser's connection pool does to a measurement over HTTP/1.1:
+    idle keep-alive connections are closed about 5 s after their last
+    answer, and all of them right after the client's result, so the record
+    comes a grace period later instead of at the runtime cap."""
+    import http.client
+    with tempfile.TemporaryDirectory() as tmp:
+        datadir = os.path.join(tmp, "spool")
+        srv = ops_lib.Server(server_bin, datadir)
+
+        def conn():
+            return http.client.HTTPConnection("127.0.0.1", srv.ws, timeout=10)
+
+        def fetch(c, method, url, body=None):
+            u = urllib.parse.urlparse(url)
+            c.request(method, u.path + ("?" + u.query if u.query else ""), body=body)
+            r = c.getresponse()
+            return r.status, r.read()
+
+        def closed_within(c, limit):
+            """Whether the server closed c within limit s (then c closes
+            too, as a browser's pool does on EOF)."""
+            c.sock.settimeout(limit)
+            try:
+                eof = c.sock.recv(1) == b""
+            except (socket.timeout, ConnectionResetError):
+                return False
+            c.close()
+            return eof
+
+        import socket
+        try:
+            c1 = conn()
+            st, body = fetch(c1, "GET", "http://x/.well-known/nq")
+            check(st == 200, "h1_browser: config %d" % st)
+            urls = json.loads(body)["urls"]
+            c2 = conn()
+            check(fetch(c2, "GET", urls["small_download_url"])[0] == 200, "h1_browser: probe")
+            t0 = time.monotonic()
+            time.sleep(3)
+            c3 = conn()  # keeps the measurement open while c1 and c2 idle out
+            check(fetch(c3, "GET", urls["small_download_url"])[0] == 200, "h1_browser: probe 2")
+            check(closed_within(c2, 5), "h1_browser: idle connection not closed")
+            idle = time.monotonic() - t0
+            check(4.5 <= idle <= 6.5, "h1_browser: idle connection closed after %.1f s" % idle)
+            check(closed_within(c1, 1), "h1_browser: idle config connection not closed")
+            c4 = conn()
+            t1 = time.monotonic()
+            st, body = fetch(c4, "POST", urls["result_url"], json.dumps({"RPM": 900}))
+            check(st == 200, "h1_browser: result %d %r" % (st, body))
+            # c3 idle for ~2.5 s and c4 just answered: both go at once
+            check(closed_within(c3, 2) and closed_within(c4, 2),
+                  "h1_browser: connections left open after the result")
+            shut = time.monotonic() - t1
+            check(shut < 1.5, "h1_browser: closed %.1f s after the result" % shut)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not record_files(datadir):
+                time.sleep(0.1)
+            waited = time.monotonic() - t1
+            check(waited < GRACE + 2, "h1_browser: record %.1f s after the result" % waited)
+            files = record_files(datadir)
+            check(len(files) == 1, "h1_browser: %d records" % len(files))
+            if files:
+                r = load_record(files[0])
+                check(r["Protocol"] == "h1c" and r["ClientSummary"] == {"RPM": 900},
+                      "h1_browser: record %s %r" % (r["Protocol"], r.get("ClientSummary")))
+                check(len(r["Connections"]) == 4, "h1_browser: %d connections" %
+                      len(r["Connections"]))
+                check(r["EndReason"] == "idle", "h1_browser: ended by " + r["EndReason"])
+        finally:
+            srv.stop()
+        n, errs = datafiles.check_tree(datadir)
+        check(n == 1 and not errs, "h1_browser: datafiles %d %s" % (n, errs[:3]))
 
 
 def admission(server_bin):
@@ -276,13 +381,15 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--server-bin", required=True)
     ap.add_argument("--verbose", action="store_true")
-    ap.add_argument("--case", choices=["h2", "h2c", "admission", "sigkill"], action="append")
+    cases = ["h2", "h2c", "h1", "h1c", "h1_browser", "admission", "sigkill"]
+    ap.add_argument("--case", choices=cases, action="append")
     a = ap.parse_args()
-    cases = a.case or ["h2", "h2c", "admission", "sigkill"]
-    for c in cases:
+    for c in a.case or cases:
         print("== " + c, flush=True)
-        if c in ("h2", "h2c"):
-            interop(a.server_bin, c == "h2")
+        if c in ("h2", "h2c", "h1", "h1c"):
+            interop(a.server_bin, not c.endswith("c"), c.startswith("h1"))
+        elif c == "h1_browser":
+            h1_browser(a.server_bin)
         elif c == "admission":
             admission(a.server_bin)
         else:

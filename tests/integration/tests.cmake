@@ -238,7 +238,7 @@ find_program(NP_H2LOAD h2load)
 # Records are checked against both schemas, the JSON Schema with Debian's
 # python3-jsonschema (so /usr/bin/python3).
 if(EXISTS /usr/bin/python3 AND NP_CURL AND NP_NGHTTP AND NP_H2LOAD AND NP_SS)
-  foreach(case h2 h2c admission sigkill)
+  foreach(case h2 h2c h1 h1c h1_browser admission sigkill)
     add_test(NAME integration.rpm_server_${case}
              COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/rpm_server.py
                      --server-bin $<TARGET_FILE:netpulse-server> --case ${case})
@@ -247,6 +247,21 @@ if(EXISTS /usr/bin/python3 AND NP_CURL AND NP_NGHTTP AND NP_H2LOAD AND NP_SS)
   endforeach()
 else()
   np_missing_tool("/usr/bin/python3, curl, nghttp, h2load or ss missing: responsiveness server tests")
+endif()
+# Operations of the responsiveness server: metrics and logs per protocol,
+# admission refusals (concurrency, budget, spool), drain, SIGHUP reload.
+# Debian's python3-prometheus-client parses /metrics (so /usr/bin/python3).
+find_program(NP_OPENSSL openssl)
+if(EXISTS /usr/bin/python3 AND NP_CURL AND NP_OPENSSL)
+  foreach(subject metrics admission drain reload)
+    add_test(NAME integration.rpm_ops_${subject}
+             COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/rpm_ops.py
+                     $<TARGET_FILE:netpulse-server> ${subject})
+    set_tests_properties(integration.rpm_ops_${subject} PROPERTIES
+                         LABELS integration TIMEOUT 180 ${NP_SKIPPABLE})
+  endforeach()
+else()
+  np_missing_tool("/usr/bin/python3, curl or openssl missing: responsiveness operations tests")
 endif()
 if(Python3_Interpreter_FOUND AND NP_CURL AND NP_SS)
   # Raw-frame HTTP/2 attacks: floods, rapid reset, CONTINUATION, header

@@ -1,0 +1,95 @@
+/* One RPM connection's part in a measurement, whatever protocol it speaks
+ * (HTTP/2 in server.c, HTTP/1.1 in http1.c): who the client is, which
+ * measurement it joined, the decisions on config, IDs and results, and
+ * what the record learns from the connection. */
+#ifndef NP_RPM_PEER_H
+#define NP_RPM_PEER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/slice.h"
+#include "net/conn.h"
+#include "net/sockuuid.h"
+#include "rpm/record.h"
+#include "rpm/server.h"
+#include "rpm/service.h"
+
+typedef struct {
+  np_conn *c;
+  const np_rpm_server_cfg *cfg;
+  const char *proto; /* metric label: "rpm+h2", "rpm+h2c", "rpm+h1", "rpm+h1c" (static) */
+  const char *alpn;  /* the connection's ALPN for the record (static) */
+  char uuid[NP_UUID_BUFSZ];
+  char ip[64];
+  int port;
+  uint8_t addr[16];
+  size_t addr_len;
+  uint64_t mid; /* measurement joined (valid when joined) */
+  int joined;
+  int conn_idx;
+  uint64_t reported; /* wire bytes sent already reported to the host */
+} np_rpm_peer;
+
+/* What a request gets, decided without regard to protocol. */
+typedef struct {
+  int status;         /* 200, or an error status */
+  const char *reason; /* for errors (static) */
+  int retry_after;    /* seconds; < 0: none */
+} np_rpm_verdict;
+
+/* Sets p up for connection c (peer address, congestion control,
+ * TCP_NOTSENT_LOWAT) and counts a live session. 0 or a negative error
+ * (nothing counted then). */
+int np_rpm_peer_init(np_rpm_peer *p, np_conn *c, const np_rpm_server_cfg *cfg, const char *uuid,
+                     const char *proto, const char *alpn);
+
+/* The measurement p joined, while it lives; NULL otherwise. */
+np_rpm_measurement *np_rpm_peer_measurement(np_rpm_peer *p);
+
+/* Splits a request target into endpoint and query, and checks the method.
+ * Returns 0, 404 (not an RPM endpoint: *ep is NP_RPM_EP_OTHER) or 405. */
+int np_rpm_route(np_slice method, np_slice target, np_rpm_endpoint *ep, np_slice *query,
+                 size_t *path_len);
+
+/* A config request: admission, a new measurement that p joins, and its
+ * config JSON (for scheme and authority, unless --rpm-public-host) in
+ * json. Returns the measurement, or NULL with *v the refusal (counted). */
+np_rpm_measurement *np_rpm_peer_config(np_rpm_peer *p, const char *scheme, np_slice authority,
+                                       np_slice query, uint64_t now, np_buf *json,
+                                       np_rpm_verdict *v);
+
+/* A load or probe request: checks its ID and joins its measurement.
+ * Returns the measurement, or NULL with *v the refusal (counted). */
+np_rpm_measurement *np_rpm_peer_authorise(np_rpm_peer *p, np_slice query, uint64_t now,
+                                          np_rpm_verdict *v);
+
+/* A complete result body (too_big: it went over the cap): cleans it into
+ * m's record and writes the answer's JSON body to answer. */
+void np_rpm_peer_result(np_rpm_peer *p, np_rpm_measurement *m, const np_buf *body, int too_big,
+                        np_rpm_verdict *v, char *answer, size_t cap);
+
+/* Counts a refusal decided by the protocol layer (caps, framing). */
+void np_rpm_peer_rejected(np_rpm_peer *p, int status, const char *reason);
+
+/* Request bookkeeping on m's record (req from np_rpm_peer_request; a
+ * negative req, or a measurement that has ended, is ignored). */
+int np_rpm_peer_request(np_rpm_peer *p, np_rpm_endpoint ep, int32_t id, uint64_t now);
+void np_rpm_peer_status(np_rpm_peer *p, int req, int status);
+void np_rpm_peer_first_byte(np_rpm_peer *p, int req, uint64_t now);
+void np_rpm_peer_request_done(np_rpm_peer *p, int req, np_rpm_endpoint ep, uint64_t sent,
+                              uint64_t received, uint32_t h2_error, uint64_t now);
+
+/* Every 250 ms: bytes sent go to the host, a TCP_INFO sample to the
+ * record. Returns 1 when the connection should close now: its
+ * measurement has ended, it joined none within the join timeout, or it is
+ * idle (no request in progress) after the client's summary arrived. */
+int np_rpm_peer_tick(np_rpm_peer *p, uint64_t now, int idle);
+
+/* The connection closed with status (np_conn's on_close; server_closed:
+ * the session closed it): the record gets its end, the host its bytes and
+ * the close, and the live session count goes down. */
+void np_rpm_peer_closed(np_rpm_peer *p, int status, int server_closed);
+
+#endif

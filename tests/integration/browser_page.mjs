@@ -14,7 +14,9 @@
 //     accepts the policy and starts the test; the page runs ndt7 and the
 //     browser RPM variant (phases shortened by ?rpm_ms=&idle_ms=) and shows
 //     download, upload, idle and loaded latency and RPM;
-//  2. screenshots at 1280x800 and 390x844 (viewport and full page) go to
+//  2. "Download result (JSON)" saves, and "Copy" copies, exactly the
+//     result the page holds (saved to --out as result-<scheme>.json);
+//     screenshots at 1280x800 and 390x844 (viewport and full page) go to
 //     --out; at 390 px the page does not scroll sideways;
 //  3. the server wrote exactly two ndt7 files and one responsiveness1
 //     record for the page (closing its browser context closes its
@@ -187,7 +189,9 @@ async function runOfficial(browser, opts, officialOrigin) {
 const PAGE_FILES = /^\/(|index\.html|[a-z0-9-]+\.(js|css|svg))$/;
 
 async function runPage(browser, opts, origin) {
-  const ctx = await browser.newContext({viewport: {width: 1280, height: 800}, ignoreHTTPSErrors: true});
+  const ctx = await browser.newContext({viewport: {width: 1280, height: 800}, ignoreHTTPSErrors: true,
+    acceptDownloads: true});
+  await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], {origin});
   const requests = [];
   const consoleLines = [];
   ctx.on('request', (q) => requests.push(q.url()));
@@ -242,6 +246,15 @@ async function runPage(browser, opts, origin) {
       return v;
     });
     fs.mkdirSync(opts.out, {recursive: true});
+    // The result as JSON: downloaded, and copied, it is what the page holds.
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    const saved = path.join(opts.out, `result-${opts.scheme}.json`);
+    await dl.saveAs(saved);
+    check(!deepDiff(out.result, JSON.parse(fs.readFileSync(saved, 'utf8'))).length, 'the downloaded JSON is not the result');
+    await page.click('#copy');
+    await page.waitForFunction(() => document.getElementById('copy-status').textContent !== '');
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    check(!deepDiff(out.result, JSON.parse(copied)).length, 'the copied JSON is not the result');
     const shot = async (w, h) => {
       await page.setViewportSize({width: w, height: h});
       await sleep(300); // charts redraw at the new width

@@ -325,3 +325,11 @@ if(NP_NODE AND NP_CHROMIUM
 else()
   np_missing_tool("node, chromium or the npm peers missing: test page browser tests")
 endif()
+
+# The page's RPM arithmetic (web/stats.js) under Node, no browser needed.
+if(NP_NODE)
+  add_test(NAME unit.web_stats COMMAND ${NP_NODE} ${CMAKE_SOURCE_DIR}/tests/unit/web_stats.mjs)
+  set_tests_properties(unit.web_stats PROPERTIES LABELS unit TIMEOUT 60)
+else()
+  np_missing_tool("node missing: web/stats.js unit test")
+endif()

@@ -3,7 +3,7 @@
 // verdict, and the result as JSON. Nothing is sent before consent.
 import {drawLatency, drawThroughput} from './charts.js';
 import {runNdt7} from './ndt7.js';
-import {DEFAULTS, fetchConfig, idlePhase, loadPhase, parameters, postSummary} from './rpm.js';
+import {compact, DEFAULTS, fetchConfig, idlePhase, loadPhase, parameters, postSummary} from './rpm.js';
 import {band, round, rpmFromMs, verdict} from './stats.js';
 
 const VERSION = '0.1.0';
@@ -56,8 +56,7 @@ function redraw() {
   });
 }
 
-function showRpm(prefix, ms) {
-  const rpm = rpmFromMs(ms);
+function showRpm(prefix, rpm) {
   setText(`${prefix}-rpm`, rpm, 0);
   $(`${prefix}-band`).textContent = rpm ? band(rpm) : '–';
 }
@@ -87,13 +86,18 @@ async function rpmPhases(p, result) {
   setPhase('idle', 'running');
   status('Measuring latency while the line is idle…');
   const cfg = await fetchConfig();
+  if (!cfg) {
+    for (const ph of ['idle', 'loaded-download', 'loaded-upload', 'send']) setPhase(ph, 'skipped');
+    $('verdict-note').textContent = 'This server does not offer the responsiveness test; speed only.';
+    return;
+  }
   const idle = await idlePhase(cfg, p, (ms) => {
     live.idle.push(ms);
     redraw();
   });
   setText('idle-ms', idle.summary.LatencyMs);
   setText('idle-ms-2', idle.summary.LatencyMs);
-  showRpm('idle', idle.summary.LatencyMs);
+  showRpm('idle', rpmFromMs(idle.summary.LatencyMs));
   setPhase('idle', 'done');
 
   const phases = {};
@@ -107,24 +111,26 @@ async function rpmPhases(p, result) {
     }});
     phases[key] = r.summary;
     setText(`${prefix}-loaded-ms`, r.summary.LoadedLatencyMs);
-    showRpm(prefix, r.summary.LoadedLatencyMs);
+    showRpm(prefix, r.summary.RPM);
     setPhase(`loaded-${dir}`, 'done');
   }
   // Overall: the worse direction, since that is what a call would feel.
-  const worst = phases.Download.RPM <= phases.Upload.RPM ? phases.Download : phases.Upload;
-  const summary = {
+  const both = [phases.Download, phases.Upload];
+  const rated = both.filter((x) => typeof x.RPM === 'number');
+  const levels = ['Low', 'Medium', 'High'];
+  const summary = compact({
     SchemaVersion: 1,
     Variant: 'browser',
     Protocol: cfg.protocol,
-    RPM: worst.RPM,
-    Confidence: ['Low', 'Medium', 'High'][Math.min(...[phases.Download, phases.Upload].map((x) => ['Low', 'Medium', 'High'].indexOf(x.Confidence)))],
+    RPM: rated.length ? Math.min(...rated.map((x) => x.RPM)) : null,
+    Confidence: levels[Math.min(...both.map((x) => levels.indexOf(x.Confidence)))],
     Download: phases.Download,
     Upload: phases.Upload,
     Idle: idle.summary,
     Parameters: parameters(p, cfg.protocol),
-  };
+  });
   setText('rpm', summary.RPM, 0);
-  $('rpm-band').textContent = band(summary.RPM);
+  $('rpm-band').textContent = summary.RPM ? band(summary.RPM) : '';
   setPhase('send', 'running');
   status('Saving the result on the server…');
   const sent = await postSummary(cfg, summary);

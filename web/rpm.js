@@ -24,6 +24,13 @@ export const DEFAULTS = {
 };
 
 const noStore = {cache: 'no-store', credentials: 'omit'};
+// A dropped connection (a network error, not an HTTP status) costs a probe
+// or restarts a flow, this many times per phase, before the phase fails.
+const NETWORK_RETRIES = 5;
+
+// The server answered, but not 200: retrying would not help.
+class HttpError extends Error {}
+
 const nonce = () => Math.random().toString(36).slice(2, 10);
 
 // HTTP version of a finished request, from Resource Timing.
@@ -34,32 +41,48 @@ function protocolOf(url) {
   return 'h1';
 }
 
+const PROBE_TIMEOUT_MS = 10000;
+
 // One probe: ms from the request leaving to its response's end, as the
 // browser's Resource Timing saw it (without time queued in the page), or
-// the whole fetch when the entry is missing.
-async function probe(smallUrl) {
+// the whole fetch when the entry is missing. A probe still out when its
+// phase ends (stop) or after PROBE_TIMEOUT_MS is abandoned: it rejects.
+async function probe(smallUrl, stop) {
   const url = `${smallUrl}&r=${nonce()}`;
-  const t0 = performance.now();
-  const resp = await fetch(url, noStore);
-  await resp.arrayBuffer();
-  const t1 = performance.now();
-  if (!resp.ok) throw new Error(`probe answered ${resp.status}`);
-  const e = performance.getEntriesByName(url).pop();
-  const ms = e && e.requestStart > 0 && e.responseEnd >= e.requestStart ? e.responseEnd - e.requestStart : t1 - t0;
-  performance.clearResourceTimings();
-  return {at: t0, ms};
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), PROBE_TIMEOUT_MS);
+  const onStop = () => abort.abort();
+  stop.addEventListener('abort', onStop, {once: true});
+  try {
+    const t0 = performance.now();
+    const resp = await fetch(url, {...noStore, signal: abort.signal});
+    await resp.arrayBuffer();
+    const t1 = performance.now();
+    if (!resp.ok) throw new HttpError(`probe answered ${resp.status}`);
+    const e = performance.getEntriesByName(url).pop();
+    const ms = e && e.requestStart > 0 && e.responseEnd >= e.requestStart ? e.responseEnd - e.requestStart : t1 - t0;
+    return {at: t0, ms};
+  } finally {
+    clearTimeout(timer);
+    stop.removeEventListener('abort', onStop);
+    performance.clearResourceTimings();
+  }
 }
 
-// Probes until stop() or `ms` ran out, spaced by 1/mps.
-function probeLoop(smallUrl, mps, sink, isDone) {
+// Whether a failure may be retried (spending one of budget.left).
+const retryable = (e, budget) => !(e instanceof HttpError) && budget.left-- > 0;
+
+// Probes, spaced by 1/mps, until isDone() (checked between probes) or
+// stop aborts (which abandons the probe in flight).
+function probeLoop(smallUrl, mps, sink, isDone, stop, budget) {
   const gap = 1000 / mps;
   return (async () => {
-    while (!isDone()) {
+    while (!isDone() && !stop.aborted) {
       const t0 = performance.now();
       try {
-        sink(await probe(smallUrl));
+        sink(await probe(smallUrl, stop));
       } catch (e) {
-        if (!isDone()) throw e;
+        if (!stop.aborted && !retryable(e, budget)) throw e;
       }
       const wait = gap - (performance.now() - t0);
       if (wait > 0 && !isDone()) await new Promise((r) => setTimeout(r, wait));
@@ -70,7 +93,7 @@ function probeLoop(smallUrl, mps, sink, isDone) {
 async function downloadFlow(largeUrl, signal, counter) {
   try {
     const resp = await fetch(`${largeUrl}&r=${nonce()}`, {...noStore, signal});
-    if (!resp.ok) throw new Error(`large answered ${resp.status}`);
+    if (!resp.ok) throw new HttpError(`large answered ${resp.status}`);
     const reader = resp.body.getReader();
     for (;;) {
       const {done, value} = await reader.read();
@@ -97,7 +120,7 @@ function uploadOnce(url, blob, signal, counter) {
     x.onload = () => {
       counter.bytes += blob.size - seen;
       if (x.status === 200) resolve();
-      else reject(new Error(`upload answered ${x.status}`));
+      else reject(x.status ? new HttpError(`upload answered ${x.status}`) : new Error('upload failed'));
     };
     x.onerror = () => (signal.aborted ? resolve() : reject(new Error('upload failed')));
     x.onabort = () => resolve();
@@ -116,8 +139,10 @@ function randomBlob(n) {
   return new Blob([b], {type: 'application/octet-stream'});
 }
 
+// The measurement's URLs, or null when the server offers no RPM test.
 export async function fetchConfig() {
   const resp = await fetch('/.well-known/nq', noStore);
+  if (resp.status === 404) return null; // a server run with --no-rpm
   if (resp.status === 409) throw new Error('the server allows one measurement per connection: reload the page to test again');
   if (!resp.ok) {
     const retry = resp.headers.get('Retry-After');
@@ -143,9 +168,10 @@ export async function idlePhase(cfg, p, onProbe) {
   await probeLoop(cfg.small, p.mps, (x) => {
     probes.push(x.ms);
     onProbe(x.ms);
-  }, done);
+  }, done, new AbortController().signal, {left: NETWORK_RETRIES});
   const ms = trimmedMean(probes, p.tmp);
-  return {probes, summary: {LatencyMs: round(ms, 3), Probes: probes.length, DurationMs: round(performance.now() - start, 0)}};
+  return {probes, summary: compact({LatencyMs: round(ms, 3), Probes: probes.length,
+    DurationMs: round(performance.now() - start, 0)})};
 }
 
 // One loaded phase ('download' or 'upload'). onTick({t, mbps, flows}) each
@@ -156,10 +182,20 @@ export async function loadPhase(cfg, dir, p, {onTick = () => {}, onProbe = () =>
   const counter = {bytes: 0};
   const flows = [];
   const blob = dir === 'upload' ? randomBlob(p.uploadBlobBytes) : null;
+  const budget = {left: NETWORK_RETRIES};
+  const flow = async () => {
+    for (;;) {
+      try {
+        return await (dir === 'download' ? downloadFlow(cfg.large, abort.signal, counter) :
+          uploadFlow(cfg.upload, blob, abort.signal, counter));
+      } catch (e) {
+        if (abort.signal.aborted) return undefined;
+        if (!retryable(e, budget)) throw e;
+      }
+    }
+  };
   const addFlow = () => {
-    const f = dir === 'download' ? downloadFlow(cfg.large, abort.signal, counter) :
-      uploadFlow(cfg.upload, blob, abort.signal, counter);
-    flows.push(f.catch((e) => {
+    flows.push(flow().catch((e) => {
       failure = failure || e;
     }));
   };
@@ -170,7 +206,7 @@ export async function loadPhase(cfg, dir, p, {onTick = () => {}, onProbe = () =>
   const prober = probeLoop(cfg.small, p.mps, (x) => {
     probesByInterval[probesByInterval.length - 1].push(x.ms);
     onProbe(x.ms);
-  }, () => finished).catch((e) => {
+  }, () => finished, abort.signal, budget).catch((e) => {
     failure = failure || e;
   });
   addFlow();
@@ -206,10 +242,12 @@ export async function loadPhase(cfg, dir, p, {onTick = () => {}, onProbe = () =>
   await Promise.allSettled([prober, ...flows]);
   if (failure) throw failure;
 
-  const used = probesByInterval.slice(-p.mad).flat();
+  const all = probesByInterval.flat();
+  // Probes slower than MAD intervals leave none there: then use them all.
+  let used = probesByInterval.slice(-p.mad).flat();
+  if (!used.length) used = all;
   const tm = trimmedMean(used, p.tmp);
   const intervals = goodput.length;
-  const all = probesByInterval.flat();
   const confidence = intervals < p.mad || !used.length ? 'Low' : goodputStable && rStable ? 'High' : 'Medium';
   const rpm = rpmFromMs(tm);
   const summary = {
@@ -232,7 +270,12 @@ export async function loadPhase(cfg, dir, p, {onTick = () => {}, onProbe = () =>
     summary.ProbesSelf = all.length;
     summary.TrimmedHTTPSelfMs = round(tm, 3);
   }
-  return {probes: all, used, summary};
+  return {probes: all, used, summary: compact(summary)};
+}
+
+// Members without a value are left out (the server accepts only numbers).
+export function compact(o) {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null && v !== undefined));
 }
 
 export function parameters(p, protocol) {

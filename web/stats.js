@@ -81,15 +81,16 @@ export function verdict(r) {
         'Upload speed is low: video calls may struggle to send your picture.');
   }
   const phases = [['download', 'someone downloads or streams'], ['upload', 'someone uploads (photos, backups, a video call)']];
-  const poor = phases.filter(([k]) => r[k] && band(r[k].rpm) === 'Poor');
-  const fair = phases.filter(([k]) => r[k] && band(r[k].rpm) === 'Fair');
+  const has = (k) => r[k] && r[k].rpm > 0 && r[k].ms > 0;
+  const poor = phases.filter(([k]) => has(k) && band(r[k].rpm) === 'Poor');
+  const fair = phases.filter(([k]) => has(k) && band(r[k].rpm) === 'Fair');
   for (const [k, what] of poor) {
     out.push(`Video calls and games will likely stutter while ${what}: a round trip then takes about ${Math.round(r[k].ms)} ms.`);
   }
   for (const [k, what] of fair) {
     out.push(`Calls may get choppy while ${what} (round trips of about ${Math.round(r[k].ms)} ms); browsing stays fine.`);
   }
-  const measured = phases.filter(([k]) => r[k]);
+  const measured = phases.filter(([k]) => has(k));
   if (measured.length && !poor.length && !fair.length) {
     out.push('Your connection stays responsive under load: calls and games should stay smooth while the line is busy.');
   }

@@ -133,6 +133,10 @@ static void pump(session *s) {
     if (!s->sent) np_rpm_peer_first_byte(&s->p, s->req, np_mono_ns());
     s->sent += n;
     s->remaining -= n;
+    if (np_rpm_peer_report(&s->p)) { /* the allowance is used up */
+      closing(s);
+      return;
+    }
   }
   if (s->remaining) {
     np_conn_want_writable(s->c, 1, OUT_LOWAT);
@@ -241,7 +245,7 @@ static int start_request(session *s, const np_http_request *req) {
     np_buf js;
     np_buf_init(&js, 8192);
     np_slice host = np_http_header_get(req->headers, req->nheaders, "Host");
-    m = np_rpm_peer_config(&s->p, np_conn_is_tls(s->c) ? "https" : "http", host, query, now, &js,
+    m = np_rpm_peer_config(&s->p, np_conn_is_tls(s->c) ? "https" : "http", host, query, 1, now, &js,
                            &v);
     if (m) {
       const char *tmp[4];

@@ -131,17 +131,37 @@ static np_rpm_measurement *begin(np_rpm_peer *p, np_slice query, uint64_t now, n
   return m;
 }
 
+static int report_sent(np_rpm_peer *p, np_rpm_measurement *m);
+
+/* p leaves the measurement it joined, which is over for it, so that it
+ * can join the next one. */
+static void move_on(np_rpm_peer *p, uint64_t now) {
+  np_rpm_measurement *m = np_rpm_peer_measurement(p);
+  if (m) {
+    (void)report_sent(p, m);
+    np_rpm_measurement_leave(m, p->conn_idx, now, "next-measurement");
+  }
+  const np_conn_stats *st = np_conn_get_stats(p->c);
+  p->base_sent = st->wire_written;
+  p->base_read = st->wire_read;
+  p->joined = 0;
+}
+
 np_rpm_measurement *np_rpm_peer_config(np_rpm_peer *p, const char *scheme, np_slice authority,
-                                       np_slice query, uint64_t now, np_buf *json,
+                                       np_slice query, int idle, uint64_t now, np_buf *json,
                                        np_rpm_verdict *v) {
   np_slice auth = p->cfg->public_host ? np_slice_cstr(p->cfg->public_host) : authority;
   if (!np_rpm_authority_ok(auth)) {
     refuse(p, v, 400, "bad_authority", -1);
     return NULL;
   }
-  if (p->joined) { /* one measurement per connection */
-    refuse(p, v, 409, "conn_has_measurement", -1);
-    return NULL;
+  if (p->joined) {
+    np_rpm_measurement *old = np_rpm_peer_measurement(p);
+    if (!idle || (old && !old->result_ns)) { /* one live measurement per connection */
+      refuse(p, v, 409, "conn_has_measurement", -1);
+      return NULL;
+    }
+    move_on(p, now);
   }
   np_rpm_measurement *m = begin(p, query, now, v);
   if (!m) return NULL;
@@ -243,12 +263,32 @@ void np_rpm_peer_request_done(np_rpm_peer *p, int req, np_rpm_endpoint ep, uint6
   if (ep == NP_RPM_EP_UPLOAD) cr->upload_bytes += received;
 }
 
-/* Tells the host the socket bytes sent since the last report. */
-static void report_sent(np_rpm_peer *p, np_rpm_measurement *m) {
-  uint64_t w = np_conn_get_stats(p->c)->wire_written;
+/* Tells the host the socket bytes sent since the last report: 1 when the
+ * measurement went over its allowance. */
+static int report_sent(np_rpm_peer *p, np_rpm_measurement *m) {
+  const np_conn_stats *st = np_conn_get_stats(p->c);
+  uint64_t w = st->wire_written;
+  int over = 0;
+  if (m) {
+    /* Kept current: a measurement that ends (runtime, budget) before this
+     * connection closes is recorded and counted with these. */
+    m->rec.conns[p->conn_idx].wire_sent = w - p->base_sent;
+    m->rec.conns[p->conn_idx].wire_received = st->wire_read - p->base_read;
+  }
   if (m && p->cfg->host->sent && w > p->reported)
-    p->cfg->host->sent(p->cfg->host_ud, m->host, w - p->reported);
+    over = p->cfg->host->sent(p->cfg->host_ud, m->host, w - p->reported) > 0;
   p->reported = w;
+  return over;
+}
+
+int np_rpm_peer_report(np_rpm_peer *p) {
+  np_rpm_measurement *m = np_rpm_peer_measurement(p);
+  if (!m || !report_sent(p, m)) return 0;
+  /* Every connection of it stops: this one now, the others at their next
+   * write or tick, so the overshoot is what was queued, not a tick's worth
+   * of a fast path. */
+  np_rpm_service_end(p->cfg->svc, m, np_wall_ns(), "budget");
+  return 1;
 }
 
 int np_rpm_peer_tick(np_rpm_peer *p, uint64_t now, int idle) {
@@ -258,9 +298,9 @@ int np_rpm_peer_tick(np_rpm_peer *p, uint64_t now, int idle) {
     uint64_t age = now - np_conn_get_stats(p->c)->start_ns;
     return p->cfg->join_timeout_ns && age > p->cfg->join_timeout_ns;
   }
+  if (np_rpm_peer_report(p)) return 1;
   np_rpm_measurement *m = np_rpm_peer_measurement(p);
   if (!m) return 1;
-  report_sent(p, m);
   np_rpm_conn_rec *cr = &m->rec.conns[p->conn_idx];
   if (np_tcpinfo_read(np_conn_fd(p->c), &cr->final) == 0) {
     cr->has_final = 1;
@@ -274,8 +314,8 @@ void np_rpm_peer_closed(np_rpm_peer *p, int status, int server_closed) {
   if (m) {
     np_rpm_conn_rec *cr = &m->rec.conns[p->conn_idx];
     const np_conn_stats *st = np_conn_get_stats(p->c);
-    cr->wire_sent = st->wire_written;
-    cr->wire_received = st->wire_read;
+    cr->wire_sent = st->wire_written - p->base_sent;
+    cr->wire_received = st->wire_read - p->base_read;
     /* The fd is gone by now: the last tick's snapshot stands as final. */
     const char *why = status == 0                                 ? "peer-closed"
                       : status == NP_E_CLOSED                     ? "closed"
@@ -284,7 +324,7 @@ void np_rpm_peer_closed(np_rpm_peer *p, int status, int server_closed) {
                       : server_closed                             ? "server-closed"
                                                                   : "error";
     np_rpm_measurement_leave(m, p->conn_idx, np_mono_ns(), why);
-    report_sent(p, m);
+    (void)report_sent(p, m); /* it ends anyway; the budget sees the bytes */
   }
   live_sessions--;
   if (p->cfg->host->closed) p->cfg->host->closed(p->cfg->host_ud);

@@ -29,7 +29,8 @@ typedef struct {
   uint64_t mid; /* measurement joined (valid when joined) */
   int joined;
   int conn_idx;
-  uint64_t reported; /* wire bytes sent already reported to the host */
+  uint64_t reported;             /* wire bytes sent already reported to the host */
+  uint64_t base_sent, base_read; /* wire bytes before the measurement joined */
 } np_rpm_peer;
 
 /* What a request gets, decided without regard to protocol. */
@@ -55,9 +56,13 @@ int np_rpm_route(np_slice method, np_slice target, np_rpm_endpoint *ep, np_slice
 
 /* A config request: admission, a new measurement that p joins, and its
  * config JSON (for scheme and authority, unless --rpm-public-host) in
- * json. Returns the measurement, or NULL with *v the refusal (counted). */
+ * json. A connection that joined a measurement may start the next one
+ * when that one has ended or has the client's summary and idle is set
+ * (no other request of it in progress): a browser has one HTTP/2
+ * connection per origin and runs again on it. Returns the measurement, or
+ * NULL with *v the refusal (counted). */
 np_rpm_measurement *np_rpm_peer_config(np_rpm_peer *p, const char *scheme, np_slice authority,
-                                       np_slice query, uint64_t now, np_buf *json,
+                                       np_slice query, int idle, uint64_t now, np_buf *json,
                                        np_rpm_verdict *v);
 
 /* A load or probe request: checks its ID and joins its measurement.
@@ -80,6 +85,11 @@ void np_rpm_peer_status(np_rpm_peer *p, int req, int status);
 void np_rpm_peer_first_byte(np_rpm_peer *p, int req, uint64_t now);
 void np_rpm_peer_request_done(np_rpm_peer *p, int req, np_rpm_endpoint ep, uint64_t sent,
                               uint64_t received, uint32_t h2_error, uint64_t now);
+
+/* Reports the socket bytes written since the last report to the host
+ * (for the transmit budget). Returns 1 when the measurement has used its
+ * allowance: it has been ended, and the caller closes its connection. */
+int np_rpm_peer_report(np_rpm_peer *p);
 
 /* Every 250 ms: bytes sent go to the host, a TCP_INFO sample to the
  * record. Returns 1 when the connection should close now: its

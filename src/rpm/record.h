@@ -109,7 +109,7 @@ int np_rpm_record_add_request(np_rpm_record *r, int conn, np_rpm_endpoint ep, in
                               uint64_t now_ns);
 
 /* Takes a TCP_INFO sample of connection conn at now_ns unless one was
- * taken less than NP_RPM_SAMPLE_NS ago or the cap is reached. Returns 1
+ * taken less than 3/4 NP_RPM_SAMPLE_NS ago or the cap is reached. Returns 1
  * when kept, 0 when not due, or -ENOMEM. */
 int np_rpm_record_sample(np_rpm_record *r, int conn, const np_tcpinfo *ti, uint64_t now_ns);
 

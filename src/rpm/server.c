@@ -89,6 +89,13 @@ static void flush(session *s) {
       return;
     }
     np_h2_conn_sent(s->h2, total);
+    /* A fast socket takes a whole flow-control window in one loop: the
+     * allowance is checked at every write. */
+    if (np_rpm_peer_report(&s->p)) {
+      s->closing = 1;
+      np_conn_close(s->c);
+      return;
+    }
   }
   if (np_h2_conn_done(s->h2)) {
     s->closing = 1;
@@ -165,7 +172,7 @@ static int on_request(void *ud, const np_h2_request *rq, uint64_t now) {
   np_buf_init(&js, 8192);
   if (ep == NP_RPM_EP_CONFIG)
     m = np_rpm_peer_config(&s->p, np_conn_is_tls(s->c) ? "https" : "http", rq->authority, query,
-                           now, &js, &v);
+                           s->streams == NULL, now, &js, &v);
   else
     m = np_rpm_peer_authorise(&s->p, query, now, &v);
   if (!m) {

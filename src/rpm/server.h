@@ -31,8 +31,10 @@ typedef struct {
   int (*admit)(void *ud, np_slice query, const char *client_ip, const char *proto, void **ret_host,
                np_rpm_refusal *ret);
   /* A measurement's connection wrote bytes more to its socket (reported
-   * every 250 ms and at its close; the transmit budget counts them). */
-  void (*sent)(void *ud, void *host, uint64_t bytes);
+   * as they are written and at its close; the transmit budget counts
+   * them). Returns 1 once the measurement has used its transmit allowance:
+   * it then ends (EndReason "budget") and its connections close. */
+  int (*sent)(void *ud, void *host, uint64_t bytes);
   /* A request was refused without admission (bad or expired ID, caps):
    * reason is static ("mid_forged", "conn_cap", ...), proto as for admit. */
   void (*rejected)(void *ud, const char *proto, const char *reason);

@@ -134,8 +134,15 @@ static void handed_over(front *f) {
 static void route_h2(front *f, uint8_t *data, size_t len) {
   np_server *s = f->srv;
   np_log(NP_LOG_DEBUG, "http/2 connection", "uuid=%s tls=%d", f->uuid, f->tls);
+  /* On failure c is aborted with our callbacks still set: its close comes
+   * back here (a client gone before its session started, getpeername
+   * failing), so the front door lets go only of a session that started. */
+  if (np_rpm_serve(f->c, &s->rpm, f->uuid, data, len) < 0) {
+    (void)uv_timer_stop(&f->timer);
+    f->head_done = 1;
+    return;
+  }
   handed_over(f); /* from here it counts as an RPM session (np_rpm_sessions) */
-  (void)np_rpm_serve(f->c, &s->rpm, f->uuid, data, len); /* owns or closed c */
 }
 
 static const np_routes *table(const front *f) {

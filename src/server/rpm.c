@@ -118,10 +118,14 @@ static int host_admit(void *ud, np_slice query, const char *client_ip, const cha
   return 0;
 }
 
-static void host_sent(void *ud, void *host, uint64_t bytes) {
+/* The budget reserved the measurement's allowance at admission; like an
+ * ndt7 download it stops there (the budget holds only if tests do). */
+static int host_sent(void *ud, void *host, uint64_t bytes) {
   np_server_test *t = host;
   (void)ud;
-  if (t) t->tx_bytes += bytes;
+  if (!t) return 0;
+  t->tx_bytes += bytes;
+  return t->allowance && t->tx_bytes >= np_server_payload_cap(t);
 }
 
 static void host_rejected(void *ud, const char *proto, const char *reason) {

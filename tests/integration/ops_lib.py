@@ -353,6 +353,15 @@ def run_parallel(fn, args_list):
     return out
 
 
+def make_cert(cert, key, cn):
+    """Writes a fresh self-signed P-256 certificate and key (PEM) with
+    openssl, as a deployment's cert-manager would replace them."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj",
+                    "/CN=" + cn, "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+
+
 def wait_for(pred, timeout, step=0.02):
     """Polls pred until it is true (True) or timeout seconds pass (False)."""
     end = time.monotonic() + timeout

@@ -303,10 +303,7 @@ def t_reload(binary, tmp):
     cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
 
     def mkcert(cn):
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj",
-                        "/CN=" + cn, "-keyout", key, "-out", cert],
-                       check=True, capture_output=True)
+        L.make_cert(cert, key, cn)
     mkcert("first")
     sp = os.path.join(tmp, "spool")
     srv = L.Server(binary, sp, "--cert", cert, "--key", key, "--ndt7-addr", "127.0.0.1:0")

@@ -215,6 +215,37 @@ def t_admission(binary, tmp):
             refused(srv, kind, "budget")
     finally:
         check(srv.stop() == 0, "exit 0")
+    # the allowance: a measurement stops sending at the bytes it reserved
+    srv = L.Server(binary, os.path.join(tmp, "spool-a"), "--bandwidth-budget", "800M",
+                   "--budget-window", "100", "--budget-test-bytes", "20M", tls=True)
+    try:
+        for kind in ("h2c", "h1c", "h2"):
+            m0 = scrape(srv)
+            st, _, doc, _ = config(srv, kind)
+            check(st == 200, kind + ": admitted with a 20 MB allowance")
+            t0 = time.monotonic()
+            p = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-m", "10", "-w",
+                                "%{size_download}"] + curl_flags(kind) +
+                               [doc["urls"]["large_download_url"]],
+                               capture_output=True, text=True, timeout=30)
+            got = int(p.stdout or 0)
+            check(5e6 < got <= 20e6 + (2 << 20) and time.monotonic() - t0 < 5,
+                  kind + ": the large download stopped at the allowance", got, p.returncode)
+            check(L.wait_for(lambda: val(scrape(srv), "netpulse_active_tests",
+                                         protocol="rpm+" + kind) == 0, 3),
+                  kind + ": the measurement ended")
+            m1 = scrape(srv)
+            sent = val(m1, "netpulse_test_sent_bytes_total", protocol="rpm+" + kind,
+                       test="responsiveness") - val(m0, "netpulse_test_sent_bytes_total",
+                                                    protocol="rpm+" + kind,
+                                                    test="responsiveness")
+            check(5e6 < sent <= 20e6 + (2 << 20),
+                  kind + ": socket bytes sent (metrics) within the allowance", sent)
+        check(L.wait_for(lambda: len(records(srv.datadir)) == 3, 5), "three records")
+        check(all(r["EndReason"] == "budget" for r in records(srv.datadir)),
+              "EndReason budget", [r["EndReason"] for r in records(srv.datadir)])
+    finally:
+        check(srv.stop() == 0, "exit 0")
     # spool: the first record fills a 1-byte quota
     srv = L.Server(binary, os.path.join(tmp, "spool-s"), "--spool-max-bytes", "1",
                    "--spool-scan-interval", "1", tls=True)
@@ -283,10 +314,7 @@ def t_reload(binary, tmp):
     cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
 
     def mkcert(cn):
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj",
-                        "/CN=" + cn, "-keyout", key, "-out", cert],
-                       check=True, capture_output=True)
+        L.make_cert(cert, key, cn)
     mkcert("first")
     srv = L.Server(binary, os.path.join(tmp, "spool"), "--cert", cert, "--key", key,
                    "--ndt7-addr", "127.0.0.1:0")

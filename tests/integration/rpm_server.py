@@ -335,6 +335,104 @@ def h1_browser(server_bin):
         check(n == 1 and not errs, "h1_browser: datafiles %d %s" % (n, errs[:3]))
 
 
+def h1_hostile(server_bin):
+    """Malformed and oversized HTTP/1.1 requests on the RPM paths: each gets
+    its 4xx and the connection closes, in bounded time; a connection that
+    never joins a measurement is closed after the head timeout."""
+    import socket
+    with tempfile.TemporaryDirectory() as tmp:
+        datadir = os.path.join(tmp, "spool")
+        srv = ops_lib.Server(server_bin, datadir, "--header-timeout-ms", "1500")
+
+        def exchange(raw, wait=5):
+            """Sends raw; returns (status line, whether the server closed, seconds)."""
+            t0 = time.monotonic()
+            with socket.create_connection(("127.0.0.1", srv.ws), timeout=wait) as sk:
+                sk.sendall(raw)
+                got = b""
+                try:
+                    while True:
+                        chunk = sk.recv(65536)
+                        if not chunk:
+                            return got.split(b"\r\n", 1)[0].decode(), True, time.monotonic() - t0
+                        got += chunk
+                except (socket.timeout, ConnectionResetError):
+                    return got.split(b"\r\n", 1)[0].decode(), False, time.monotonic() - t0
+
+        try:
+            doc = config(Peer(srv, False, True))
+            mid = mid_of(doc)
+            up = "POST /rpm/v1/upload?mid=%s HTTP/1.1\r\nHost: 127.0.0.1\r\n" % mid
+            cases = [
+                (up + "Transfer-Encoding: chunked\r\n\r\nzz\r\n", "400", "bad chunk size"),
+                (up + "Transfer-Encoding: chunked\r\n\r\n" + "f" * 17 + "\r\n", "400",
+                 "chunk size over 16 hex digits"),
+                (up + "Transfer-Encoding: gzip\r\n\r\n", "400", "unknown coding"),
+                (up + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", "400",
+                 "both framings (smuggling)"),
+                ("GET /.well-known/nq HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999"
+                 "\r\n\r\n", "413", "config with a large body"),
+                ("POST /rpm/v1/result?mid=%s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 "Content-Length: 20000\r\n\r\n" % mid, "413", "result over 16 KiB"),
+                ("POST /rpm/v1/upload?mid=forged HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 "Content-Length: 1000000000\r\n\r\n", "403", "bad ID: the body is not read"),
+                ("GET /.well-known/nq HTTP/1.1\r\nHost: a b\r\n\r\n", "400", "bad Host"),
+                ("GET /rpm/v1/small?mid=%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGARBAGE\r\n\r\n"
+                 % mid, "200", "a good request, then garbage"),
+            ]
+            for raw, want, what in cases:
+                line, closed, secs = exchange(raw.encode())
+                print("  %s: %r closed=%s %.2f s" % (what, line, closed, secs))
+                check(line.startswith("HTTP/1.1 " + want) and closed and secs < 3,
+                      "h1_hostile: %s: %r closed=%s %.1f s" % (what, line, closed, secs))
+            # never joins: a page request on an RPM connection, then silence
+            line, closed, secs = exchange(b"GET /rpm/v1/nothing HTTP/1.1\r\nHost: x\r\n\r\n")
+            check(line.startswith("HTTP/1.1 404") and closed and 1.2 < secs < 3,
+                  "h1_hostile: unjoined connection closed after the head timeout: %r %.1f s" %
+                  (line, secs))
+            # The next measurement on the connection of the previous one, once
+            # that one has its result (a browser reuses its connection); the
+            # config is pipelined behind the result so no tick comes between.
+            with socket.create_connection(("127.0.0.1", srv.ws), timeout=5) as sk:
+                rd = sk.makefile("rb")
+
+                def response():
+                    status = int(rd.readline().split()[1])
+                    length = 0
+                    while True:
+                        line = rd.readline().strip()
+                        if not line:
+                            break
+                        k, _, v = line.decode().partition(":")
+                        if k.lower() == "content-length":
+                            length = int(v)
+                    return status, rd.read(length)
+                cfg = b"GET /.well-known/nq HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                sk.sendall(cfg)
+                st, body = response()
+                mid1 = mid_of(json.loads(body))
+                summary = b'{"RPM": 700}'
+                sk.sendall(b"POST /rpm/v1/result?mid=" + mid1.encode() + b" HTTP/1.1\r\n"
+                           b"Host: 127.0.0.1\r\nContent-Length: %d\r\n\r\n" % len(summary) +
+                           summary + cfg)
+                st1, _ = response()
+                st2, body = response()
+                mid2 = mid_of(json.loads(body)) if st2 == 200 else ""
+                check(st == 200 and st1 == 200 and st2 == 200 and mid2 and mid2 != mid1,
+                      "h1_hostile: a new measurement on the connection after the result: "
+                      "%d %d %d" % (st, st1, st2))
+                sk.sendall(cfg)
+                st3, body = response()
+                check(st3 == 409 and b"conn_has_measurement" in body,
+                      "h1_hostile: but not while its measurement runs: %d %r" % (st3, body))
+            check(srv.health() == 200, "h1_hostile: healthy afterwards")
+            code, down, *_ = Peer(srv, False, True).get(doc["urls"]["small_download_url"])
+            check(code == 200 and down == 1, "h1_hostile: a normal probe still works")
+        finally:
+            srv.stop()
+        check(not datafiles.check_tree(datadir)[1], "h1_hostile: data files fit the schemas")
+
+
 def admission(server_bin):
     with tempfile.TemporaryDirectory() as tmp:
         datadir = os.path.join(tmp, "spool")
@@ -381,7 +479,7 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--server-bin", required=True)
     ap.add_argument("--verbose", action="store_true")
-    cases = ["h2", "h2c", "h1", "h1c", "h1_browser", "admission", "sigkill"]
+    cases = ["h2", "h2c", "h1", "h1c", "h1_browser", "h1_hostile", "admission", "sigkill"]
     ap.add_argument("--case", choices=cases, action="append")
     a = ap.parse_args()
     for c in a.case or cases:
@@ -390,6 +488,8 @@ def main():
             interop(a.server_bin, not c.endswith("c"), c.startswith("h1"))
         elif c == "h1_browser":
             h1_browser(a.server_bin)
+        elif c == "h1_hostile":
+            h1_hostile(a.server_bin)
         elif c == "admission":
             admission(a.server_bin)
         else:

@@ -238,7 +238,7 @@ find_program(NP_H2LOAD h2load)
 # Records are checked against both schemas, the JSON Schema with Debian's
 # python3-jsonschema (so /usr/bin/python3).
 if(EXISTS /usr/bin/python3 AND NP_CURL AND NP_NGHTTP AND NP_H2LOAD AND NP_SS)
-  foreach(case h2 h2c h1 h1c h1_browser admission sigkill)
+  foreach(case h2 h2c h1 h1c h1_browser h1_hostile admission sigkill)
     add_test(NAME integration.rpm_server_${case}
              COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/rpm_server.py
                      --server-bin $<TARGET_FILE:netpulse-server> --case ${case})

@@ -153,7 +153,9 @@ function finish(result) {
   const text = JSON.stringify(result, null, 2);
   $('json').textContent = text;
   window.netpulseResult = result;
-  for (const id of ['copy', 'download']) $(id).disabled = false;
+  for (const id of ['copy', 'download', 'again']) $(id).disabled = false;
+  // A fresh page: consent is asked again and nothing is left over.
+  $('again').onclick = () => location.reload();
   $('copy').onclick = async () => {
     try {
       await navigator.clipboard.writeText(text);

@@ -250,6 +250,7 @@ async function runPage(browser, opts, origin) {
     check(!deepDiff(out.result, JSON.parse(copied)).length, 'the copied JSON is not the result');
     const shot = async (w, h) => {
       await page.setViewportSize({width: w, height: h});
+      await page.evaluate(() => window.scrollTo(0, 0)); // what a person sees first
       await sleep(300); // charts redraw at the new width
       const base = path.join(opts.out, `page-${opts.scheme}-${w}x${h}`);
       await page.screenshot({path: `${base}.png`});

@@ -312,3 +312,39 @@ if(Python3_Interpreter_FOUND)
                    ${CMAKE_SOURCE_DIR}/schemas/responsiveness1.schema.json)
   set_tests_properties(lint.schemas PROPERTIES LABELS lint TIMEOUT 60)
 endif()
+
+# --- the test page in headless Chromium (issue 8) --------------------------
+# browser_page.mjs loads / from the server over http (RPM over HTTP/1.1) and
+# https (h2), accepts the policy with the keyboard, runs the whole test with
+# short RPM phases, checks the page's figures against the data files, the
+# request log against other origins, and races the page's ndt7 against
+# @m-lab/ndt7 at the same time. Screenshots: test-output/browser_page_*.
+if(NP_NODE AND NP_CHROMIUM
+   AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/../peers/node_modules/playwright-core
+   AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/../peers/node_modules/@m-lab/ndt7)
+  foreach(scheme http https)
+    if(scheme STREQUAL "https")
+      set(port "{wss}")
+    else()
+      set(port "{ws}")
+    endif()
+    add_test(NAME integration.browser_page_${scheme}
+             COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/with_server.sh $<TARGET_FILE:netpulse-server>
+                     -- ${NP_NODE} ${CMAKE_CURRENT_LIST_DIR}/browser_page.mjs
+                     --server 127.0.0.1:${port} --scheme ${scheme} --datadir {datadir}
+                     --out ${CMAKE_BINARY_DIR}/test-output/browser_page_${scheme}
+                     --rpm-ms 3000 --idle-ms 1000 --rounds 3 --timeout 150)
+    set_tests_properties(integration.browser_page_${scheme} PROPERTIES
+                         LABELS "integration;browser" TIMEOUT 300 RUN_SERIAL TRUE)
+  endforeach()
+else()
+  np_missing_tool("node, chromium or the npm peers missing: test page browser tests")
+endif()
+
+# The page's RPM arithmetic (web/stats.js) under Node, no browser needed.
+if(NP_NODE)
+  add_test(NAME unit.web_stats COMMAND ${NP_NODE} ${CMAKE_SOURCE_DIR}/tests/unit/web_stats.mjs)
+  set_tests_properties(unit.web_stats PROPERTIES LABELS unit TIMEOUT 60)
+else()
+  np_missing_tool("node missing: web/stats.js unit test")
+endif()

@@ -121,6 +121,7 @@ async function rpmPhases(p, result) {
   const summary = compact({
     SchemaVersion: 1,
     Variant: 'browser',
+    Direction: 'sequential',
     Protocol: cfg.protocol,
     RPM: rated.length ? Math.min(...rated.map((x) => x.RPM)) : null,
     Confidence: levels[Math.min(...both.map((x) => levels.indexOf(x.Confidence)))],

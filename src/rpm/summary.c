@@ -17,7 +17,7 @@ typedef struct {
 } member;
 
 static const char *const confidence[] = {"Low", "Medium", "High", NULL};
-static const char *const direction[] = {"download", "upload", "parallel", NULL};
+static const char *const direction[] = {"download", "upload", "parallel", "sequential", NULL};
 static const char *const variant[] = {"draft-09", "browser", NULL};
 static const char *const protocol[] = {"h2", "h2c", "h1", NULL};
 

@@ -97,7 +97,8 @@ static void test_summary_fits_allow_list(void **state) {
     json_t *sent = json_loads(s, 0, NULL);
     assert_true(json_equal(sent, kept));
     assert_string_equal(json_string_value(json_object_get(kept, "Confidence")), "Medium");
-    assert_int_equal(json_object_get(kept, "Direction") != NULL, parallel);
+    assert_string_equal(json_string_value(json_object_get(kept, "Direction")),
+                        parallel ? "parallel" : "sequential");
     json_decref(sent);
     json_decref(kept);
     free(s);

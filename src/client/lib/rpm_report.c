@@ -59,11 +59,14 @@ json_t *np_rpm_summary_object(const np_rpm_result *r) {
   (void)json_object_set_new(o, "Variant", json_string("draft-09"));
   const np_rpm_phase_result *down = &r->phase[NP_RPM_PHASE_DOWNLOAD],
                             *up = &r->phase[NP_RPM_PHASE_UPLOAD];
-  /* Sequential runs carry both blocks and name no single direction. */
+  /* Both directions one after the other is "sequential". */
   if (r->parallel)
     (void)json_object_set_new(o, "Direction", json_string("parallel"));
-  else if (down->ran != up->ran)
-    (void)json_object_set_new(o, "Direction", json_string(down->ran ? "download" : "upload"));
+  else if (down->ran || up->ran)
+    (void)json_object_set_new(o, "Direction",
+                              json_string(down->ran && up->ran ? "sequential"
+                                          : down->ran          ? "download"
+                                                               : "upload"));
   if (r->protocol[0]) (void)json_object_set_new(o, "Protocol", json_string(r->protocol));
   (void)json_object_set_new(o, "RPM", num(r->rpm));
   (void)json_object_set_new(o, "Confidence", json_string(np_rpm_confidence_text(r->confidence)));

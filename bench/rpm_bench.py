@@ -54,7 +54,8 @@ def main():
     ap.add_argument("--duration", type=int, default=8)
     ap.add_argument("--server-flag", action="append", default=[],
                     help="extra netpulse-server flag (repeatable), e.g. --rpm-notsent-lowat=0")
-    ap.add_argument("--only", help="run only the cases whose name contains this")
+    ap.add_argument("--only", help="run only the cases whose name contains one of these "
+                    "comma-separated strings, e.g. 'ws upload,h2c upload'")
     a = ap.parse_args()
     build = a.build if os.path.isabs(a.build) else os.path.join(nb.SRC, a.build)
     server_bin = os.path.join(build, "netpulse-server")
@@ -88,7 +89,7 @@ def main():
                                          a.duration)),
         ]
         if a.only:
-            cases = [c for c in cases if a.only in c[0]]
+            cases = [c for c in cases if any(o and o in c[0] for o in a.only.split(","))]
         res = {name: [] for name, _ in cases}
         for rep in range(a.reps):
             for name, fn in cases:  # interleaved, so drift hits every case alike

@@ -76,7 +76,7 @@ typedef struct {
   int ref;
 } np_conn_buf;
 
-#define NP_CONN_MAX_BUFS 8
+#define NP_CONN_MAX_BUFS 64                 /* e.g. 32 HTTP/2 DATA frames: header + payload each */
 #define NP_CONN_QUEUE_CAP (4 * 1024 * 1024) /* default, bytes of memory */
 
 /* Queues bufs[0..n) (n <= NP_CONN_MAX_BUFS) as one write: one heap block

@@ -5,13 +5,17 @@ and cleartext (h2c), measured in the same run as ndt7 wss/ws download and
 upload against the same server process. Prints a table and the issue's
 ratios (h2 <= 1.2x ndt7 wss, h2c <= 1.2x ndt7 ws). A report, not a test.
 
-Usage: bench/rpm_bench.py [BUILD_DIR] [--reps N] [--duration S]
+Usage: bench/rpm_bench.py [BUILD_DIR] [--reps N] [--duration S] [--floor]
+                         [--server-flag=FLAG]... [--only NAME[,NAME...]]
 
 BUILD_DIR (default build-bench) must hold a Release netpulse-server and
 libnetpulse.a (ndt7_bench.py's load driver is compiled from it). The HTTP/2
 client is curl (one connection, one stream, like one load flow); the ndt7
 client is ndt7_bench.py's driver. Server CPU is its utime+stime around each
 transfer, so the other load on the machine moves rates more than CPU/GB.
+--floor adds bench/frame_floor (compiled with cc): a bare blocking receiver
+discarding an upload in 1 MiB pieces (ndt7's way) and in 16 KiB HTTP/2
+frames (curl's frame size), its own CPU per GB, in the same run.
 """
 
 import argparse
@@ -47,6 +51,26 @@ def run_h2(m, base, tls, what, duration):
             "server_cpu_s": cpu}
 
 
+def build_floor(build):
+    exe = os.path.join(build, "bench", "frame_floor")
+    os.makedirs(os.path.dirname(exe), exist_ok=True)
+    subprocess.run([os.environ.get("CC", "cc"), "-std=c17", "-O2", "-Wall", "-Wextra", "-Werror",
+                    "-D_GNU_SOURCE", "-o", exe, os.path.join(nb.SRC, "bench", "frame_floor.c")],
+                   check=True)
+    return exe
+
+
+def run_floor(exe, mode, duration):
+    """bench/frame_floor: a bare blocking receiver, its own CPU per GB."""
+    p = subprocess.run([exe, str(duration), mode], capture_output=True, text=True,
+                       timeout=duration + 30)
+    j = nb.last_json_line(p.stdout)
+    if p.returncode != 0 or not j:
+        return {"ok": False, "error": p.stderr[-300:]}
+    return {"ok": True, "bytes": j["bytes"], "seconds": j["seconds"],
+            "gbps": 8 * j["bytes"] / j["seconds"] / 1e9, "server_cpu_s": j["cpu_s"]}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("build", nargs="?", default="build-bench")
@@ -54,6 +78,9 @@ def main():
     ap.add_argument("--duration", type=int, default=8)
     ap.add_argument("--server-flag", action="append", default=[],
                     help="extra netpulse-server flag (repeatable), e.g. --rpm-notsent-lowat=0")
+    ap.add_argument("--floor", action="store_true",
+                    help="also run bench/frame_floor: a bare receiver discarding 1 MiB pieces, "
+                    "16 KiB frames with MSG_TRUNC, and 16 KiB frames read by copying")
     ap.add_argument("--only", help="run only the cases whose name contains one of these "
                     "comma-separated strings, e.g. 'ws upload,h2c upload'")
     a = ap.parse_args()
@@ -88,6 +115,10 @@ def main():
             ("h2 upload", lambda: run_h2(m, "https://127.0.0.1:%d" % wss, True, "upload",
                                          a.duration)),
         ]
+        if a.floor:
+            floor = build_floor(build)
+            cases += [("floor upload " + mode, (lambda mode=mode: run_floor(floor, mode, a.duration)))
+                      for mode in ("trunc1m", "frames", "copy64k")]
         if a.only:
             cases = [c for c in cases if any(o and o in c[0] for o in a.only.split(","))]
         res = {name: [] for name, _ in cases}
@@ -95,20 +126,20 @@ def main():
             for name, fn in cases:  # interleaved, so drift hits every case alike
                 r = fn()
                 res[name].append(r)
-                nb.log("rep %d %-18s %s" % (rep + 1, name, "%.2f Gbit/s %.3f s/GB" %
+                nb.log("rep %d %-21s %s" % (rep + 1, name, "%.2f Gbit/s %.3f s/GB" %
                                               (r["gbps"], nb.per_gb(r)) if r.get("ok") else
                                               "FAILED " + str(r.get("error"))))
     finally:
         srv.terminate()
         srv.wait()
-    print("%-18s %12s %14s" % ("case", "Gbit/s", "server s/GB"))
+    print("%-21s %12s %14s" % ("case", "Gbit/s", "server s/GB"))
     med = {}
     for name, rs in res.items():
         ok = [r for r in rs if r.get("ok")]
         g = nb.median([r["gbps"] for r in ok]) if ok else None
         c = nb.median([nb.per_gb(r) for r in ok]) if ok else None
         med[name] = c
-        print("%-18s %12s %14s" % (name, nb.fmt(g, ".2f"), nb.fmt(c, ".3f")))
+        print("%-21s %12s %14s" % (name, nb.fmt(g, ".2f"), nb.fmt(c, ".3f")))
     print()
     for h2, nd, target in (("h2c download", "ndt7 ws download", 1.2),
                            ("h2c upload", "ndt7 ws upload", 1.2),
@@ -120,6 +151,11 @@ def main():
                   (h2, nd, r, target, "PASS" if r <= target else "FAIL"))
         else:
             print("%-13s vs %-18s: no figure" % (h2, nd))
+    base = med.get("floor upload trunc1m")
+    for mode in ("frames", "copy64k"):
+        if base and med.get("floor upload " + mode):
+            print("floor upload %-8s vs floor upload trunc1m  %.2fx (16 KiB frames at best)" %
+                  (mode, med["floor upload " + mode] / base))
     return 0
 
 

@@ -33,6 +33,8 @@ static int on_request(void *ud, const np_h2_request *rq, uint64_t now) {
   if (np_slice_eq(rq->path, np_slice_cstr("/large")))
     return np_h2_respond_stream(a->h2, rq->stream_id, 200, h, 1, a->large_len);
   if (np_slice_eq(rq->path, np_slice_cstr("/upload"))) return 0;
+  if (np_slice_eq(rq->path, np_slice_cstr("/discard")))
+    return np_h2_discard_body(a->h2, rq->stream_id);
   if (np_slice_eq(rq->path, np_slice_cstr("/refuse"))) return -1;
   return np_h2_respond(a->h2, rq->stream_id, 404, NULL, 0, np_slice_make("", 0));
 }
@@ -71,6 +73,23 @@ static void drain(np_h2_conn *h2, size_t room, uint64_t now) {
   }
 }
 
+/* Gives the connection n bytes; in skip mode, DATA payload it calls
+ * skippable is dropped and reported instead, as a cleartext conn does. */
+static int give(np_h2_conn *h2, const uint8_t *p, size_t n, int skip, uint64_t now) {
+  while (n > 0) {
+    uint64_t k = skip ? np_h2_conn_skippable(h2) : 0;
+    if (k == 0) return np_h2_conn_recv(h2, p, n, now);
+    size_t m = k < n ? (size_t)k : n;
+    int rc = np_h2_conn_skip(h2, m, now);
+    CHECK(rc != NP_E_BADARG);
+    if (rc < 0) return rc;
+    CHECK(np_h2_conn_skippable(h2) == 0 || np_h2_conn_skippable(h2) == k - m);
+    p += m;
+    n -= m;
+  }
+  return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static int init;
   if (!init) {
@@ -98,7 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (size_t off = 0; off < size; off += chunk) {
     size_t n = size - off < chunk ? size - off : chunk;
     now += 1000000;
-    int rc = np_h2_conn_recv(a.h2, data + off, n, now);
+    int rc = give(a.h2, data + off, n, split & 0x80, now);
     drain(a.h2, room, now);
     if (rc < 0) {
       CHECK(rc == NP_E_PROTO || rc == -ENOMEM);

@@ -12,59 +12,10 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "h2/server_internal.h"
 
-#define SEG_MAX 256            /* queued output segments */
-#define CTL_COMPACT (64 << 10) /* copied bytes written before compacting */
-#define HEADER_OVERHEAD 32     /* RFC 9113 §6.5.2 per-field accounting */
+#define HEADER_OVERHEAD 32 /* RFC 9113 §6.5.2 per-field accounting */
 #define MAX_RESPONSE_HEADERS 8
-
-typedef struct {
-  const uint8_t *ref; /* NULL: bytes at off in ctl */
-  size_t off;
-  size_t len;
-} seg;
-
-typedef struct stream {
-  struct stream *prev, *next; /* the connection's live streams */
-  int32_t id;
-  int answered;
-  int reported; /* on_request ran: on_stream_close will too */
-  int first_byte_sent;
-  uint32_t header_bytes;
-  uint64_t remaining; /* body bytes still to send; UINT64_MAX = no end */
-  uint8_t *body;      /* copied small body */
-  size_t body_len;
-  size_t body_off;
-  uint64_t sent;
-  uint64_t received;
-  /* pseudo-headers of the request being read */
-  np_buf hdr;
-  size_t method_off, method_len, path_off, path_len, auth_off, auth_len, scheme_off, scheme_len;
-  int has_authority;
-} stream;
-
-struct np_h2_conn {
-  nghttp2_session *s;
-  np_h2_config cfg;
-  const np_h2_callbacks *cb;
-  void *ud;
-  uint64_t now;
-  int failed;          /* a fatal error: only what is queued is written */
-  int goaway;          /* this side has queued a GOAWAY for an error */
-  struct stream *live; /* streams with state, for free */
-  uint32_t streams;    /* opened in the connection's life */
-  uint64_t ctl_window; /* start of the current control-frame second */
-  uint32_t ctl_count;
-  uint32_t rst_count;  /* RST_STREAM frames this second */
-  uint32_t ctl_earned; /* DATA frames sent this second: each may draw a
-                          WINDOW_UPDATE or two from an honest peer */
-  size_t payload_off;  /* where the next streamed slice starts */
-  /* output queue: segments in order, head..tail */
-  seg segs[SEG_MAX];
-  size_t seg_head, seg_count;
-  size_t queued;
-  np_buf ctl; /* copied bytes the segments point into */
-};
 
 void np_h2_config_default(np_h2_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
@@ -77,63 +28,7 @@ void np_h2_config_default(np_h2_config *cfg) {
   cfg->out_high = 256u << 10;
 }
 
-/* ---- output queue ------------------------------------------------------ */
-
-static int queue_copy(np_h2_conn *c, const uint8_t *p, size_t n) {
-  if (n == 0) return 0;
-  if (c->seg_count == SEG_MAX) return -ENOBUFS;
-  size_t off = c->ctl.len;
-  int rc = np_buf_append(&c->ctl, p, n);
-  if (rc < 0) return rc;
-  seg *last = c->seg_count ? &c->segs[(c->seg_head + c->seg_count - 1) % SEG_MAX] : NULL;
-  if (last && !last->ref && last->off + last->len == off) {
-    last->len += n; /* adjacent copies merge into one segment */
-  } else {
-    seg *sg = &c->segs[(c->seg_head + c->seg_count) % SEG_MAX];
-    *sg = (seg){NULL, off, n};
-    c->seg_count++;
-  }
-  c->queued += n;
-  return 0;
-}
-
-static int queue_ref(np_h2_conn *c, const uint8_t *p, size_t n) {
-  if (n == 0) return 0;
-  if (c->seg_count == SEG_MAX) return -ENOBUFS;
-  seg *sg = &c->segs[(c->seg_head + c->seg_count) % SEG_MAX];
-  *sg = (seg){p, 0, n};
-  c->seg_count++;
-  c->queued += n;
-  return 0;
-}
-
-/* Drops copied bytes no segment points at any more. */
-static void compact_ctl(np_h2_conn *c) {
-  size_t first = c->ctl.len;
-  for (size_t i = 0; i < c->seg_count; i++) {
-    const seg *sg = &c->segs[(c->seg_head + i) % SEG_MAX];
-    if (!sg->ref) {
-      first = sg->off;
-      break;
-    }
-  }
-  if (first == c->ctl.len) {
-    c->ctl.len = 0;
-    return;
-  }
-  if (first < CTL_COMPACT) return;
-  np_buf_consume(&c->ctl, first);
-  for (size_t i = 0; i < c->seg_count; i++) {
-    seg *sg = &c->segs[(c->seg_head + i) % SEG_MAX];
-    if (!sg->ref) sg->off -= first;
-  }
-}
-
 /* ---- nghttp2 callbacks -------------------------------------------------- */
-
-static stream *stream_of(np_h2_conn *c, int32_t id) {
-  return nghttp2_session_get_stream_user_data(c->s, id);
-}
 
 static void stream_free(np_h2_conn *c, stream *st) {
   if (!st) return;
@@ -225,7 +120,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
                      void *ud) {
   np_h2_conn *c = ud;
   if (f->hd.type != NGHTTP2_HEADERS) return 0;
-  stream *st = stream_of(c, f->hd.stream_id);
+  stream *st = np_h2_stream_of(c, f->hd.stream_id);
   if (!st) return 0; /* trailers of a stream we no longer track */
   uint64_t add = (uint64_t)namelen + valuelen + HEADER_OVERHEAD;
   if (st->header_bytes + add > c->cfg.max_header_list) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -254,7 +149,7 @@ static np_slice part(const stream *st, size_t off, size_t len) {
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   np_h2_conn *c = ud;
-  stream *st = f->hd.stream_id ? stream_of(c, f->hd.stream_id) : NULL;
+  stream *st = f->hd.stream_id ? np_h2_stream_of(c, f->hd.stream_id) : NULL;
   if (!st) return 0;
   int end = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
@@ -282,16 +177,16 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
 static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
                          size_t len, void *ud) {
   np_h2_conn *c = ud;
-  stream *st = stream_of(c, id);
+  stream *st = np_h2_stream_of(c, id);
   if (!st) return 0;
   st->received += len;
-  if (c->cb->on_body) c->cb->on_body(c->ud, id, data, len, c->now);
+  if (c->cb->on_body && !st->discard) c->cb->on_body(c->ud, id, data, len, c->now);
   return 0;
 }
 
 static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, void *ud) {
   np_h2_conn *c = ud;
-  stream *st = stream_of(c, id);
+  stream *st = np_h2_stream_of(c, id);
   if (!st) return 0;
   if (st->reported && c->cb->on_stream_close)
     c->cb->on_stream_close(c->ud, id, error_code, st->sent, st->received, c->now);
@@ -335,11 +230,11 @@ static int send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *frameh
   np_h2_conn *c = ud;
   stream *st = src->ptr;
   if (f->data.padlen > 0 || c->seg_count + 2 > SEG_MAX) return NGHTTP2_ERR_WOULDBLOCK;
-  if (queue_copy(c, framehd, 9) < 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+  if (np_h2_out_copy(c, framehd, 9) < 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
   size_t plen = c->cfg.payload.len;
   if (length > plen) return NGHTTP2_ERR_CALLBACK_FAILURE; /* nghttp2 asks <= 16 KiB */
   if (c->payload_off + length > plen) c->payload_off = 0;
-  (void)queue_ref(c, c->cfg.payload.ptr + c->payload_off, length);
+  (void)np_h2_out_ref(c, c->cfg.payload.ptr + c->payload_off, length);
   c->payload_off += length;
   st->sent += length;
   if (length) first_byte(c, st);
@@ -369,6 +264,7 @@ int np_h2_conn_new(np_h2_conn **ret, const np_h2_config *cfg, const np_h2_callba
   if (c->cfg.window > INT32_MAX) c->cfg.window = INT32_MAX;
   c->cb = cb;
   c->ud = ud;
+  np_h2_scan_init(&c->scan);
   np_buf_init(&c->ctl, c->cfg.out_high + (1u << 20));
 
   nghttp2_session_callbacks *cbs = NULL;
@@ -430,6 +326,7 @@ int np_h2_conn_recv(np_h2_conn *c, const uint8_t *data, size_t len, uint64_t now
   c->now = now_ns;
   if (c->failed) return NP_E_PROTO;
   ssize_t n = nghttp2_session_mem_recv(c->s, data, len);
+  if (n > 0) np_h2_scan_feed(&c->scan, data, (size_t)n);
   if (n < 0) {
     c->failed = 1;
     if (n == NGHTTP2_ERR_NOMEM) return -ENOMEM;
@@ -441,61 +338,6 @@ int np_h2_conn_recv(np_h2_conn *c, const uint8_t *data, size_t len, uint64_t now
     return NP_E_PROTO;
   }
   return 0;
-}
-
-/* Moves frames from nghttp2 into the queue until it holds out_high. */
-static int fill(np_h2_conn *c) {
-  while (c->queued < c->cfg.out_high && c->seg_count + 3 <= SEG_MAX) {
-    const uint8_t *p = NULL;
-    ssize_t n = nghttp2_session_mem_send(c->s, &p);
-    if (n < 0) return n == NGHTTP2_ERR_NOMEM ? -ENOMEM : NP_E_PROTO;
-    if (n == 0) break;
-    int rc = queue_copy(c, p, (size_t)n);
-    if (rc < 0) return rc;
-  }
-  return 0;
-}
-
-int np_h2_conn_pull(np_h2_conn *c, struct iovec *iov, int max_iov, size_t max_bytes,
-                    uint64_t now_ns) {
-  c->now = now_ns;
-  int rc = fill(c);
-  if (rc < 0) {
-    c->failed = 1;
-    if (c->seg_count == 0) return rc;
-  }
-  int k = 0;
-  size_t total = 0;
-  for (size_t i = 0; i < c->seg_count && k < max_iov && total < max_bytes; i++) {
-    const seg *sg = &c->segs[(c->seg_head + i) % SEG_MAX];
-    size_t n = sg->len;
-    if (n > max_bytes - total) n = max_bytes - total;
-    iov[k].iov_base = (void *)(sg->ref ? sg->ref : c->ctl.data + sg->off);
-    iov[k].iov_len = n;
-    total += n;
-    k++;
-  }
-  return k;
-}
-
-void np_h2_conn_sent(np_h2_conn *c, size_t n) {
-  if (n > c->queued) n = c->queued;
-  c->queued -= n;
-  while (n > 0 && c->seg_count > 0) {
-    seg *sg = &c->segs[c->seg_head];
-    size_t k = n < sg->len ? n : sg->len;
-    sg->len -= k;
-    n -= k;
-    if (sg->ref)
-      sg->ref += k;
-    else
-      sg->off += k;
-    if (sg->len == 0) {
-      c->seg_head = (c->seg_head + 1) % SEG_MAX;
-      c->seg_count--;
-    }
-  }
-  compact_ctl(c);
 }
 
 int np_h2_conn_want_write(const np_h2_conn *c) {
@@ -515,8 +357,6 @@ int np_h2_conn_shutdown(np_h2_conn *c) {
              ? 0
              : NP_E_PROTO;
 }
-
-size_t np_h2_conn_queued(const np_h2_conn *c) { return c->queued; }
 
 /* ---- responses ------------------------------------------------------------ */
 
@@ -542,7 +382,7 @@ static int submit(np_h2_conn *c, stream *st, int status, const np_h2_header *hdr
 }
 
 static stream *unanswered(np_h2_conn *c, int32_t id) {
-  stream *st = id > 0 ? stream_of(c, id) : NULL;
+  stream *st = id > 0 ? np_h2_stream_of(c, id) : NULL;
   return st && !st->answered ? st : NULL;
 }
 

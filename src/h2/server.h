@@ -92,6 +92,24 @@ void np_h2_conn_free(np_h2_conn *c);
  * close), or -ENOMEM. */
 int np_h2_conn_recv(np_h2_conn *c, const uint8_t *data, size_t len, uint64_t now_ns);
 
+/* The application will not read stream_id's request body: on_body is not
+ * called for it, and its DATA payload may be dropped unread (see
+ * np_h2_conn_skippable). Its bytes still count in on_stream_close's
+ * received. 0, or NP_E_BADARG for a stream without a request. */
+int np_h2_discard_body(np_h2_conn *c, int32_t stream_id);
+
+/* How many of the next bytes the client sends are DATA payload that nobody
+ * reads (a stream marked with np_h2_discard_body, or one already refused
+ * or reset): the caller may drop up to that many unread, e.g. in the
+ * kernel, and report them with np_h2_conn_skip. 0 when none. */
+uint64_t np_h2_conn_skippable(np_h2_conn *c);
+
+/* n bytes (at most np_h2_conn_skippable) were dropped unread: the
+ * connection accounts for them as if they had been received (flow control,
+ * byte counts, END_STREAM once the frame is complete). Returns like
+ * np_h2_conn_recv; NP_E_BADARG when n is more than was skippable. */
+int np_h2_conn_skip(np_h2_conn *c, uint64_t n, uint64_t now_ns);
+
 /* Points iov (at most max_iov entries, at most max_bytes in all) at the
  * next bytes to write. Returns the number of entries (0: nothing to write
  * now) or a negative error. The memory stays valid until np_h2_conn_sent. */

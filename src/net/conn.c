@@ -461,14 +461,13 @@ static int read_once(np_conn *c, size_t *ret_n) {
     if (c->rlen == NP_CONN_RBUF_CAP) return NP_IO_AGAIN; /* owner is not consuming */
   }
   size_t room = NP_CONN_RBUF_CAP - c->rlen;
-  if (c->skip == 0 && c->read_hint) {
-    /* A cleartext read costs a copy per byte: read no more than the owner
-     * said it needs before its next skip. */
-    if (c->tp->discard && room > c->read_hint) room = c->read_hint;
-    c->read_hint = 0;
-  }
+  /* A cleartext read costs a copy per byte: read no more than the owner
+   * said it needs before its next skip. The advice holds until a read
+   * brings bytes (not past a would-block). */
+  if (c->skip == 0 && c->read_hint && c->tp->discard && room > c->read_hint) room = c->read_hint;
   int rc = c->tp->read(c, c->rbuf + c->rlen, room, ret_n);
   if (rc == NP_IO_DONE && *ret_n > 0) {
+    if (c->skip == 0) c->read_hint = 0;
     c->rlen += *ret_n;
     (void)deliver(c);
   }

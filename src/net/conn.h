@@ -77,7 +77,7 @@ typedef struct {
   int ref;
 } np_conn_buf;
 
-#define NP_CONN_MAX_BUFS 8
+#define NP_CONN_MAX_BUFS 64                 /* e.g. 32 HTTP/2 DATA frames: header + payload each */
 #define NP_CONN_QUEUE_CAP (4 * 1024 * 1024) /* default, bytes of memory */
 
 /* Queues bufs[0..n) (n <= NP_CONN_MAX_BUFS) as one write: one heap block
@@ -111,7 +111,8 @@ void np_conn_skip(np_conn *c, uint64_t n);
 
 /* Advice from the protocol above: the first read after the current skip
  * needs at most n bytes (e.g. the next frame header), so a cleartext conn
- * does not copy bytes that would be skipped next. 0 = no advice. */
+ * does not copy bytes that would be skipped next. It holds until a read
+ * brings bytes (a read that would block keeps it). 0 = no advice. */
 void np_conn_read_hint(np_conn *c, size_t n);
 
 /* Stops (0) or resumes (1) reading. */

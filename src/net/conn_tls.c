@@ -174,14 +174,26 @@ int np_conn_tls_handshake(np_conn *c) {
   return c->peer_eof ? NP_IO_AGAIN : fail_code(c);
 }
 
+/* SSL_read gives one record at a time; records the engine already holds
+ * are gathered into the same read, so the owner sees one delivery per
+ * buffer rather than per record (an HTTP/2 client may well send each frame
+ * header as a record of its own). What stops the gathering (would-block,
+ * end of stream, an error) shows again at the next read. */
 static int tls_read(np_conn *c, uint8_t *buf, size_t cap, size_t *ret_n) {
   *ret_n = 0;
-  int r = SSL_read(c->ssl, buf, cap > INT32_MAX ? INT32_MAX : (int)cap);
-  if (r > 0) {
-    *ret_n = (size_t)r;
-    return NP_IO_DONE;
+  if (cap > INT32_MAX) cap = INT32_MAX;
+  for (;;) {
+    int r = SSL_read(c->ssl, buf + *ret_n, (int)(cap - *ret_n));
+    if (r <= 0) {
+      if (*ret_n > 0) {
+        ERR_clear_error();
+        return NP_IO_DONE;
+      }
+      return tls_result(c, r, ret_n);
+    }
+    *ret_n += (size_t)r;
+    if (*ret_n == cap || !SSL_has_pending(c->ssl)) return NP_IO_DONE;
   }
-  return tls_result(c, r, ret_n);
 }
 
 /* Picks the bytes of the next SSL_write: up to TLS_CHUNK of one piece, or

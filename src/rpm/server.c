@@ -17,6 +17,11 @@
 #define OUT_HIGH (256u << 10) /* bytes queued in the conn before we stop pulling */
 #define OUT_LOWAT (64u << 10)
 #define SAMPLE_MS 250
+/* Payload worth a recv(MSG_TRUNC) of its own: bench/frame_floor measured
+ * header-read-and-drop even with 64 KiB copy reads at 8 KiB frames, ahead
+ * at 16 KiB, behind at 4 KiB. */
+#define SKIP_MIN 8192
+#define FRAME_HEADER 9
 
 /* Per-stream state the record needs. */
 typedef struct rstream {
@@ -68,9 +73,8 @@ static int is_payload(const session *s, const void *p) {
   return b >= s->cfg->payload.ptr && b < s->cfg->payload.ptr + s->cfg->payload.len;
 }
 
-static void flush(session *s) {
+static void flush_at(session *s, uint64_t now) {
   if (s->closing) return;
-  uint64_t now = np_mono_ns();
   while (np_conn_pending(s->c) < OUT_HIGH) {
     struct iovec iov[NP_CONN_MAX_BUFS];
     int k = np_h2_conn_pull(s->h2, iov, NP_CONN_MAX_BUFS, OUT_HIGH, now);
@@ -104,6 +108,8 @@ static void flush(session *s) {
   }
   np_conn_want_writable(s->c, np_h2_conn_want_write(s->h2), OUT_LOWAT);
 }
+
+static void flush(session *s) { flush_at(s, np_mono_ns()); }
 
 /* ---- answers --------------------------------------------------------------- */
 
@@ -191,6 +197,9 @@ static int on_request(void *ud, const np_h2_request *rq, uint64_t now) {
   np_buf_init(&r->body, ep == NP_RPM_EP_RESULT ? NP_RPM_SUMMARY_MAX_BYTES : 0);
   r->next = s->streams;
   s->streams = r;
+  /* Upload bodies are counted, never read: their DATA payload may be
+   * dropped unread (in the kernel, on cleartext). */
+  if (ep == NP_RPM_EP_UPLOAD) (void)np_h2_discard_body(s->h2, rq->stream_id);
   if (ep == NP_RPM_EP_CONFIG) {
     (void)np_h2_respond(s->h2, rq->stream_id, 200, h_json, 2, np_buf_slice(&js));
   } else if (ep == NP_RPM_EP_SMALL) {
@@ -252,13 +261,34 @@ static const np_h2_callbacks h2cb = {.on_request = on_request,
 
 static size_t on_data(np_conn *c, void *ud, uint8_t *data, size_t len) {
   session *s = ud;
-  if (!data || s->closing) return len;
-  if (np_h2_conn_recv(s->h2, data, len, np_mono_ns()) == -ENOMEM) {
+  if (s->closing) return len;
+  uint64_t now = np_mono_ns();
+  /* NULL: bytes we asked the conn to drop, payload nobody reads. */
+  int rc = data ? np_h2_conn_recv(s->h2, data, len, now) : np_h2_conn_skip(s->h2, len, now);
+  if (rc == -ENOMEM) {
     s->closing = 1;
     np_conn_abort(c, -ENOMEM);
     return len;
   }
-  flush(s); /* a protocol error leaves a GOAWAY to write, then done */
+  /* On cleartext, the rest of such a payload is dropped in the kernel
+   * (recv with MSG_TRUNC), as ndt7 drops upload messages; over TLS the
+   * bytes are decrypted anyway and nghttp2 does not copy them. (While the
+   * conn reports skipped bytes, the rest of its skip is still pending.) */
+  uint64_t skip = data && rc == 0 && !np_conn_is_tls(c) ? np_h2_conn_skippable(s->h2) : 0;
+  if (skip >= SKIP_MIN) {
+    np_conn_skip(c, skip);
+    np_conn_read_hint(c, FRAME_HEADER);
+  } else if (skip > 0 && len >= SKIP_MIN) {
+    /* Too little to drop on its own: read it with the next header, so
+     * the read after that starts at a payload again. Only after a bulk
+     * read: a client sending small frames must not get a read each. */
+    np_conn_read_hint(c, (size_t)skip + FRAME_HEADER);
+  }
+  /* Most upload frames leave nothing to write: then there is nothing to
+   * flush either (a pending on_writable turns itself off). An error
+   * always flushes: its GOAWAY is still inside nghttp2. */
+  if (rc < 0 || np_h2_conn_want_write(s->h2) || np_h2_conn_done(s->h2))
+    flush_at(s, now); /* a protocol error leaves a GOAWAY to write, then done */
   return len;
 }
 

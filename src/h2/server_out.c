@@ -1,0 +1,114 @@
+/* The server connection's output queue: frames nghttp2 made (copied) and
+ * payload slices (referenced) in order, handed out as iovecs. */
+#include <errno.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "h2/server_internal.h"
+
+int np_h2_out_copy(np_h2_conn *c, const uint8_t *p, size_t n) {
+  if (n == 0) return 0;
+  if (c->seg_count == SEG_MAX) return -ENOBUFS;
+  size_t off = c->ctl.len;
+  int rc = np_buf_append(&c->ctl, p, n);
+  if (rc < 0) return rc;
+  seg *last = c->seg_count ? &c->segs[(c->seg_head + c->seg_count - 1) % SEG_MAX] : NULL;
+  if (last && !last->ref && last->off + last->len == off) {
+    last->len += n; /* adjacent copies merge into one segment */
+  } else {
+    seg *sg = &c->segs[(c->seg_head + c->seg_count) % SEG_MAX];
+    *sg = (seg){NULL, off, n};
+    c->seg_count++;
+  }
+  c->queued += n;
+  return 0;
+}
+
+int np_h2_out_ref(np_h2_conn *c, const uint8_t *p, size_t n) {
+  if (n == 0) return 0;
+  if (c->seg_count == SEG_MAX) return -ENOBUFS;
+  seg *sg = &c->segs[(c->seg_head + c->seg_count) % SEG_MAX];
+  *sg = (seg){p, 0, n};
+  c->seg_count++;
+  c->queued += n;
+  return 0;
+}
+
+/* Drops copied bytes no segment points at any more. */
+static void compact_ctl(np_h2_conn *c) {
+  size_t first = c->ctl.len;
+  for (size_t i = 0; i < c->seg_count; i++) {
+    const seg *sg = &c->segs[(c->seg_head + i) % SEG_MAX];
+    if (!sg->ref) {
+      first = sg->off;
+      break;
+    }
+  }
+  if (first == c->ctl.len) {
+    c->ctl.len = 0;
+    return;
+  }
+  if (first < CTL_COMPACT) return;
+  np_buf_consume(&c->ctl, first);
+  for (size_t i = 0; i < c->seg_count; i++) {
+    seg *sg = &c->segs[(c->seg_head + i) % SEG_MAX];
+    if (!sg->ref) sg->off -= first;
+  }
+}
+
+/* Moves frames from nghttp2 into the queue until it holds out_high. */
+static int fill(np_h2_conn *c) {
+  while (c->queued < c->cfg.out_high && c->seg_count + 3 <= SEG_MAX) {
+    const uint8_t *p = NULL;
+    ssize_t n = nghttp2_session_mem_send(c->s, &p);
+    if (n < 0) return n == NGHTTP2_ERR_NOMEM ? -ENOMEM : NP_E_PROTO;
+    if (n == 0) break;
+    int rc = np_h2_out_copy(c, p, (size_t)n);
+    if (rc < 0) return rc;
+  }
+  return 0;
+}
+
+int np_h2_conn_pull(np_h2_conn *c, struct iovec *iov, int max_iov, size_t max_bytes,
+                    uint64_t now_ns) {
+  c->now = now_ns;
+  int rc = fill(c);
+  if (rc < 0) {
+    c->failed = 1;
+    if (c->seg_count == 0) return rc;
+  }
+  int k = 0;
+  size_t total = 0;
+  for (size_t i = 0; i < c->seg_count && k < max_iov && total < max_bytes; i++) {
+    const seg *sg = &c->segs[(c->seg_head + i) % SEG_MAX];
+    size_t n = sg->len;
+    if (n > max_bytes - total) n = max_bytes - total;
+    iov[k].iov_base = (void *)(sg->ref ? sg->ref : c->ctl.data + sg->off);
+    iov[k].iov_len = n;
+    total += n;
+    k++;
+  }
+  return k;
+}
+
+void np_h2_conn_sent(np_h2_conn *c, size_t n) {
+  if (n > c->queued) n = c->queued;
+  c->queued -= n;
+  while (n > 0 && c->seg_count > 0) {
+    seg *sg = &c->segs[c->seg_head];
+    size_t k = n < sg->len ? n : sg->len;
+    sg->len -= k;
+    n -= k;
+    if (sg->ref)
+      sg->ref += k;
+    else
+      sg->off += k;
+    if (sg->len == 0) {
+      c->seg_head = (c->seg_head + 1) % SEG_MAX;
+      c->seg_count--;
+    }
+  }
+  compact_ctl(c);
+}
+
+size_t np_h2_conn_queued(const np_h2_conn *c) { return c->queued; }

@@ -333,9 +333,9 @@ if(NP_NODE AND NP_CHROMIUM
                      -- ${NP_NODE} ${CMAKE_CURRENT_LIST_DIR}/browser_page.mjs
                      --server 127.0.0.1:${port} --scheme ${scheme} --datadir {datadir}
                      --out ${CMAKE_BINARY_DIR}/test-output/browser_page_${scheme}
-                     --rpm-ms 3000 --idle-ms 1000 --rounds 3 --timeout 150)
+                     --rpm-ms 3000 --idle-ms 1000 --rounds 5 --timeout 150)
     set_tests_properties(integration.browser_page_${scheme} PROPERTIES
-                         LABELS "integration;browser" TIMEOUT 300 RUN_SERIAL TRUE)
+                         LABELS "integration;browser" TIMEOUT 420 RUN_SERIAL TRUE)
   endforeach()
 else()
   np_missing_tool("node, chromium or the npm peers missing: test page browser tests")

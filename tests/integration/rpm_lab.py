@@ -25,6 +25,7 @@ with a message otherwise (a failure in CI under NP_REQUIRE_ALL_TESTS).
 """
 
 import argparse
+import gzip
 import json
 import os
 import random
@@ -79,8 +80,9 @@ class Report:
 class Lab:
     """One scripts/lab.sh lab; down (and the spool check) on exit."""
 
-    def __init__(self, args, buffer, name):
+    def __init__(self, args, rep, buffer, name):
         self.args = args
+        self.rep = rep
         self.id = "t%07x" % random.getrandbits(28)
         self.dir = tempfile.mkdtemp(prefix="np-lab-%s-" % name)
         self.buffer = buffer
@@ -110,7 +112,7 @@ class Lab:
             if '"exit"' in line:
                 print("delayline: " + line.strip(), flush=True)
         datafiles.assert_tree(os.path.join(self.dir, "spool"))
-        if exc[0] is None:
+        if exc[0] is None and not self.rep.failed():
             shutil.rmtree(self.dir, ignore_errors=True)
         else:
             print("lab files kept in " + self.dir, flush=True)
@@ -168,6 +170,23 @@ def tcpping(host, port, n):
     return 0
 
 
+def server_ndt7_figures(lab, direction):
+    """From the newest ndt7 file of that direction in the lab's spool: the
+    rate M-Lab computes (last server TCP_INFO), the rate after the first 2 s,
+    and the bytes the server had not sent yet when it stopped."""
+    files = [f for f in datafiles.ndt7_files(lab.env["LAB_DATADIR"])
+             if os.path.basename(f).startswith("ndt7-%s-" % direction)]
+    doc = json.load(gzip.open(max(files, key=os.path.getmtime)))
+    ti = [m["TCPInfo"] for m in doc[direction.capitalize()]["ServerMeasurements"]
+          if m.get("TCPInfo")]
+    key = "BytesAcked" if direction == "download" else "BytesReceived"
+    last = ti[-1]
+    first = [t for t in ti if t["ElapsedTime"] >= 2000000][0]
+    return {"mbit": 8.0 * last[key] / last["ElapsedTime"],
+            "steady": 8.0 * (last[key] - first[key]) / (last["ElapsedTime"] - first["ElapsedTime"]),
+            "notsent": last.get("NotsentBytes", 0)}
+
+
 def idle_latency(lab, rep):
     rtts = [r for r in lab.tcpping(30) if r >= 0]
     med = statistics.median(rtts)
@@ -201,9 +220,25 @@ def ndt7(lab, rep, direction):
         print(p.stdout + p.stderr, flush=True)
     summary = json.loads(p.stdout.strip().splitlines()[-1])
     part = summary[direction.capitalize()]
-    mbit = part["Throughput"]["Value"]
-    rep.check("ndt7 %s throughput (target %.2f)" % (direction, TARGET_MBIT), mbit,
-              TARGET_MBIT * 0.97, TARGET_MBIT * 1.03, "Mbit/s")
+    client_mbit = part["Throughput"]["Value"]
+    srv = server_ndt7_figures(lab, direction)
+    # M-Lab publishes the server's figure (its last TCP_INFO: bytes acked, or
+    # received, over the elapsed time); the upload figure the client prints
+    # is that one too.
+    rep.check("ndt7 %s throughput, server TCP_INFO (target %.2f)" % (direction, TARGET_MBIT),
+              srv["mbit"], TARGET_MBIT * 0.97, TARGET_MBIT * 1.03, "Mbit/s")
+    if direction == "download":
+        # The client divides by its own elapsed time, which also covers the
+        # drain of what the server still had unsent at 10 s; when BBR's
+        # ProbeRTT (cwnd 4 for 200 ms, every 10 s) falls into that drain the
+        # figure drops 2-3 % more (docs/lab.md).
+        inside = TARGET_MBIT * 0.97 <= client_mbit <= TARGET_MBIT * 1.03
+        rep.note("ndt7 download throughput, client-counted (+-3 %% band: %s)" %
+                 ("inside" if inside else "OUTSIDE"),
+                 "%.2f Mbit/s in %.2f s; server unsent at 10 s: %d B" %
+                 (client_mbit, part["ElapsedTime"]["Value"], srv["notsent"]))
+    rep.note("ndt7 %s: steady rate after 2 s (server TCP_INFO)" % direction,
+             "%.2f Mbit/s" % srv["steady"])
     rep.note("ndt7 %s: MinRTT / loaded RTT / retransmitted %%" % direction,
              "%.1f ms / %.1f ms / %.2f" % (part["Latency"]["Value"], part["LoadedLatency"]["Value"],
                                            part["Retransmission"]["Value"]))
@@ -248,16 +283,20 @@ def main(argv):
         if not shutil.which(tool):
             print("FAIL: %s missing" % tool)
             return 1
+    # The lab measures the path, not this host's other work: the server, the
+    # client and the probes (children inherit this) run before ordinary
+    # processes; the delay line itself runs SCHED_FIFO.
+    os.nice(-10)
     rep = Report()
     rpm = rpm_lab_rpm.client_has_rpm(args.client_bin)
-    with Lab(args, BIG, "1mb") as lab:
+    with Lab(args, rep, BIG, "1mb") as lab:
         idle_latency(lab, rep)
         ndt7(lab, rep, "download")
         peak, limit = ndt7(lab, rep, "upload")
         queue_placement(lab, rep, peak, limit)
         big = rpm_lab_rpm.run(lab, rep, "1 MB") if rpm else None
     if rpm:
-        with Lab(args, SMALL, "30kb") as lab:
+        with Lab(args, rep, SMALL, "30kb") as lab:
             small = rpm_lab_rpm.run(lab, rep, "30 KB")
         rpm_lab_rpm.compare(rep, big, small)
     else:

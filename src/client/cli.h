@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "netpulse/ndt7.h"
+#include "netpulse/rpm.h"
 
 #define NP_CLI_SCHEMA_VERSION 1
 #define NP_CLI_EXIT_USAGE 2
@@ -46,6 +47,10 @@ int np_cli_consent_yes(const char *line);
 
 /* Prints what M-Lab collects and publishes. */
 void np_cli_print_policy(FILE *f);
+
+/* The data-policy gate, before any network traffic: 0 to go on, or the
+ * exit status (NP_CLI_EXIT_USAGE) after telling the user why not. */
+int np_cli_consent(int accepted);
 
 /* ---- output (cli_output.c) ---- */
 
@@ -85,5 +90,30 @@ int np_cli_progress_format(char *out, size_t cap, np_ndt7_direction dir, double 
 
 /* Redraws the line on f (a terminal), or clears it when line is NULL. */
 void np_cli_progress_draw(FILE *f, const char *line);
+
+/* ---- responsiveness (cli_rpm.c, cli_rpm_output.c) ---- */
+
+/* `netpulse rpm`: argv[0] is "rpm". Returns the exit status. */
+int np_cli_rpm_main(int argc, char **argv);
+
+/* Runs one RPM test on loop and prints its result (human or one JSON
+ * line; with json and ret_json, the object is returned instead, for the
+ * caller to print). Returns 0 (result), 1 (failed) or 130 (interrupted). */
+int np_cli_rpm_run(uv_loop_t *loop, const np_rpm_options *o, int json, int verbose, int quiet,
+                   json_t **ret_json);
+
+/* "1s", "250ms", "1.5s", "2m" or plain seconds, into ms. 0 or NP_E_BADARG. */
+int np_cli_parse_duration_ms(const char *s, uint64_t *ret);
+
+/* Whether the result counts as a failed test. */
+int np_cli_rpm_failed(const np_rpm_result *r);
+
+/* The CLI's JSON result: the summary the server gets plus Test, Band,
+ * latencies, endpoints, Errors and (samples non-NULL) Samples. */
+json_t *np_cli_rpm_json(const np_rpm_result *r, json_t *samples, const char *failure,
+                        const char *hint);
+json_t *np_cli_rpm_sample_json(const np_rpm_probe_sample *s);
+void np_cli_rpm_print_human(FILE *f, const np_rpm_result *r, const char *failure, const char *hint);
+int np_cli_rpm_progress_format(char *out, size_t cap, const np_rpm_progress *p);
 
 #endif

@@ -1,5 +1,7 @@
 /* netpulse CLI: the data-policy opt-in decision and its explanation. */
 #include <ctype.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 #include <strings.h>
 
@@ -22,3 +24,25 @@ int np_cli_consent_yes(const char *line) {
 }
 
 void np_cli_print_policy(FILE *f) { fputs(np_data_policy_text(), f); }
+
+int np_cli_consent(int accepted) {
+  switch (np_cli_consent_decide(accepted, isatty(STDIN_FILENO), isatty(STDERR_FILENO))) {
+  case NP_CONSENT_GIVEN:
+    return 0;
+  case NP_CONSENT_ASK: {
+    np_cli_print_policy(stderr);
+    fprintf(stderr, "\nDo you accept this and want to run the test? [y/N] ");
+    (void)fflush(stderr);
+    char line[64];
+    if (fgets(line, sizeof line, stdin) && np_cli_consent_yes(line)) return 0;
+    fprintf(stderr, "netpulse: not accepted; nothing was sent\n");
+    return NP_CLI_EXIT_USAGE;
+  }
+  case NP_CONSENT_REFUSE:
+  default:
+    np_cli_print_policy(stderr);
+    fprintf(stderr, "netpulse: refusing to run without your consent: pass --accept-data-policy "
+                    "(or set NETPULSE_ACCEPT_DATA_POLICY=1) to accept netpulse's data policy\n");
+    return NP_CLI_EXIT_USAGE;
+  }
+}

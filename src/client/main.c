@@ -30,7 +30,7 @@ typedef struct {
   const char *format;
   const char *locate_url;
   const char *client_name;
-  int no_verify, download, upload, ipv4, ipv6, accept, quiet, version;
+  int no_verify, download, upload, ipv4, ipv6, accept, quiet, version, no_rpm;
   long long timeout_s;
 } cli_flags;
 
@@ -66,18 +66,27 @@ static const np_flag kFlags[] = {
      "client_name sent with the test (metadata)", "netpulse", 0, 0, 0},
     {"timeout", 0, NP_FLAG_INT, &g_f.timeout_s, "SECONDS", "give up on one test after this long",
      "30", 5, 600, 0},
+    {"no-rpm", 0, NP_FLAG_BOOL, &g_f.no_rpm, NULL,
+     "skip the responsiveness (RPM) test that follows ndt7 (see netpulse rpm --help)", "false", 0,
+     0, 0},
     {"version", 0, NP_FLAG_BOOL, &g_f.version, NULL, "print the version and exit", NULL, 0, 0, 1},
 };
 #define NFLAGS (sizeof kFlags / sizeof kFlags[0])
 
 static void usage(FILE *f) {
   fprintf(f, "Usage: " PROG " [flags]\n"
+             "       " PROG " rpm [flags]   (responsiveness alone: " PROG " rpm --help)\n"
              "\n"
              "Measures your Internet connection with M-Lab's ndt7 protocol: a 10-second\n"
              "download and a 10-second upload over one WebSocket connection each, then\n"
              "prints throughput (Mbit/s), minimum round-trip time, round-trip time under\n"
              "load, and TCP retransmissions. Without --server it asks M-Lab's Locate\n"
              "service for the nearest server.\n"
+             "\n"
+             "Then, against the same server, it measures responsiveness under working\n"
+             "conditions (RPM, HTTP/2 over TLS for wss, h2c for ws) with the defaults of\n"
+             "" PROG " rpm. RPM needs --server: M-Lab's Locate does not list netpulse\n"
+             "servers yet, so without --server the RPM part is skipped (said on stderr).\n"
              "\n");
   np_cli_print_policy(f);
   fprintf(f, "The client sends its name, version, OS and architecture as client_name,\n"
@@ -89,8 +98,9 @@ static void usage(FILE *f) {
              "when it is a terminal. JSON: one event per line ({\"Key\":..,\"Value\":..}),\n"
              "then a summary object in ndt7-client-go's shape plus \"SchemaVersion\".\n"
              "\n"
-             "Exit status: the number of failed tests (0 when all passed); 2 for usage\n"
-             "errors or when the data policy was not accepted; 130 when interrupted.\n"
+             "Exit status: the number of failed parts (ndt7 download, upload, RPM; 0 when\n"
+             "all passed); 2 for usage errors or when the data policy was not accepted; 130 when "
+             "interrupted.\n"
              "\n"
              "Flags (each can also be set with the environment variable in brackets):\n");
   np_flags_usage(f, kFlags, NFLAGS, ENV_PREFIX);
@@ -452,30 +462,33 @@ static int configure(app *a) {
 }
 
 /* The data-policy gate: nothing touches the network before it passes. */
-static int consent(void) {
-  switch (np_cli_consent_decide(g_f.accept, isatty(STDIN_FILENO), isatty(STDERR_FILENO))) {
-  case NP_CONSENT_GIVEN:
+static int consent(void) { return np_cli_consent(g_f.accept); }
+
+/* The RPM part of a plain run, against the ndt7 server. Returns the
+ * number of failed parts it adds (0 or 1), or 130 when interrupted. */
+static int run_rpm(app *a, json_t **ret_json) {
+  /* Only a full run ("run it all") adds RPM; --download/--upload pick
+   * ndt7 tests alone. */
+  if (g_f.no_rpm || a->interrupted || g_f.download || g_f.upload) return 0;
+  if (!g_f.server) {
+    fprintf(stderr, PROG ": responsiveness (RPM) test skipped: M-Lab's Locate does not list "
+                         "netpulse RPM servers yet; pass --server HOST[:PORT] (or run " PROG
+                         " rpm --server HOST)\n");
     return 0;
-  case NP_CONSENT_ASK: {
-    np_cli_print_policy(stderr);
-    fprintf(stderr, "\nDo you accept this and want to run the test? [y/N] ");
-    (void)fflush(stderr);
-    char line[64];
-    if (fgets(line, sizeof line, stdin) && np_cli_consent_yes(line)) return 0;
-    fprintf(stderr, PROG ": not accepted; nothing was sent\n");
-    return NP_CLI_EXIT_USAGE;
   }
-  case NP_CONSENT_REFUSE:
-  default:
-    np_cli_print_policy(stderr);
-    fprintf(stderr,
-            PROG ": refusing to run without your consent: pass --accept-data-policy "
-                 "(or set NETPULSE_ACCEPT_DATA_POLICY=1) to accept netpulse's data policy\n");
-    return NP_CLI_EXIT_USAGE;
-  }
+  np_rpm_options o;
+  memset(&o, 0, sizeof o);
+  o.server = a->server_arg;
+  o.tls = strcmp(a->scheme, "wss") == 0;
+  o.verify_tls = a->verify;
+  o.ca_file = g_f.ca_file;
+  o.family = a->family;
+  if (!a->json) fputc('\n', stdout);
+  return np_cli_rpm_run(a->loop, &o, a->json, 0, a->quiet, ret_json);
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "rpm") == 0) return np_cli_rpm_main(argc - 1, argv + 1);
   app *a = &g_app;
   /* Defaults come from kFlags (np_flags_parse applies them). */
   char err[512] = "";
@@ -534,12 +547,20 @@ int main(int argc, char **argv) {
   }
   (void)uv_run(a->loop, UV_RUN_DEFAULT);
 
-  if (a->json)
-    emit(a, np_cli_summary_json(&a->sum));
-  else
+  int failed = np_cli_failed_count(&a->sum), rpm = 0;
+  if (a->json) {
+    /* The RPM result joins the ndt7 summary (the last line, as before). */
+    json_t *rj = NULL;
+    rpm = run_rpm(a, &rj);
+    json_t *sum = np_cli_summary_json(&a->sum);
+    if (rj) (void)json_object_set_new(sum, "Responsiveness", rj);
+    emit(a, sum);
+  } else {
     np_cli_print_human(stdout, &a->sum);
+    rpm = run_rpm(a, NULL);
+  }
   free(a->list);
   (void)uv_loop_close(a->loop);
-  if (a->interrupted) return 130;
-  return np_cli_failed_count(&a->sum);
+  if (a->interrupted || rpm == 130) return 130;
+  return failed + rpm;
 }

@@ -529,6 +529,7 @@ static void connect_done(np_conn *c) {
     finish_close(c, -err);
     return;
   }
+  c->stats.connect_ns = np_mono_ns(); /* the RPM client's TCP handshake time */
   if (c->ssl) {
     c->state = ST_HANDSHAKE;
     int rc = np_conn_tls_handshake(c);

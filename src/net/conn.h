@@ -45,6 +45,7 @@ typedef struct {
   uint64_t wire_written; /* bytes written to the socket */
   uint64_t start_ns;     /* monotonic: accepted, or connect() started */
   uint64_t handshake_ns; /* monotonic: TLS handshake done (0: none yet / cleartext) */
+  uint64_t connect_ns;   /* monotonic: TCP connect completed (client conns; 0: not yet) */
 } np_conn_stats;
 
 /* Wraps an accepted, connected socket fd (takes ownership; the fd is made

@@ -11,7 +11,7 @@
 #include "net/sockuuid.h"
 #include "net/tcpinfo.h"
 
-#define NP_RPM_MAX_CONNS 48        /* 16 load flows each way, probes, config */
+#define NP_RPM_MAX_CONNS 256       /* 16 load flows each way, foreign probes, config */
 #define NP_RPM_MAX_REQUESTS 8192   /* later ones are counted, not kept */
 #define NP_RPM_MAX_SAMPLES 120     /* TCP_INFO samples per connection */
 #define NP_RPM_SAMPLE_NS 250000000 /* one sample per 250 ms of load */

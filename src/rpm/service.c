@@ -24,7 +24,7 @@ void np_rpm_service_cfg_default(np_rpm_service_cfg *cfg) {
   cfg->max_runtime_ns = 120 * NP_NS_PER_S;
   cfg->idle_grace_ns = 5 * NP_NS_PER_S;
   cfg->key_rotate_ns = 3600 * NP_NS_PER_S;
-  cfg->max_conns = 40;
+  cfg->max_conns = 200; /* a foreign probe is a connection of its own */
   cfg->max_measurements = 256;
 }
 

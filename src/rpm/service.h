@@ -16,7 +16,7 @@ typedef struct {
   uint64_t max_runtime_ns;   /* a measurement ends this long after its config (120 s) */
   uint64_t idle_grace_ns;    /* ... or this long after its last connection closed (5 s) */
   uint64_t key_rotate_ns;    /* secret rotation (longer than max_runtime; 1 h) */
-  uint32_t max_conns;        /* connections per measurement (40) */
+  uint32_t max_conns;        /* connections per measurement (200) */
   uint32_t max_measurements; /* live at once (memory bound; 256) */
 } np_rpm_service_cfg;
 

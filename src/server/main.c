@@ -42,7 +42,7 @@ static const np_flag kFlags[] = {
     {"rpm-max-runtime", 0, NP_FLAG_INT, &g_srv.cfg.rpm_max_runtime_s, "SECONDS",
      "a responsiveness measurement ends this long after its config request", "120", 5, 3600, 0},
     {"rpm-max-conns", 0, NP_FLAG_INT, &g_srv.cfg.rpm_max_conns, "N",
-     "connections one measurement may use (16 load each way plus probes)", "40", 2,
+     "connections one measurement may use (16 load each way plus foreign probes)", "200", 2,
      NP_RPM_MAX_CONNS, 0},
     {"cert", 0, NP_FLAG_STRING, &g_srv.cfg.cert, "FILE", "TLS certificate chain (PEM)", NULL, 0, 0,
      0},

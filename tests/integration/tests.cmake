@@ -259,6 +259,20 @@ else()
   np_missing_tool("python3, curl or ss missing: responsiveness hostile-client tests")
 endif()
 
+# --- the RPM client against netpulse-server: h2 and h2c, sequential and
+# parallel, the summary in the record, and a plain `netpulse` run.
+if(Python3_Interpreter_FOUND)
+  foreach(case h2c h2 parallel parallel_h2 nosend all)
+    add_test(NAME integration.rpm_client_${case}
+             COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/rpm_client_e2e.py
+                     --server-bin $<TARGET_FILE:netpulse-server>
+                     --client-bin $<TARGET_FILE:netpulse-cli> --case ${case})
+    set_tests_properties(integration.rpm_client_${case} PROPERTIES LABELS integration TIMEOUT 240)
+  endforeach()
+else()
+  np_missing_tool("python3 missing: RPM client end-to-end tests")
+endif()
+
 if(Python3_Interpreter_FOUND)
   # Committed JSON Schemas are what scripts/bq2jsonschema.py makes of the
   # BigQuery schemas.

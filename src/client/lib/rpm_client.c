@@ -1,0 +1,630 @@
+/* The responsiveness client behind include/netpulse/rpm.h: config, idle
+ * latency, then the loaded phases (flows added per interval until goodput
+ * and responsiveness are stable or time is up), then the summary POSTed to
+ * the server. The algorithm is rpm/algo.c; probes are rpm_probe.c. */
+#include "client/lib/rpm_client.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/rand.h"
+#include "http/url.h"
+#include "netpulse/ndt7.h"
+
+#define TICK_MS 250
+#define PAYLOAD_LEN (1u << 20)
+#define CONFIG_MAX (64u << 10)
+#define DEFAULT_MAX_CONNS 200
+#define DEFAULT_IDLE_MS 2000
+
+static const char kLoadTag[] = "load"; /* stream_ud of load streams */
+
+static void finish(np_rpm_client *k, int err, const char *text);
+static void start_phase(np_rpm_client *k, int phase);
+
+/* ---- requests and links ---------------------------------------------------- */
+
+rpm_req *np_rpm_req_new(np_rpm_client *k, int kind, rpm_link *l, size_t body_cap) {
+  rpm_req *r = calloc(1, sizeof *r);
+  if (!r) return NULL;
+  r->kind = kind;
+  r->phase = k->phase;
+  r->l = l;
+  np_buf_init(&r->body, body_cap);
+  r->next = k->reqs;
+  if (k->reqs) k->reqs->prev = r;
+  k->reqs = r;
+  return r;
+}
+
+void np_rpm_req_free(np_rpm_client *k, rpm_req *r) {
+  if (r->prev)
+    r->prev->next = r->next;
+  else
+    k->reqs = r->next;
+  if (r->next) r->next->prev = r->prev;
+  np_buf_free(&r->body);
+  free(r);
+}
+
+static void on_handle_closed(uv_handle_t *h);
+
+static void maybe_free(np_rpm_client *k) {
+  if (k->handles > 0) return;
+  while (k->reqs) np_rpm_req_free(k, k->reqs);
+  np_rpm_algo_free(&k->algo);
+  np_tls_ctx_free(k->tls);
+  free(k->payload);
+  free(k->ca_file);
+  free(k);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  np_rpm_client *k = h->data;
+  k->handles--;
+  maybe_free(k);
+}
+
+static void ev_ready(rpm_link *l, void *ud);
+static void ev_closed(rpm_link *l, void *ud, int status);
+static void ev_response(rpm_link *l, void *ud, int32_t id, int status, void *sud);
+static void ev_body(rpm_link *l, void *ud, const uint8_t *data, size_t n, void *sud);
+static void ev_end(rpm_link *l, void *ud, int32_t id, uint32_t error_code, void *sud);
+
+static const rpm_link_events kEvents = {ev_ready, ev_closed, ev_response, ev_body, ev_end};
+
+int np_rpm_open_link(np_rpm_client *k, int role, int dir, rpm_link **ret) {
+  if (k->res.conns_opened >= k->max_conns) return NP_E_TOOBIG;
+  rpm_link *l = NULL;
+  int rc = rpm_link_open(k->loop, (const struct sockaddr *)&k->addr, k->tls, k->host, k->authority,
+                         np_slice_make(k->payload, k->payload_len), &kEvents, k, &l);
+  if (rc < 0) return rc;
+  l->role = role;
+  l->dir = dir;
+  l->next = k->links;
+  if (k->links) k->links->prev = l;
+  k->links = l;
+  k->handles++;
+  k->res.conns_opened++;
+  *ret = l;
+  return 0;
+}
+
+static void post_on(np_rpm_client *k, rpm_link *l);
+
+static void ev_ready(rpm_link *l, void *ud) {
+  np_rpm_client *k = ud;
+  if (k->done) {
+    rpm_link_abort(l);
+    return;
+  }
+  if (l->role == ROLE_FOREIGN) {
+    np_rpm_probe_foreign_ready(k, l);
+  } else if (l->role == ROLE_LOAD) {
+    int up = l->dir == DIR_UP;
+    l->load_stream = rpm_link_request(l, up ? "POST" : "GET", up ? k->upload_path : k->large_path,
+                                      NULL, 0, up, (void *)kLoadTag);
+    if (l->load_stream < 0) rpm_link_abort(l);
+  } else if (l->role == ROLE_RESULT) {
+    post_on(k, l);
+  } else if (l->role == ROLE_CONFIG) {
+    (void)np_conn_peer_addr(l->c, k->res.server_ip, sizeof k->res.server_ip, &k->res.server_port);
+    int cport = 0;
+    (void)np_conn_local_addr(l->c, k->res.client_ip, sizeof k->res.client_ip, &cport);
+    rpm_req *r = np_rpm_req_new(k, REQ_CONFIG, l, CONFIG_MAX);
+    if (!r || rpm_link_request(l, "GET", k->cfg_path, NULL, 0, 0, r) < 0) {
+      if (r) np_rpm_req_free(k, r);
+      finish(k, -ENOMEM, "cannot request the config");
+    }
+  }
+}
+
+static void ev_closed(rpm_link *l, void *ud, int status) {
+  np_rpm_client *k = ud;
+  if (l->prev)
+    l->prev->next = l->next;
+  else
+    k->links = l->next;
+  if (l->next) l->next->prev = l->prev;
+  /* Requests of this link end without an answer. */
+  for (rpm_req *r = k->reqs, *nx; r; r = nx) {
+    nx = r->next;
+    if (r->l != l) continue;
+    if (r->kind == REQ_SELF && k->self_inflight) k->self_inflight--;
+    np_rpm_req_free(k, r);
+  }
+  if (l->role == ROLE_FOREIGN && k->foreign_inflight) k->foreign_inflight--;
+  if (l->role == ROLE_LOAD && k->load_open) k->load_open--;
+  if (l == k->config_link) {
+    k->config_link = NULL;
+    if (!k->done && k->phase == PH_CONFIG) {
+      char text[256];
+      int e = status < 0 ? status : NP_E_CLOSED;
+      (void)snprintf(text, sizeof text, "cannot fetch the config from %.120s: %s", k->authority,
+                     e == NP_E_PROTO ? "the server does not offer HTTP/2" : np_strerror(e));
+      finish(k, e, text);
+    }
+  }
+  if (!k->done && k->phase == PH_RESULT && l->role == ROLE_RESULT) finish(k, 0, NULL);
+  k->handles--;
+  maybe_free(k);
+}
+
+static void ev_response(rpm_link *l, void *ud, int32_t id, int status, void *sud) {
+  (void)l;
+  (void)ud;
+  (void)id;
+  if (sud != kLoadTag) ((rpm_req *)sud)->status = status;
+}
+
+static void ev_body(rpm_link *l, void *ud, const uint8_t *data, size_t n, void *sud) {
+  (void)l;
+  (void)ud;
+  if (sud == kLoadTag) return;
+  rpm_req *r = sud;
+  if (r->kind == REQ_CONFIG || r->kind == REQ_RESULT) (void)np_buf_append(&r->body, data, n);
+}
+
+/* Copies the path and query of url into out when it names our server. */
+static int url_path(np_rpm_client *k, const char *url, char *out, size_t cap) {
+  np_url u;
+  if (!url || np_url_parse(url, &u) < 0) return NP_E_BADARG;
+  char port[8];
+  (void)snprintf(port, sizeof port, "%d", u.port);
+  if (strcasecmp(u.host, k->host) != 0 || strcmp(port, k->port) != 0) return NP_E_BADARG;
+  int n = snprintf(out, cap, "%s", u.target);
+  return n > 0 && (size_t)n < cap ? 0 : NP_E_TOOBIG;
+}
+
+static const char *url_of(json_t *urls, const char *key, const char *alt) {
+  const char *v = json_string_value(json_object_get(urls, key));
+  return v ? v : json_string_value(json_object_get(urls, alt));
+}
+
+static void config_done(np_rpm_client *k, rpm_req *r, uint32_t error_code) {
+  char text[256];
+  if (error_code != 0 || r->status != 200) {
+    if (r->status == 503 || r->status == 429 || r->status == 401) {
+      (void)snprintf(text, sizeof text, "server refused the test: HTTP %d", r->status);
+      finish(k, NP_E_REFUSED, text);
+    } else {
+      (void)snprintf(text, sizeof text, "config request failed: HTTP %d", r->status);
+      finish(k, NP_E_PROTO, text);
+    }
+    return;
+  }
+  json_error_t je;
+  json_t *doc = json_loadb((const char *)r->body.data, r->body.len, 0, &je);
+  json_t *urls = json_object_get(doc, "urls");
+  int rc = json_is_object(urls) ? 0 : NP_E_JSON;
+  if (rc == 0)
+    rc = url_path(k, url_of(urls, "small_download_url", "small_https_download_url"), k->small_path,
+                  sizeof k->small_path);
+  if (rc == 0)
+    rc = url_path(k, url_of(urls, "large_download_url", "large_https_download_url"), k->large_path,
+                  sizeof k->large_path);
+  if (rc == 0)
+    rc = url_path(k, url_of(urls, "upload_url", "https_upload_url"), k->upload_path,
+                  sizeof k->upload_path);
+  /* The result endpoint is netpulse's own; other servers have none. */
+  const char *res = json_string_value(json_object_get(urls, "result_url"));
+  if (rc == 0 && (!res || url_path(k, res, k->result_path, sizeof k->result_path) < 0))
+    k->result_path[0] = 0;
+  json_decref(doc);
+  if (rc < 0) {
+    finish(k, rc == NP_E_JSON ? NP_E_JSON : NP_E_BADARG,
+           rc == NP_E_JSON ? "the config is not the draft's JSON"
+                           : "the config's URLs are missing or point to another server "
+                             "(only same-server configs are supported)");
+    return;
+  }
+  start_phase(k, NP_RPM_PHASE_IDLE);
+}
+
+static void ev_end(rpm_link *l, void *ud, int32_t id, uint32_t error_code, void *sud) {
+  np_rpm_client *k = ud;
+  (void)id;
+  if (sud == kLoadTag) {
+    if (l->load_stream == id) l->load_stream = -1;
+    return;
+  }
+  rpm_req *r = sud;
+  uint64_t now = np_mono_ns();
+  if (!k->done) {
+    if (r->kind == REQ_CONFIG) {
+      config_done(k, r, error_code);
+    } else if (r->kind == REQ_RESULT) {
+      k->res.result_status = error_code ? 0 : r->status;
+      k->res.result_sent = error_code == 0 && r->status == 200;
+      np_rpm_req_free(k, r);
+      finish(k, 0, NULL);
+      return;
+    } else {
+      np_rpm_probe_end(k, r, error_code, now);
+    }
+  }
+  np_rpm_req_free(k, r);
+}
+
+/* ---- phases ---------------------------------------------------------------- */
+
+int np_rpm_next_phase(const np_rpm_client *k, int phase) {
+  if (phase == NP_RPM_PHASE_IDLE)
+    return k->parallel ? NP_RPM_PHASE_PARALLEL : NP_RPM_PHASE_DOWNLOAD;
+  if (phase == NP_RPM_PHASE_DOWNLOAD) return NP_RPM_PHASE_UPLOAD;
+  return PH_RESULT;
+}
+
+static int dirs_of(int phase, int d) {
+  if (phase == NP_RPM_PHASE_PARALLEL) return 1;
+  return (phase == NP_RPM_PHASE_DOWNLOAD && d == DIR_DOWN) ||
+         (phase == NP_RPM_PHASE_UPLOAD && d == DIR_UP);
+}
+
+static void add_flows(np_rpm_client *k) {
+  for (int d = 0; d < 2; d++) {
+    if (!dirs_of(k->phase, d) || k->flows[d] >= k->p.max_flows) continue;
+    rpm_link *l = NULL;
+    if (np_rpm_open_link(k, ROLE_LOAD, d, &l) == 0) {
+      k->flows[d]++;
+      k->load_open++;
+    }
+  }
+}
+
+static uint64_t phase_ns(const np_rpm_client *k, int phase) {
+  return phase == NP_RPM_PHASE_IDLE ? k->idle_ns : k->p.max_duration_ns;
+}
+
+/* The foreign-probe budget of a phase: what the connection cap leaves
+ * after the load flows still to come and the result, shared among the
+ * phases still to run. */
+static uint32_t foreign_budget(const np_rpm_client *k, int phase) {
+  uint32_t phases = 0, flows = 0;
+  for (int p = phase; p != PH_RESULT; p = np_rpm_next_phase(k, p)) {
+    phases++;
+    if (p != NP_RPM_PHASE_IDLE) flows += k->p.max_flows * (p == NP_RPM_PHASE_PARALLEL ? 2 : 1);
+  }
+  uint32_t used = k->res.conns_opened + flows + 1;
+  if (used >= k->max_conns || phases == 0) return 0;
+  return (k->max_conns - used) / phases;
+}
+
+static void fill_phase(np_rpm_client *k, int phase) {
+  np_rpm_outcome o;
+  np_rpm_algo_outcome(&k->algo, &o);
+  np_rpm_phase_result *pr = &k->res.phase[phase];
+  pr->ran = 1;
+  pr->rpm = o.rpm;
+  pr->rpm_foreign = o.rpm_foreign;
+  pr->rpm_loaded = o.rpm_loaded;
+  pr->latency_ms = o.latency_ms;
+  pr->tm_tcp_ms = o.tm_tcp_ms;
+  pr->tm_tls_ms = o.tm_tls_ms;
+  pr->tm_http_foreign_ms = o.tm_http_foreign_ms;
+  pr->tm_http_self_ms = o.tm_http_self_ms;
+  pr->throughput_mbps = o.goodput_mbps;
+  pr->flows =
+      phase == NP_RPM_PHASE_IDLE ? 0 : (k->flows[0] > k->flows[1] ? k->flows[0] : k->flows[1]);
+  pr->intervals = o.intervals;
+  pr->probes_foreign = o.probes_foreign;
+  pr->probes_self = o.probes_self;
+  pr->goodput_stable = o.goodput_stable;
+  pr->rpm_stable = o.rpm_stable;
+  pr->confidence = (int)o.confidence;
+  pr->duration_ms = (double)(np_mono_ns() - k->phase_t0) / 1e6;
+  pr->down_mbps = k->last_mbps[DIR_DOWN];
+  pr->up_mbps = k->last_mbps[DIR_UP];
+}
+
+static void overall(np_rpm_client *k) {
+  np_rpm_result *r = &k->res;
+  r->rpm = 0;
+  r->confidence = 2;
+  int any = 0;
+  for (int p = NP_RPM_PHASE_DOWNLOAD; p < NP_RPM_PHASE_COUNT; p++) {
+    const np_rpm_phase_result *pr = &r->phase[p];
+    if (!pr->ran) continue;
+    /* The worse direction limits the path under working conditions. */
+    if (!any || (pr->rpm > 0 && (r->rpm == 0 || pr->rpm < r->rpm))) r->rpm = pr->rpm;
+    if (pr->confidence < r->confidence) r->confidence = pr->confidence;
+    any = 1;
+  }
+  if (!any) r->confidence = 0;
+  r->idle_latency_ms = r->phase[NP_RPM_PHASE_IDLE].latency_ms;
+  r->loaded_latency_ms = r->rpm > 0 ? 60000.0 / r->rpm : 0;
+}
+
+static void post_result(np_rpm_client *k) {
+  k->phase = PH_RESULT;
+  overall(k);
+  if (!k->send_result || !k->result_path[0]) {
+    finish(k, 0, NULL);
+    return;
+  }
+  rpm_link *l = k->config_link;
+  if (!l || !l->ready || l->closing) {
+    /* The config connection is gone: a fresh one carries the result. */
+    if (np_rpm_open_link(k, ROLE_RESULT, 0, &l) < 0) {
+      finish(k, 0, NULL);
+      return;
+    }
+    k->config_link = l;
+    return; /* ev_ready of a ROLE_RESULT link posts */
+  }
+  post_on(k, l);
+}
+
+static void post_on(np_rpm_client *k, rpm_link *l) {
+  char *body = np_rpm_result_json(&k->res);
+  rpm_req *r = body ? np_rpm_req_new(k, REQ_RESULT, l, 4096) : NULL;
+  if (!r ||
+      rpm_link_request(l, "POST", k->result_path, (const uint8_t *)body, strlen(body), 0, r) < 0) {
+    if (r) np_rpm_req_free(k, r);
+    finish(k, 0, NULL);
+  }
+  free(body);
+}
+
+static void end_phase(np_rpm_client *k) {
+  int ph = k->phase;
+  fill_phase(k, ph);
+  (void)uv_timer_stop(&k->interval);
+  (void)uv_timer_stop(&k->probe);
+  for (rpm_link *l = k->links; l; l = l->next)
+    if (l->role == ROLE_LOAD || l->role == ROLE_FOREIGN) rpm_link_abort(l);
+  np_rpm_algo_free(&k->algo);
+  k->algo_on = 0;
+  int next = np_rpm_next_phase(k, ph);
+  if (next == PH_RESULT)
+    post_result(k);
+  else
+    start_phase(k, next);
+}
+
+static void on_probe_timer(uv_timer_t *t) {
+  np_rpm_client *k = t->data;
+  if (k->done || !k->algo_on) return;
+  uint64_t now = np_mono_ns();
+  if (k->phase == NP_RPM_PHASE_IDLE && now - k->phase_t0 >= k->idle_ns) {
+    end_phase(k);
+    return;
+  }
+  np_rpm_probe_round(k, now);
+  uint64_t gap = np_rpm_round_gap(k);
+  (void)uv_timer_start(&k->probe, on_probe_timer, gap / NP_NS_PER_MS ? gap / NP_NS_PER_MS : 1, 0);
+}
+
+static void on_interval(uv_timer_t *t) {
+  np_rpm_client *k = t->data;
+  if (k->done || !k->algo_on) return;
+  uint64_t now = np_mono_ns(), bytes[2] = {0, 0};
+  for (rpm_link *l = k->links; l; l = l->next) {
+    if (l->role != ROLE_LOAD) continue;
+    uint64_t v = l->dir == DIR_UP ? rpm_link_bytes_acked(l) : rpm_link_bytes_in(l);
+    if (v >= l->mark_bytes) bytes[l->dir] += v - l->mark_bytes;
+    l->mark_bytes = v;
+  }
+  double secs = (double)k->p.interval_ns / 1e9;
+  for (int d = 0; d < 2; d++) k->last_mbps[d] = (double)bytes[d] * 8 / secs / 1e6;
+  uint32_t flows = k->flows[0] > k->flows[1] ? k->flows[0] : k->flows[1];
+  np_rpm_step st = np_rpm_algo_interval(&k->algo, now, bytes[0] + bytes[1], flows);
+  k->foreign_gap_ns = np_rpm_foreign_gap(k, phase_ns(k, k->phase));
+  if (st == NP_RPM_STEP_DONE)
+    end_phase(k);
+  else if (st == NP_RPM_STEP_ADD_FLOW)
+    add_flows(k);
+}
+
+static void start_phase(np_rpm_client *k, int phase) {
+  k->phase = phase;
+  k->phase_t0 = np_mono_ns();
+  k->flows[0] = k->flows[1] = 0;
+  k->last_mbps[0] = k->last_mbps[1] = 0;
+  k->foreign_used = 0;
+  k->last_foreign_ns = 0;
+  int rc = np_rpm_algo_init(&k->algo, &k->p, k->phase_t0);
+  if (rc < 0) {
+    finish(k, rc, "cannot start the measurement");
+    return;
+  }
+  k->algo_on = 1;
+  k->foreign_budget = foreign_budget(k, phase);
+  k->foreign_gap_ns = np_rpm_foreign_gap(k, phase_ns(k, phase));
+  if (phase != NP_RPM_PHASE_IDLE) {
+    add_flows(k);
+    uint64_t iv = k->p.interval_ns / NP_NS_PER_MS;
+    (void)uv_timer_start(&k->interval, on_interval, iv, iv);
+  }
+  on_probe_timer(&k->probe);
+}
+
+/* ---- progress, end --------------------------------------------------------- */
+
+static void on_tick(uv_timer_t *t) {
+  np_rpm_client *k = t->data;
+  if (k->done || !k->algo_on || !k->cbs.on_progress) return;
+  np_rpm_progress p = {.phase = (np_rpm_phase)k->phase,
+                       .elapsed_s = (double)(np_mono_ns() - k->phase_t0) / 1e9,
+                       .flows = k->flows[0] > k->flows[1] ? k->flows[0] : k->flows[1],
+                       .down_mbps = k->last_mbps[DIR_DOWN],
+                       .up_mbps = k->last_mbps[DIR_UP],
+                       .rpm = k->algo.nint ? k->algo.rpm_ma[k->algo.nint - 1] : 0,
+                       .probes = k->algo.nprobes};
+  k->cbs.on_progress(k->ud, &p);
+}
+
+static void finish(np_rpm_client *k, int err, const char *text) {
+  if (k->done) return;
+  k->done = 1;
+  np_rpm_result *r = &k->res;
+  r->error = err;
+  if (err && !r->error_text[0])
+    (void)snprintf(r->error_text, sizeof r->error_text, "%s", text ? text : np_strerror(err));
+  if (err && k->algo_on && k->phase >= 0 && k->phase < NP_RPM_PHASE_COUNT) fill_phase(k, k->phase);
+  if (err) overall(k);
+  k->phase = PH_DONE;
+  if (k->cbs.on_done) k->cbs.on_done(k->ud, r);
+  for (rpm_link *l = k->links; l; l = l->next) rpm_link_abort(l);
+  uv_close((uv_handle_t *)&k->interval, on_handle_closed);
+  uv_close((uv_handle_t *)&k->probe, on_handle_closed);
+  uv_close((uv_handle_t *)&k->tick, on_handle_closed);
+  uv_close((uv_handle_t *)&k->deadline, on_handle_closed);
+}
+
+void np_rpm_client_cancel(np_rpm_client *k) { finish(k, -ECANCELED, "cancelled"); }
+
+static void on_deadline(uv_timer_t *t) {
+  np_rpm_client *k = t->data;
+  if (k->start_error)
+    finish(k, k->start_error, NULL);
+  else
+    finish(k, NP_E_TIMEOUT, "the measurement did not finish in time");
+}
+
+static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai) {
+  np_rpm_client *k = g->data;
+  k->handles--;
+  if (k->done) {
+    uv_freeaddrinfo(ai);
+    maybe_free(k);
+    return;
+  }
+  if (status < 0 || !ai) {
+    char text[300];
+    (void)snprintf(text, sizeof text, "cannot resolve %s: %s", k->host, uv_strerror(status));
+    finish(k, -EHOSTUNREACH, text);
+    return;
+  }
+  memcpy(&k->addr, ai->ai_addr, ai->ai_addrlen);
+  uv_freeaddrinfo(ai);
+  int rc = np_rpm_open_link(k, ROLE_CONFIG, 0, &k->config_link);
+  if (rc < 0) finish(k, rc, NULL);
+}
+
+/* ---- start ------------------------------------------------------------------ */
+
+static int set_target(np_rpm_client *k, const np_rpm_options *o) {
+  if (o->config_url) {
+    np_url u;
+    if (np_url_parse(o->config_url, &u) < 0) return NP_E_BADARG;
+    if (strcmp(u.scheme, "https") != 0 && strcmp(u.scheme, "http") != 0) return NP_E_BADARG;
+    int tls = strcmp(u.scheme, "https") == 0;
+    (void)snprintf(k->res.protocol, sizeof k->res.protocol, "%s", tls ? "h2" : "h2c");
+    int w1 = snprintf(k->host, sizeof k->host, "%s", u.host);
+    (void)snprintf(k->port, sizeof k->port, "%d", u.port);
+    int w2 = snprintf(k->authority, sizeof k->authority, "%s", u.host_header);
+    int w3 = snprintf(k->cfg_path, sizeof k->cfg_path, "%s", u.target);
+    int w4 = snprintf(k->res.config_url, sizeof k->res.config_url, "%s", o->config_url);
+    if (w1 < 0 || (size_t)w1 >= sizeof k->host || w2 < 0 || (size_t)w2 >= sizeof k->authority ||
+        w3 < 0 || (size_t)w3 >= sizeof k->cfg_path || w4 < 0 ||
+        (size_t)w4 >= sizeof k->res.config_url)
+      return NP_E_TOOBIG;
+    return tls;
+  }
+  if (!o->server) return NP_E_BADARG;
+  int tls = o->tls != 0;
+  int rc = np_ndt7_split_server(o->server, tls ? "443" : "80", k->host, sizeof k->host, k->port,
+                                sizeof k->port, k->authority, sizeof k->authority);
+  if (rc < 0) return rc;
+  (void)snprintf(k->res.protocol, sizeof k->res.protocol, "%s", tls ? "h2" : "h2c");
+  (void)snprintf(k->cfg_path, sizeof k->cfg_path, "/.well-known/nq");
+  (void)snprintf(k->res.config_url, sizeof k->res.config_url, "%s://%s/.well-known/nq",
+                 tls ? "https" : "http", k->authority);
+  return tls;
+}
+
+static int set_params(np_rpm_client *k, const np_rpm_options *o) {
+  np_rpm_params_default(&k->p);
+  if (o->interval_ms) k->p.interval_ns = o->interval_ms * NP_NS_PER_MS;
+  if (o->mad) k->p.mad = o->mad;
+  if (o->tmp > 0) k->p.tmp = o->tmp;
+  if (o->sdt > 0) k->p.sdt = o->sdt;
+  if (o->mps > 0) k->p.mps = o->mps;
+  if (o->ptc > 0) k->p.ptc = o->ptc;
+  if (o->max_flows) k->p.max_flows = o->max_flows;
+  if (o->max_duration_ms) k->p.max_duration_ns = o->max_duration_ms * NP_NS_PER_MS;
+  k->idle_ns = (o->idle_ms ? o->idle_ms : DEFAULT_IDLE_MS) * NP_NS_PER_MS;
+  k->max_conns = o->max_conns ? o->max_conns : DEFAULT_MAX_CONNS;
+  k->parallel = o->parallel != 0;
+  k->send_result = !o->no_send_result;
+  np_rpm_result *r = &k->res;
+  r->interval_ms = k->p.interval_ns / NP_NS_PER_MS;
+  r->max_duration_ms = k->p.max_duration_ns / NP_NS_PER_MS;
+  r->idle_ms = k->idle_ns / NP_NS_PER_MS;
+  r->mad = k->p.mad;
+  r->max_flows = k->p.max_flows;
+  r->max_conns = k->max_conns;
+  r->tmp = k->p.tmp;
+  r->sdt = k->p.sdt;
+  r->mps = k->p.mps;
+  r->ptc = k->p.ptc;
+  r->parallel = k->parallel;
+  uint64_t loaded = k->p.max_duration_ns / NP_NS_PER_MS * (k->parallel ? 1 : 2);
+  k->timeout_ms = o->timeout_ms ? o->timeout_ms : k->idle_ns / NP_NS_PER_MS + loaded + 30000;
+  if (k->max_conns < 3) return NP_E_BADARG;
+  return np_rpm_params_check(&k->p);
+}
+
+int np_rpm_client_start(uv_loop_t *loop, const np_rpm_options *o, const np_rpm_callbacks *cbs,
+                        void *ud, np_rpm_client **ret_client) {
+  np_rpm_client *k = calloc(1, sizeof *k);
+  if (!k) return -ENOMEM;
+  k->loop = loop;
+  k->cbs = *cbs;
+  k->ud = ud;
+  k->phase = PH_CONFIG;
+  k->rng = np_random_u64() | 1;
+  int tls = set_target(k, o);
+  int rc = tls < 0 ? tls : set_params(k, o);
+  snprintf(k->res.server_host, sizeof k->res.server_host, "%s", k->host);
+  if (rc == 0 && tls) {
+    static const char *const alpn[] = {"h2", NULL};
+    np_tls_client_opts to = {.verify = o->verify_tls, .ca_file = o->ca_file, .alpn = alpn};
+    char err[256];
+    rc = np_tls_client_new(&to, &k->tls, err, sizeof err);
+  }
+  k->payload_len = PAYLOAD_LEN;
+  if (rc == 0) {
+    k->payload = malloc(k->payload_len);
+    rc = k->payload ? np_random_bytes(k->payload, k->payload_len) : -ENOMEM;
+  }
+  if (rc < 0) {
+    np_tls_ctx_free(k->tls);
+    free(k->payload);
+    free(k);
+    return rc;
+  }
+  k->t0 = np_mono_ns();
+  uv_timer_t *timers[] = {&k->interval, &k->probe, &k->tick, &k->deadline};
+  for (size_t i = 0; i < 4; i++) {
+    (void)uv_timer_init(loop, timers[i]);
+    timers[i]->data = k;
+  }
+  k->gai.data = k;
+  k->handles = 5; /* four timers and getaddrinfo (then the links) */
+  (void)uv_timer_start(&k->deadline, on_deadline, k->timeout_ms, 0);
+  (void)uv_timer_start(&k->tick, on_tick, TICK_MS, TICK_MS);
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = o->family;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_ADDRCONFIG;
+  rc = uv_getaddrinfo(loop, &k->gai, on_resolved, k->host, k->port, &hints);
+  if (rc < 0) {
+    /* Reported through on_done from the loop, never before returning. */
+    k->handles--;
+    k->start_error = -EHOSTUNREACH;
+    (void)snprintf(k->res.error_text, sizeof k->res.error_text, "cannot resolve %.200s: %s",
+                   k->host, uv_strerror(rc));
+    (void)uv_timer_start(&k->deadline, on_deadline, 0, 0);
+  }
+  if (ret_client) *ret_client = k;
+  return 0;
+}

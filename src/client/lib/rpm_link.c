@@ -1,0 +1,166 @@
+/* The responsiveness client's HTTP/2 connections: np_conn below, an
+ * np_h2c session above, a shallow send queue so that a probe's request
+ * never waits behind megabytes of our own upload data. */
+#include "client/lib/rpm_link.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "net/tcpinfo.h"
+
+#define OUT_HIGH (128u << 10) /* bytes queued in user space at most */
+#define OUT_LOWAT (32u << 10)
+#define NOTSENT_LOWAT (128u << 10)
+#define WINDOW (8u << 20) /* receive window per stream and connection */
+
+static void pump(rpm_link *l) {
+  if (!l->c || !l->h || l->closing) return;
+  size_t pending = np_conn_pending(l->c);
+  if (pending < OUT_HIGH) {
+    long long n = np_h2c_flush(l->h, OUT_HIGH - pending);
+    if (n < 0) {
+      rpm_link_abort(l);
+      return;
+    }
+  }
+  np_conn_want_writable(l->c, np_h2c_want_write(l->h), OUT_LOWAT);
+}
+
+static int h2_write(void *ud, const uint8_t *copy, size_t ncopy, const uint8_t *ref, size_t nref) {
+  rpm_link *l = ud;
+  np_conn_buf b[2] = {{copy, ncopy, 0}, {ref, nref, 1}};
+  return np_conn_writev(l->c, b, nref ? 2 : 1, NULL, NULL);
+}
+
+static void h2_response(void *ud, int32_t id, int status, void *sud) {
+  rpm_link *l = ud;
+  if (l->ev->on_response) l->ev->on_response(l, l->ud, id, status, sud);
+}
+
+static void h2_body(void *ud, int32_t id, const uint8_t *data, size_t n, void *sud) {
+  rpm_link *l = ud;
+  (void)id;
+  if (l->ev->on_body) l->ev->on_body(l, l->ud, data, n, sud);
+}
+
+static void h2_close(void *ud, int32_t id, uint32_t error_code, void *sud) {
+  rpm_link *l = ud;
+  if (l->ev->on_end) l->ev->on_end(l, l->ud, id, error_code, sud);
+}
+
+static const np_h2c_callbacks kH2 = {
+    .write = h2_write, .on_response = h2_response, .on_body = h2_body, .on_close = h2_close};
+
+static size_t on_data(np_conn *c, void *ud, uint8_t *data, size_t len) {
+  rpm_link *l = ud;
+  (void)c;
+  if (!data || !l->h || l->closing) return len;
+  if (np_h2c_recv(l->h, data, len) < 0) {
+    rpm_link_abort(l);
+    return len;
+  }
+  pump(l);
+  return len;
+}
+
+static void on_writable(np_conn *c, void *ud) {
+  (void)c;
+  pump(ud);
+}
+
+static void on_connected(np_conn *c, void *ud, int status) {
+  rpm_link *l = ud;
+  if (status < 0) return; /* on_close follows */
+  const np_conn_stats *st = np_conn_get_stats(c);
+  l->t_tcp = st->connect_ns ? st->connect_ns : np_mono_ns();
+  l->t_tls = st->handshake_ns ? st->handshake_ns : l->t_tcp;
+  if (np_conn_is_tls(c)) {
+    if (strcmp(np_conn_alpn(c), "h2") != 0) {
+      /* Without h2 there is no responsiveness test on this server. */
+      np_conn_abort(c, NP_E_PROTO);
+      return;
+    }
+    char ver[16], cipher[8];
+    np_conn_tls_info(c, ver, sizeof ver, cipher, sizeof cipher);
+    l->tls_rtts = strcmp(ver, "TLSv1.3") == 0 ? 1 : 2;
+  }
+  l->ready = 1;
+  if (l->ev->on_ready) l->ev->on_ready(l, l->ud);
+  pump(l);
+}
+
+static void on_close(np_conn *c, void *ud, int status) {
+  rpm_link *l = ud;
+  (void)c;
+  l->c = NULL;
+  np_h2c *h = l->h;
+  l->h = NULL;
+  np_h2c_free(h); /* open streams get no callback: the owner sees on_closed */
+  if (l->ev->on_closed) l->ev->on_closed(l, l->ud, status);
+  free(l);
+}
+
+int rpm_link_open(uv_loop_t *loop, const struct sockaddr *addr, np_tls_ctx *tls,
+                  const char *server_name, const char *authority, np_slice payload,
+                  const rpm_link_events *ev, void *ud, rpm_link **ret) {
+  rpm_link *l = calloc(1, sizeof *l);
+  if (!l) return -ENOMEM;
+  l->ev = ev;
+  l->ud = ud;
+  l->load_stream = -1;
+  (void)snprintf(l->scheme, sizeof l->scheme, "%s", tls ? "https" : "http");
+  (void)snprintf(l->authority, sizeof l->authority, "%s", authority);
+  int rc = np_h2c_new(&l->h, &kH2, l, payload, WINDOW);
+  if (rc < 0) {
+    free(l);
+    return rc;
+  }
+  static const np_conn_callbacks cbs = {.on_data = on_data,
+                                        .on_writable = on_writable,
+                                        .on_connected = on_connected,
+                                        .on_close = on_close};
+  l->t_start = np_mono_ns();
+  rc = np_conn_connect(loop, addr, tls, server_name, &cbs, l, &l->c);
+  if (rc < 0) {
+    np_h2c_free(l->h);
+    free(l);
+    return rc;
+  }
+  int fd = np_conn_fd(l->c);
+  /* Requests leave at once; our upload data waits in user space, not in
+   * the socket, so a self probe is not queued behind it. */
+  (void)np_tcp_nodelay(fd);
+  (void)np_tcp_notsent_lowat(fd, NOTSENT_LOWAT);
+  *ret = l;
+  return 0;
+}
+
+int32_t rpm_link_request(rpm_link *l, const char *method, const char *path, const uint8_t *body,
+                         size_t len, int stream_upload, void *sud) {
+  if (!l->ready || !l->h || l->closing) return NP_E_CLOSED;
+  int32_t id =
+      np_h2c_request(l->h, method, l->scheme, l->authority, path, body, len, stream_upload, sud);
+  if (id > 0) pump(l);
+  return id;
+}
+
+void rpm_link_abort(rpm_link *l) {
+  if (l->closing || !l->c) return;
+  l->closing = 1;
+  np_conn_abort(l->c, NP_E_CLOSED);
+}
+
+uint64_t rpm_link_bytes_in(const rpm_link *l) {
+  return l->c ? np_conn_get_stats(l->c)->wire_read : l->mark_bytes;
+}
+
+uint64_t rpm_link_bytes_acked(const rpm_link *l) {
+  if (!l->c) return l->mark_bytes;
+  np_tcpinfo ti;
+  if (np_tcpinfo_read(np_conn_fd(l->c), &ti) == 0 && ti.bytes_acked > 0) return ti.bytes_acked;
+  return np_conn_get_stats(l->c)->wire_written;
+}

@@ -1,0 +1,66 @@
+/* One HTTP/2 connection of the responsiveness client: the shared transport
+ * (TLS with ALPN h2, or h2c by prior knowledge) carrying an h2 client
+ * session, with its handshake times and byte counts. Internal to
+ * libnetpulse. */
+#ifndef NP_CLIENT_RPM_LINK_H
+#define NP_CLIENT_RPM_LINK_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include "core/slice.h"
+#include "h2/client.h"
+#include "net/conn.h"
+#include "net/tls.h"
+
+typedef struct rpm_link rpm_link;
+
+/* What the owner hears. Stream events carry the stream_ud given to
+ * rpm_link_request. */
+typedef struct {
+  void (*on_ready)(rpm_link *l, void *ud);              /* connected, handshakes done */
+  void (*on_closed)(rpm_link *l, void *ud, int status); /* link freed after */
+  void (*on_response)(rpm_link *l, void *ud, int32_t id, int status, void *sud);
+  void (*on_body)(rpm_link *l, void *ud, const uint8_t *data, size_t n, void *sud);
+  void (*on_end)(rpm_link *l, void *ud, int32_t id, uint32_t error_code, void *sud);
+} rpm_link_events;
+
+struct rpm_link {
+  rpm_link *prev, *next; /* the owner's list */
+  np_conn *c;
+  np_h2c *h;
+  const rpm_link_events *ev;
+  void *ud;
+  int role; /* the owner's label */
+  int dir;  /* the owner's label: load direction */
+  int ready;
+  int closing;
+  uint64_t t_start, t_tcp, t_tls; /* monotonic ns: connect(), TCP done, TLS done */
+  int tls_rtts;                   /* round trips of the TLS handshake (1 or 2) */
+  uint64_t mark_bytes;            /* the owner's interval bookkeeping */
+  int32_t load_stream;
+  char scheme[6]; /* "https" or "http" */
+  char authority[300];
+};
+
+/* Opens a link to addr (tls: NULL for h2c). Events start with on_ready or
+ * on_closed. 0 or a negative error (then nothing was allocated). */
+int rpm_link_open(uv_loop_t *loop, const struct sockaddr *addr, np_tls_ctx *tls,
+                  const char *server_name, const char *authority, np_slice payload,
+                  const rpm_link_events *ev, void *ud, rpm_link **ret);
+
+/* Starts a request on a ready link (see np_h2c_request); sends at once. */
+int32_t rpm_link_request(rpm_link *l, const char *method, const char *path, const uint8_t *body,
+                         size_t len, int stream_upload, void *sud);
+
+/* Drops the link now (on_closed follows from the loop). */
+void rpm_link_abort(rpm_link *l);
+
+/* TCP payload bytes: received from the socket / acknowledged by the peer
+ * (TCP_INFO; falls back to bytes written). */
+uint64_t rpm_link_bytes_in(const rpm_link *l);
+uint64_t rpm_link_bytes_acked(const rpm_link *l);
+
+#endif

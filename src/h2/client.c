@@ -1,0 +1,277 @@
+/* HTTP/2 client connections: nghttp2's client session driven by bytes in
+ * and a write callback out; upload bodies leave as references into the
+ * shared payload, never copied. */
+#include "h2/client.h"
+
+#include <errno.h>
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+typedef struct cstream {
+  struct cstream *prev, *next;
+  int32_t id;
+  void *ud;
+  uint8_t *body; /* copied request body, or NULL */
+  size_t body_len, body_off;
+  int upload; /* endless body from the payload */
+  int status;
+} cstream;
+
+struct np_h2c {
+  nghttp2_session *s;
+  const np_h2c_callbacks *cb;
+  void *ud;
+  np_slice payload;
+  size_t payload_off;
+  cstream *live;
+  int failed;
+  int write_failed;
+  long long flushed; /* bytes handed to write in the current flush */
+  uint64_t received, sent;
+};
+
+static void unlink_stream(np_h2c *h, cstream *st) {
+  if (st->prev)
+    st->prev->next = st->next;
+  else
+    h->live = st->next;
+  if (st->next) st->next->prev = st->prev;
+  free(st->body);
+  free(st);
+}
+
+static int emit(np_h2c *h, const uint8_t *copy, size_t ncopy, const uint8_t *ref, size_t nref) {
+  if (h->cb->write(h->ud, copy, ncopy, ref, nref) < 0) {
+    h->write_failed = 1;
+    return -1;
+  }
+  h->flushed += (long long)(ncopy + nref);
+  return 0;
+}
+
+/* ---- nghttp2 callbacks ---------------------------------------------------- */
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+                     const uint8_t *value, size_t vlen, uint8_t flags, void *ud) {
+  (void)ud;
+  (void)flags;
+  if (f->hd.type != NGHTTP2_HEADERS || nlen != 7 || memcmp(name, ":status", 7) != 0) return 0;
+  cstream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  if (!st || vlen != 3) return 0;
+  int v = 0;
+  for (size_t i = 0; i < 3; i++) {
+    if (value[i] < '0' || value[i] > '9') return 0;
+    v = v * 10 + (value[i] - '0');
+  }
+  st->status = v;
+  return 0;
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  np_h2c *h = ud;
+  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_RESPONSE) return 0;
+  cstream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  if (st && h->cb->on_response) h->cb->on_response(h->ud, st->id, st->status, st->ud);
+  return 0;
+}
+
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *ud) {
+  np_h2c *h = ud;
+  (void)flags;
+  h->received += len;
+  cstream *st = nghttp2_session_get_stream_user_data(s, id);
+  if (st && h->cb->on_body) h->cb->on_body(h->ud, id, data, len, st->ud);
+  return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, void *ud) {
+  np_h2c *h = ud;
+  cstream *st = nghttp2_session_get_stream_user_data(s, id);
+  if (!st) return 0;
+  (void)nghttp2_session_set_stream_user_data(s, id, NULL);
+  void *sud = st->ud;
+  unlink_stream(h, st);
+  if (h->cb->on_close) h->cb->on_close(h->ud, id, error_code, sud);
+  return 0;
+}
+
+static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
+                         uint32_t *flags, nghttp2_data_source *src, void *ud) {
+  np_h2c *h = ud;
+  (void)s;
+  (void)id;
+  cstream *st = src->ptr;
+  if (!st->upload) {
+    size_t n = st->body_len - st->body_off;
+    if (n > length) n = length;
+    if (n) memcpy(buf, st->body + st->body_off, n);
+    st->body_off += n;
+    h->sent += n;
+    if (st->body_off == st->body_len) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+  }
+  /* Endless upload: the frame is cut from the payload in send_data. */
+  if (length > h->payload.len) length = h->payload.len;
+  *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  return (ssize_t)length;
+}
+
+static int send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *framehd, size_t length,
+                     nghttp2_data_source *src, void *ud) {
+  np_h2c *h = ud;
+  (void)s;
+  (void)src;
+  if (f->data.padlen > 0 || length > h->payload.len) return NGHTTP2_ERR_CALLBACK_FAILURE;
+  if (h->payload_off + length > h->payload.len) h->payload_off = 0;
+  const uint8_t *ref = h->payload.ptr + h->payload_off;
+  h->payload_off += length;
+  h->sent += length;
+  return emit(h, framehd, 9, ref, length) < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+int np_h2c_new(np_h2c **ret, const np_h2c_callbacks *cb, void *ud, np_slice payload,
+               uint32_t window) {
+  if (!cb || !cb->write || payload.len < (16u << 10) || window < 65535 || window > INT32_MAX)
+    return NP_E_BADARG;
+  np_h2c *h = calloc(1, sizeof *h);
+  if (!h) return -ENOMEM;
+  h->cb = cb;
+  h->ud = ud;
+  h->payload = payload;
+  nghttp2_session_callbacks *cbs = NULL;
+  nghttp2_option *opt = NULL;
+  int rc = -ENOMEM;
+  if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0) goto out;
+  nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+  nghttp2_session_callbacks_set_send_data_callback(cbs, send_data);
+  nghttp2_option_set_no_closed_streams(opt, 1);
+  /* A server's header block is bounded like ours; pushes are refused. */
+  nghttp2_option_set_max_settings(opt, 16);
+  nghttp2_option_set_max_outbound_ack(opt, 100);
+  nghttp2_option_set_max_continuations(opt, 4);
+  nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+  if (nghttp2_session_client_new2(&h->s, cbs, h, opt) != 0) goto out;
+  nghttp2_settings_entry iv[] = {
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, window},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 16u << 10},
+  };
+  rc = NP_E_BADARG;
+  if (nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0) goto out;
+  /* SETTINGS cannot raise the connection window: a WINDOW_UPDATE does. */
+  if (nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, 0, (int32_t)window) != 0)
+    goto out;
+  rc = 0;
+out:
+  nghttp2_session_callbacks_del(cbs);
+  nghttp2_option_del(opt);
+  if (rc < 0) {
+    np_h2c_free(h);
+    return rc;
+  }
+  *ret = h;
+  return 0;
+}
+
+void np_h2c_free(np_h2c *h) {
+  if (!h) return;
+  while (h->live) unlink_stream(h, h->live);
+  if (h->s) nghttp2_session_del(h->s);
+  free(h);
+}
+
+int np_h2c_recv(np_h2c *h, const uint8_t *data, size_t len) {
+  if (h->failed) return NP_E_PROTO;
+  ssize_t n = nghttp2_session_mem_recv(h->s, data, len);
+  if (n < 0) {
+    h->failed = 1;
+    return n == NGHTTP2_ERR_NOMEM ? -ENOMEM : NP_E_PROTO;
+  }
+  return 0;
+}
+
+long long np_h2c_flush(np_h2c *h, size_t max_bytes) {
+  h->flushed = 0;
+  while ((size_t)h->flushed < max_bytes) {
+    const uint8_t *p = NULL;
+    ssize_t n = nghttp2_session_mem_send(h->s, &p);
+    if (h->write_failed) return NP_E_CLOSED;
+    if (n < 0) {
+      h->failed = 1;
+      return n == NGHTTP2_ERR_NOMEM ? -ENOMEM : NP_E_PROTO;
+    }
+    if (n == 0) break;
+    if (emit(h, p, (size_t)n, NULL, 0) < 0) return NP_E_CLOSED;
+  }
+  return h->flushed;
+}
+
+int np_h2c_want_write(const np_h2c *h) { return !h->failed && nghttp2_session_want_write(h->s); }
+
+int np_h2c_dead(const np_h2c *h) {
+  if (h->failed) return 1;
+  return !nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s);
+}
+
+#define NV(n, v)                                                                                   \
+  (nghttp2_nv) { (uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE }
+
+int32_t np_h2c_request(np_h2c *h, const char *method, const char *scheme, const char *authority,
+                       const char *path, const uint8_t *body, size_t body_len, int stream_upload,
+                       void *stream_ud) {
+  if (np_h2c_dead(h)) return NP_E_CLOSED;
+  cstream *st = calloc(1, sizeof *st);
+  if (!st) return -ENOMEM;
+  st->ud = stream_ud;
+  st->upload = stream_upload;
+  if (body && body_len) {
+    st->body = malloc(body_len);
+    if (!st->body) {
+      free(st);
+      return -ENOMEM;
+    }
+    memcpy(st->body, body, body_len);
+    st->body_len = body_len;
+  }
+  char clen[24];
+  (void)snprintf(clen, sizeof clen, "%zu", body_len);
+  nghttp2_nv nv[6] = {NV(":method", method), NV(":scheme", scheme), NV(":authority", authority),
+                      NV(":path", path), NV("user-agent", "netpulse")};
+  size_t k = 5;
+  if (st->body) nv[k++] = NV("content-length", clen);
+  nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
+  int has_body = st->body || stream_upload;
+  int32_t id = nghttp2_submit_request(h->s, NULL, nv, k, has_body ? &dp : NULL, st);
+  if (id < 0) {
+    free(st->body);
+    free(st);
+    return id == NGHTTP2_ERR_NOMEM ? -ENOMEM : NP_E_PROTO;
+  }
+  st->id = id;
+  st->next = h->live;
+  if (h->live) h->live->prev = st;
+  h->live = st;
+  return id;
+}
+
+int np_h2c_cancel(np_h2c *h, int32_t id) {
+  return nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL) == 0 ? 0
+                                                                                     : NP_E_BADARG;
+}
+
+int np_h2c_goaway(np_h2c *h) {
+  return nghttp2_session_terminate_session(h->s, NGHTTP2_NO_ERROR) == 0 ? 0 : NP_E_PROTO;
+}
+
+uint64_t np_h2c_body_received(const np_h2c *h) { return h->received; }
+uint64_t np_h2c_body_sent(const np_h2c *h) { return h->sent; }

@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""The netpulse RPM client against netpulse-server on loopback: h2 (TLS,
+ALPN) and h2c, sequential and --parallel; a plain `netpulse` run (ndt7,
+then RPM on the same server). Each run gives a result with High or Medium
+confidence and exactly one responsiveness1 record, which fits the schema
+and carries the client's summary; --no-send-results leaves it out.
+
+Usage: rpm_client_e2e.py --server-bin PATH --client-bin PATH [--case NAME]"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import datafiles  # noqa: E402
+import ops_lib  # noqa: E402
+
+FAILS = []
+# Short phases keep each run bounded; the algorithm is the same.
+SHORT = ["--rpm-max-duration", "6s", "--rpm-idle-duration", "1s"]
+
+
+def check(cond, what):
+    if not cond:
+        FAILS.append(what)
+        print("FAIL: " + what, file=sys.stderr, flush=True)
+    return cond
+
+
+def run_client(argv, timeout=120):
+    t0 = time.monotonic()
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    print("client: exit %d in %.1f s: %s" % (p.returncode, time.monotonic() - t0, " ".join(argv[1:])),
+          flush=True)
+    if p.stderr.strip():
+        print(p.stderr[-2000:], file=sys.stderr)
+    return p
+
+
+def one_json(p, name):
+    lines = [l for l in p.stdout.splitlines() if l.strip()]
+    check(len(lines) == 1, "%s: want one JSON line on stdout, got %d" % (name, len(lines)))
+    try:
+        return json.loads(lines[-1]) if lines else {}
+    except ValueError:
+        check(False, "%s: stdout is not JSON: %r" % (name, p.stdout[:300]))
+        return {}
+
+
+def wait_records(datadir, want, seconds=20):
+    """The server writes a record once the measurement's last connection
+    has been gone for its grace period (5 s)."""
+    deadline = time.monotonic() + seconds
+    files = []
+    while time.monotonic() < deadline:
+        files = datafiles.rpm_files(datadir)
+        if len(files) >= want:
+            time.sleep(0.5)
+            return datafiles.rpm_files(datadir)
+        time.sleep(0.25)
+    return files
+
+
+def check_result(res, name, proto, parallel):
+    check(res.get("SchemaVersion") == 1, name + ": SchemaVersion")
+    check(res.get("Test") == "responsiveness", name + ": Test")
+    check(res.get("Protocol") == proto, "%s: Protocol %r" % (name, res.get("Protocol")))
+    check(res.get("Confidence") in ("High", "Medium"),
+          "%s: confidence %r, want High or Medium" % (name, res.get("Confidence")))
+    rpm = res.get("RPM", 0)
+    check(rpm > 0, name + ": no RPM")
+    check(res.get("Band") in ("Poor", "Fair", "Good", "Excellent"), name + ": band")
+    check(abs(res.get("LoadedLatencyMs", 0) - 60000.0 / max(rpm, 1e-9)) < 0.01 * res.get(
+        "LoadedLatencyMs", 1), name + ": LoadedLatencyMs is not 60000 / RPM")
+    idle = res.get("Idle") or {}
+    check(idle.get("Probes", 0) >= 3 and idle.get("LatencyMs", 0) > 0,
+          "%s: idle phase %r" % (name, idle))
+    check(res.get("Errors") == [], "%s: errors %r" % (name, res.get("Errors")))
+    phases = ["Parallel"] if parallel else ["Download", "Upload"]
+    for ph in phases:
+        r = res.get(ph) or {}
+        check(r.get("ThroughputMbps", 0) > 10, "%s %s: throughput %r" % (name, ph, r))
+        check(1 <= r.get("Flows", 0) <= 16, "%s %s: flows %r" % (name, ph, r.get("Flows")))
+        check(r.get("ProbesSelf", 0) > 0 and r.get("ProbesForeign", 0) > 0,
+              "%s %s: probes %r" % (name, ph, r))
+        check(r.get("RPMForeign", 0) > 0 and r.get("RPMLoaded", 0) > 0,
+              "%s %s: RPM parts %r" % (name, ph, r))
+        if proto == "h2":
+            check(r.get("TrimmedTLSMs", 0) > 0, "%s %s: no TLS time" % (name, ph))
+        else:
+            check(r.get("TrimmedTLSMs", 1) == 0, "%s %s: TLS time on h2c" % (name, ph))
+    for ph in ("Download", "Upload", "Parallel"):
+        if ph not in phases:
+            check(ph not in res, "%s: unexpected %s block" % (name, ph))
+    par = res.get("Parameters") or {}
+    check(par.get("MaxDurationMs") == 6000 and par.get("MAD") == 4 and par.get("MaxFlows") == 16
+          and par.get("IntervalMs") == 1000, "%s: parameters %r" % (name, par))
+
+
+def check_record(datadir, res, name, sent=True):
+    files = wait_records(datadir, 1)
+    check(len(files) == 1, "%s: want exactly one responsiveness1 record, got %d" %
+          (name, len(files)))
+    if not files:
+        return
+    errs = datafiles.check_rpm_file(files[0])
+    check(not errs, "%s: record does not fit the schema: %s" % (name, errs[:5]))
+    with open(files[0]) as f:
+        rec = json.load(f)
+    cs = rec.get("ClientSummary")
+    if not sent:
+        check(cs is None, "%s: ClientSummary stored although --no-send-results" % name)
+        return
+    check(res.get("ResultSent") is True, name + ": the client says the summary was not taken")
+    if not check(isinstance(cs, dict), "%s: record has no ClientSummary" % name):
+        return
+    # Every member the client sent survived the server's allow-list.
+    for k in ("SchemaVersion", "Variant", "Protocol", "RPM", "Confidence", "Idle",
+              "Download", "Upload", "Parallel", "Direction"):
+        if k not in res:
+            continue
+        got, want = cs.get(k), res[k]
+        if isinstance(want, dict):
+            # The CLI adds members of its own (e.g. DownloadMbps).
+            want = {m: v for m, v in want.items() if m in (got or {})}
+            check(len(want) >= 3, "%s: ClientSummary %s lost its members: %r" % (name, k, got))
+        check(got == want, "%s: ClientSummary %s = %r, client said %r" % (name, k, got, want))
+    # The CLI prints more parameters than the summary carries; the draft's
+    # eight are in both.
+    par = cs.get("Parameters") or {}
+    check(len(par) == 8 and all(res["Parameters"].get(k) == v for k, v in par.items()),
+          "%s: ClientSummary Parameters %r" % (name, par))
+    # Foreign probes still in their handshakes when a phase ends are
+    # dropped before they reach the server (two at most per phase).
+    conns = rec.get("Connections") or []
+    opened = res.get("ConnectionsOpened", 0)
+    check(opened - 8 <= len(conns) <= opened,
+          "%s: record has %d connections, the client opened %d" % (name, len(conns), opened))
+    check(rec.get("ConnectionsRefused", 0) == 0, name + ": connections refused")
+
+
+def case_rpm(a, name, tls, extra, parallel=False, sent=True):
+    with tempfile.TemporaryDirectory() as tmp:
+        datadir = os.path.join(tmp, "spool")
+        srv = ops_lib.Server(a.server_bin, datadir, tls=tls)
+        try:
+            port = srv.wss if tls else srv.ws
+            argv = [a.client_bin, "rpm", "--server", "127.0.0.1:%d" % port, "--json",
+                    "--verbose", "--accept-data-policy", "-q"] + SHORT + extra
+            argv += ["--no-verify"] if tls else ["--scheme", "http"]
+            p = run_client(argv)
+            check(p.returncode == 0, "%s: exit %d" % (name, p.returncode))
+            res = one_json(p, name)
+            check_result(res, name, "h2" if tls else "h2c", parallel)
+            samples = res.get("Samples") or []
+            kinds = {(s.get("Phase"), s.get("Kind")) for s in samples}
+            check(("idle", "foreign") in kinds, "%s: no idle samples" % name)
+            check(any(k == "self" for _, k in kinds), "%s: no self samples" % name)
+            check(all(s.get("HTTPMs", -1) >= 0 for s in samples), name + ": bad sample")
+            check_record(datadir, res, name, sent)
+        finally:
+            srv.stop()
+
+
+def case_all(a):
+    """A plain run: ndt7 download and upload, then RPM on the same server;
+    the JSON summary gains "Responsiveness"; exit 0 counts no failed part."""
+    with tempfile.TemporaryDirectory() as tmp:
+        datadir = os.path.join(tmp, "spool")
+        srv = ops_lib.Server(a.server_bin, datadir)
+        try:
+            argv = [a.client_bin, "--server", "127.0.0.1:%d" % srv.ws, "--scheme", "ws",
+                    "--accept-data-policy", "--format", "json", "-q"]
+            env = dict(os.environ, NETPULSE_RPM_MAX_DURATION="5s")
+            t0 = time.monotonic()
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=150, env=env)
+            print("plain run: exit %d in %.1f s" % (p.returncode, time.monotonic() - t0))
+            check(p.returncode == 0, "all: exit %d: %s" % (p.returncode, p.stderr[-1000:]))
+            lines = [l for l in p.stdout.splitlines() if l.strip()]
+            s = json.loads(lines[-1]) if lines else {}
+            check(s.get("Download") and s.get("Upload"), "all: ndt7 results missing")
+            r = s.get("Responsiveness") or {}
+            check(r.get("RPM", 0) > 0 and r.get("Protocol") == "h2c", "all: RPM part %r" % r)
+            check(len(datafiles.ndt7_files(datadir)) == 2, "all: want two ndt7 files")
+            check(len(wait_records(datadir, 1)) == 1, "all: want one responsiveness1 record")
+            # Without --server the RPM part is skipped and said so.
+            p = subprocess.run([a.client_bin, "--locate-url", "http://127.0.0.1:1/v2/nearest/ndt/ndt7",
+                                "--accept-data-policy", "--format", "json", "-q"],
+                               capture_output=True, text=True, timeout=60)
+            check("RPM" in p.stderr and "--server" in p.stderr,
+                  "all: no word on the skipped RPM part: %r" % p.stderr[-500:])
+        finally:
+            srv.stop()
+
+
+CASES = {
+    "h2c": lambda a: case_rpm(a, "h2c", False, []),
+    "h2": lambda a: case_rpm(a, "h2", True, []),
+    "parallel": lambda a: case_rpm(a, "parallel", False, ["--parallel"], parallel=True),
+    "parallel_h2": lambda a: case_rpm(a, "parallel_h2", True, ["--parallel"], parallel=True),
+    "nosend": lambda a: case_rpm(a, "nosend", False, ["--no-send-results"], sent=False),
+    "all": case_all,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server-bin", required=True)
+    ap.add_argument("--client-bin", required=True)
+    ap.add_argument("--case", action="append")
+    a = ap.parse_args()
+    for name in a.case or sorted(CASES):
+        print("== " + name, flush=True)
+        CASES[name](a)
+    if FAILS:
+        print("%d failure(s)" % len(FAILS), file=sys.stderr)
+        return 1
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

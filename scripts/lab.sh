@@ -118,6 +118,8 @@ set_cc() {
 }
 
 # htb at $rate with a bfifo of $buffer bytes under it, on device $2 in ns $1.
+# One class, so its quantum (a DRR share between siblings) changes nothing;
+# it is set only because the default (rate/r2q) draws a warning.
 # $3: bytes of link header the device's packets lack (a TUN device carries
 # bare IP packets; htb then charges them as Ethernet frames, like the veth).
 shape() {
@@ -125,7 +127,7 @@ shape() {
   [ "$3" -gt 0 ] && ovh=(overhead "$3")
   in_ns "$1" tc qdisc replace dev "$2" root handle 1: htb default 1
   in_ns "$1" tc class add dev "$2" parent 1: classid 1:1 htb rate "$rate" ceil "$rate" \
-    burst "$burst" cburst "$burst" "${ovh[@]}"
+    burst "$burst" cburst "$burst" quantum 1514 "${ovh[@]}"
   in_ns "$1" tc qdisc add dev "$2" parent 1:1 handle 10: bfifo limit "$buffer"
 }
 
@@ -232,7 +234,10 @@ down() {
   fi
   # shellcheck disable=SC1091
   [ -f "$dir/state" ] && . "$dir/state"
-  [ "$watchdog" = 1 ] || stop_pid "$watchdog_pid" TERM 10
+  # The watchdog leads its own process group (setsid): end its sleep too.
+  if [ "$watchdog" != 1 ] && [ -n "$watchdog_pid" ]; then
+    kill -TERM -- "-$watchdog_pid" 2>/dev/null || true
+  fi
   stop_pid "$server_pid" TERM 350
   if ip netns list | grep -q "^$ns_r\b"; then
     in_ns "$ns_r" tc -s qdisc show >"$dir/tc-final.txt" 2>&1 || true

@@ -39,6 +39,7 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, HERE)
 import datafiles  # noqa: E402
 import rpm_lab_rpm  # noqa: E402
@@ -50,31 +51,37 @@ BIG, SMALL = 1000000, 30000
 
 
 class Report:
-    """Every figure with its band; the test fails if any checked one is out."""
+    """Every figure with its band; the test fails if any checked one is out.
+    A check with a known_bug reason counts only under NP_KNOWN_BUGS=1 (as in
+    robustness.py); out of band otherwise, it is printed as KNOWN."""
 
     def __init__(self):
         self.rows = []
+        self.strict = os.environ.get("NP_KNOWN_BUGS") == "1"
 
-    def check(self, what, value, lo, hi, unit=""):
+    def check(self, what, value, lo, hi, unit="", known_bug=None):
         ok = value is not None and lo <= value <= hi
-        self.rows.append((what, value, "[%.2f, %.2f] %s" % (lo, hi, unit), ok))
-        print("%s %s: %s %s (band [%.2f, %.2f])" % ("ok  " if ok else "FAIL", what,
+        mark = "ok" if ok else "FAIL"
+        if not ok and known_bug and not self.strict:
+            mark, ok = "KNOWN", None
+            what = "%s [known: %s]" % (what, known_bug)
+        self.rows.append((what, value, "[%.2f, %.2f] %s" % (lo, hi, unit), ok, mark))
+        print("%-5s %s: %s %s (band [%.2f, %.2f])" % (mark, what,
               "none" if value is None else "%.2f" % value, unit, lo, hi), flush=True)
         return ok
 
     def note(self, what, value):
-        self.rows.append((what, value, "", None))
-        print("info %s: %s" % (what, value), flush=True)
+        self.rows.append((what, value, "", None, "info"))
+        print("info  %s: %s" % (what, value), flush=True)
 
     def failed(self):
         return [r for r in self.rows if r[3] is False]
 
     def table(self):
         print("\n=== accuracy lab: every figure ===")
-        for what, value, band, ok in self.rows:
+        for what, value, band, _, mark in self.rows:
             v = "%.2f" % value if isinstance(value, float) else str(value)
-            mark = {True: "ok", False: "FAIL", None: "info"}[ok]
-            print("%-4s %-52s %-14s %s" % (mark, what, v, band))
+            print("%-5s %-52s %-14s %s" % (mark, what, v, band))
 
 
 class Lab:
@@ -87,6 +94,7 @@ class Lab:
         self.dir = tempfile.mkdtemp(prefix="np-lab-%s-" % name)
         self.buffer = buffer
         self.env = {}
+        self.target_mbit = TARGET_MBIT
 
     def __enter__(self):
         cmd = [self.args.lab, "up", "--id", self.id, "--dir", self.dir,
@@ -170,13 +178,24 @@ def tcpping(host, port, n):
     return 0
 
 
-def server_ndt7_figures(lab, direction):
-    """From the newest ndt7 file of that direction in the lab's spool: the
-    rate M-Lab computes (last server TCP_INFO), the rate after the first 2 s,
-    and the bytes the server had not sent yet when it stopped."""
-    files = [f for f in datafiles.ndt7_files(lab.env["LAB_DATADIR"])
-             if os.path.basename(f).startswith("ndt7-%s-" % direction)]
-    doc = json.load(gzip.open(max(files, key=os.path.getmtime)))
+def ndt7_files(lab, direction):
+    return [f for f in datafiles.ndt7_files(lab.env["LAB_DATADIR"])
+            if os.path.basename(f).startswith("ndt7-%s-" % direction)]
+
+
+def server_ndt7_figures(lab, direction, known):
+    """From the new ndt7 file of that direction in the lab's spool (the
+    server writes it just after the test ends): the rate M-Lab computes
+    (last server TCP_INFO), the rate after the first 2 s, and the bytes the
+    server had not sent yet when it stopped."""
+    end = time.monotonic() + 15
+    new = []
+    while not new and time.monotonic() < end:
+        new = [f for f in ndt7_files(lab, direction) if f not in known]
+        time.sleep(0.1)
+    if not new:
+        raise AssertionError("no new ndt7 %s file in %s" % (direction, lab.env["LAB_DATADIR"]))
+    doc = json.load(gzip.open(new[0]))
     ti = [m["TCPInfo"] for m in doc[direction.capitalize()]["ServerMeasurements"]
           if m.get("TCPInfo")]
     key = "BytesAcked" if direction == "download" else "BytesReceived"
@@ -195,8 +214,23 @@ def idle_latency(lab, rep):
     rep.note("idle latency: min / max TCP handshake ms", "%.2f / %.2f" % (min(rtts), max(rtts)))
 
 
-def ndt7(lab, rep, direction):
-    """One ndt7 test through the lab while the bottleneck queues are sampled."""
+def ndt7_once(lab, direction):
+    """One ndt7 test through the lab: the client's summary and the server's
+    figures from its data file."""
+    known = set(ndt7_files(lab, direction))
+    p = lab.run("client", [lab.args.client_bin, "--server", lab.env["LAB_SERVER_ADDR"] + ":80",
+                           "--scheme", "ws", "--accept-data-policy", "--format", "json", "-q",
+                           "--" + direction], 90, capture_output=True, text=True)
+    if p.returncode != 0:
+        print(p.stdout + p.stderr, flush=True)
+    part = json.loads(p.stdout.strip().splitlines()[-1])[direction.capitalize()]
+    return part, server_ndt7_figures(lab, direction, known)
+
+
+def ndt7(lab, rep, direction, runs=3):
+    """ndt7 tests through the lab while the bottleneck queues are sampled;
+    the median of `runs` is judged: one test's start (BBR's startup and its
+    ProbeRTT, a cubic slow-start overshoot) moves it by a percent or two."""
     samples = []
     stop = threading.Event()
 
@@ -209,44 +243,44 @@ def ndt7(lab, rep, direction):
     before = lab.qdiscs()
     th = threading.Thread(target=sample)
     th.start()
+    results = []
     try:
-        p = lab.run("client", [lab.args.client_bin, "--server", lab.env["LAB_SERVER_ADDR"] + ":80",
-                               "--scheme", "ws", "--accept-data-policy", "--format", "json", "-q",
-                               "--" + direction], 90, capture_output=True, text=True)
+        for _ in range(runs):
+            results.append(ndt7_once(lab, direction))
     finally:
         stop.set()
         th.join()
-    if p.returncode != 0:
-        print(p.stdout + p.stderr, flush=True)
-    summary = json.loads(p.stdout.strip().splitlines()[-1])
-    part = summary[direction.capitalize()]
-    client_mbit = part["Throughput"]["Value"]
-    srv = server_ndt7_figures(lab, direction)
     # M-Lab publishes the server's figure (its last TCP_INFO: bytes acked, or
     # received, over the elapsed time); the upload figure the client prints
     # is that one too.
-    rep.check("ndt7 %s throughput, server TCP_INFO (target %.2f)" % (direction, TARGET_MBIT),
-              srv["mbit"], TARGET_MBIT * 0.97, TARGET_MBIT * 1.03, "Mbit/s")
+    srv_mbit = [srv["mbit"] for _, srv in results]
+    rep.check("ndt7 %s throughput, server TCP_INFO, median of %d (target %.2f)" %
+              (direction, runs, TARGET_MBIT), statistics.median(srv_mbit),
+              TARGET_MBIT * 0.97, TARGET_MBIT * 1.03, "Mbit/s")
+    rep.note("ndt7 %s: server figures / steady rates after 2 s, Mbit/s" % direction,
+             "%s / %s" % (" ".join("%.2f" % v for v in srv_mbit),
+                          " ".join("%.2f" % srv["steady"] for _, srv in results)))
     if direction == "download":
         # The client divides by its own elapsed time, which also covers the
         # drain of what the server still had unsent at 10 s; when BBR's
-        # ProbeRTT (cwnd 4 for 200 ms, every 10 s) falls into that drain the
-        # figure drops 2-3 % more (docs/lab.md).
-        inside = TARGET_MBIT * 0.97 <= client_mbit <= TARGET_MBIT * 1.03
-        rep.note("ndt7 download throughput, client-counted (+-3 %% band: %s)" %
-                 ("inside" if inside else "OUTSIDE"),
-                 "%.2f Mbit/s in %.2f s; server unsent at 10 s: %d B" %
-                 (client_mbit, part["ElapsedTime"]["Value"], srv["notsent"]))
-    rep.note("ndt7 %s: steady rate after 2 s (server TCP_INFO)" % direction,
-             "%.2f Mbit/s" % srv["steady"])
-    rep.note("ndt7 %s: MinRTT / loaded RTT / retransmitted %%" % direction,
+        # ProbeRTT falls into that drain the figure drops 1-3 % more
+        # (docs/lab.md).
+        client = [part["Throughput"]["Value"] for part, _ in results]
+        inside = TARGET_MBIT * 0.97 <= statistics.median(client) <= TARGET_MBIT * 1.03
+        rep.note("ndt7 download, client-counted (median +-3 %% band: %s): Mbit/s in s, "
+                 "server unsent at 10 s" % ("inside" if inside else "OUTSIDE"),
+                 ", ".join("%.2f in %.2f, %d B" % (part["Throughput"]["Value"],
+                                                    part["ElapsedTime"]["Value"], srv["notsent"])
+                           for part, srv in results))
+    part = results[-1][0]
+    rep.note("ndt7 %s: MinRTT / loaded RTT / retransmitted %% (last test)" % direction,
              "%.1f ms / %.1f ms / %.2f" % (part["Latency"]["Value"], part["LoadedLatency"]["Value"],
                                            part["Retransmission"]["Value"]))
     after = lab.qdiscs()
     # Downloads queue at the router's TUN side, uploads at its veth side.
     dev = "nplr%s" % lab.id if direction == "download" else "nplv%sr" % lab.id
     peak = max((s.get(dev, 0) for s in samples), default=0)
-    rep.note("ndt7 %s: bottleneck bfifo peak backlog / drops" % direction,
+    rep.note("ndt7 %s: bottleneck bfifo peak backlog / drops (all tests)" % direction,
              "%d B of %d / %d" % (peak, after[dev]["options"]["limit"],
                                   after[dev]["drops"] - before[dev]["drops"]))
     return peak, after[dev]["options"]["limit"]
@@ -274,6 +308,9 @@ def main(argv):
     ap.add_argument("--server-bin", required=True)
     ap.add_argument("--client-bin", required=True)
     ap.add_argument("--delayline", required=True)
+    ap.add_argument("--rpm-scheme", choices=("h2", "h2c"), default="h2",
+                    help="RPM over TLS (h2, the default) or cleartext (h2c)")
+    ap.add_argument("--only-rpm", action="store_true", help="skip the idle and ndt7 cases")
     args = ap.parse_args(argv[1:])
     if os.geteuid() != 0:
         print("SKIP: the accuracy lab needs root (network namespaces, TUN devices, tc); "
@@ -285,15 +322,19 @@ def main(argv):
             return 1
     # The lab measures the path, not this host's other work: the server, the
     # client and the probes (children inherit this) run before ordinary
-    # processes; the delay line itself runs SCHED_FIFO.
-    os.nice(-10)
+    # processes (nice -20); the delay line itself runs SCHED_FIFO.
+    os.nice(-20)
     rep = Report()
+    # Timing figures need a quiet host: say how busy it was.
+    rep.note("host load average at start (1 min, %d CPUs)" % os.cpu_count(),
+             "%.2f" % os.getloadavg()[0])
     rpm = rpm_lab_rpm.client_has_rpm(args.client_bin)
     with Lab(args, rep, BIG, "1mb") as lab:
-        idle_latency(lab, rep)
-        ndt7(lab, rep, "download")
-        peak, limit = ndt7(lab, rep, "upload")
-        queue_placement(lab, rep, peak, limit)
+        if not args.only_rpm:
+            idle_latency(lab, rep)
+            ndt7(lab, rep, "download")
+            peak, limit = ndt7(lab, rep, "upload")
+            queue_placement(lab, rep, peak, limit)
         big = rpm_lab_rpm.run(lab, rep, "1 MB") if rpm else None
     if rpm:
         with Lab(args, rep, SMALL, "30kb") as lab:
@@ -301,6 +342,7 @@ def main(argv):
         rpm_lab_rpm.compare(rep, big, small)
     else:
         rep.note("RPM cases", "not run: %s has no `rpm` subcommand yet" % args.client_bin)
+    rep.note("host load average at end (1 min)", "%.2f" % os.getloadavg()[0])
     rep.table()
     bad = rep.failed()
     print("\n%d figure(s), %d out of band" % (len(rep.rows), len(bad)), flush=True)

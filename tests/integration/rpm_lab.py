@@ -133,9 +133,6 @@ class Lab:
         return subprocess.run(["ip", "netns", "exec", self.ns(side)] + cmd, timeout=timeout,
                               **kw)
 
-    def popen(self, side, cmd, **kw):
-        return subprocess.Popen(["ip", "netns", "exec", self.ns(side)] + cmd, **kw)
-
     def qdiscs(self):
         """{device: bfifo json} at the router's two bottlenecks."""
         out = {}

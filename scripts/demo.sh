@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job on a fresh Debian 12 machine: installs the build packages that
 # are missing, builds netpulse, starts netpulse-server on loopback with a
-# temporary spool directory, runs the netpulse client (download, then upload)
-# against it, and prints the results and the data files the server wrote.
+# temporary spool directory, runs the netpulse client (ndt7 download, then
+# upload, then the responsiveness (RPM) test over HTTP/2) against it, and
+# prints the results and the data files the server wrote.
 #
 # Usage: scripts/demo.sh [--scheme ws|wss] [--keep]
 #   --scheme  ws (default) or wss (self-signed certificate, --no-verify)
@@ -65,7 +66,7 @@ else
 fi
 echo "server listening on 127.0.0.1:$port ($scheme)" >&2
 
-say "running the netpulse client: download, then upload (about 20 s)"
+say "running the netpulse client: ndt7 download, then upload, then responsiveness (RPM) (under a minute)"
 status=0
 "$bdir/netpulse" --server "127.0.0.1:$port" --scheme "$scheme" "${extra[@]}" \
   --accept-data-policy || status=$?
@@ -75,7 +76,7 @@ stop_server
 trap - EXIT
 
 say "data files written by the server"
-files=$(find "$spool" -type f -name '*.json.gz' | sort)
+files=$(find "$spool" -type f \( -name '*.json.gz' -o -name '*.json' \) ! -name '.*' | sort)
 if [ -z "$files" ]; then
   echo "no data files were written; server log: $log" >&2
   exit 1
@@ -83,6 +84,7 @@ fi
 for f in $files; do
   echo "$f"
 done
-echo "(each is gzip'd JSON in ndt-server's shape: zcat FILE | python3 -m json.tool)" >&2
+echo "(ndt7: gzip'd JSON in ndt-server's shape: zcat FILE | python3 -m json.tool;" >&2
+echo " responsiveness1: one line of JSON with the client's summary: python3 -m json.tool FILE)" >&2
 echo "server log: $log" >&2
 exit "$status"

@@ -36,6 +36,8 @@ typedef struct {
   const char *ca_file;      /* extra CA bundle, may be NULL */
   int family;               /* AF_UNSPEC, AF_INET or AF_INET6 */
   int parallel;             /* 1: download and upload at once; else one after the other */
+  int download_only;        /* 1: the download phase alone (not with parallel) */
+  int upload_only;          /* 1: the upload phase alone (not with parallel) */
   uint64_t interval_ms;     /* ID: interval between flow additions (1000) */
   uint32_t mad;             /* MAD: intervals in a moving average (4) */
   double tmp;               /* TMP: fraction the trimmed mean keeps (0.95) */

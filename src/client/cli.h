@@ -102,6 +102,10 @@ int np_cli_rpm_main(int argc, char **argv);
 int np_cli_rpm_run(uv_loop_t *loop, const np_rpm_options *o, int json, int verbose, int quiet,
                    json_t **ret_json);
 
+/* Fills o's parameters from the NETPULSE_RPM_* environment (defaults
+ * otherwise), for the RPM part of a plain run. 0 or the usage exit status. */
+int np_cli_rpm_env_params(np_rpm_options *o);
+
 /* "1s", "250ms", "1.5s", "2m" or plain seconds, into ms. 0 or NP_E_BADARG. */
 int np_cli_parse_duration_ms(const char *s, uint64_t *ret);
 

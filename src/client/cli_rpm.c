@@ -25,7 +25,7 @@ typedef struct {
   const char *server, *config_url, *scheme, *ca_file, *format;
   const char *interval, *max_duration, *idle, *tmp, *sdt, *mps, *ptc;
   long long mad, max_flows, max_conns, timeout_s;
-  int no_verify, ipv4, ipv6, parallel, json, verbose, quiet, accept, no_send;
+  int no_verify, ipv4, ipv6, parallel, download, upload, json, verbose, quiet, accept, no_send;
 } rpm_flags;
 
 static rpm_flags g_r;
@@ -48,6 +48,10 @@ static const np_flag kRpmFlags[] = {
     {"ipv6", '6', NP_FLAG_BOOL, &g_r.ipv6, NULL, "use IPv6 only", "false", 0, 0, 0},
     {"parallel", 0, NP_FLAG_BOOL, &g_r.parallel, NULL,
      "load both directions at once (default: download, then upload)", "false", 0, 0, 0},
+    {"download", 0, NP_FLAG_BOOL, &g_r.download, NULL,
+     "the download phase alone (after idle latency)", "false", 0, 0, 0},
+    {"upload", 0, NP_FLAG_BOOL, &g_r.upload, NULL, "the upload phase alone (after idle latency)",
+     "false", 0, 0, 0},
     {"rpm-interval", 0, NP_FLAG_STRING, &g_r.interval, "DURATION",
      "ID: interval between flow additions and stability checks", "1s", 0, 0, 0},
     {"rpm-mad", 0, NP_FLAG_INT, &g_r.mad, "N", "MAD: intervals in a moving average", "4", 1, 64, 0},
@@ -192,6 +196,9 @@ static const char *hint_for(const np_rpm_result *r, int verify) {
     return "the server does not speak HTTP/2 responsiveness there (is it a netpulse server "
            "with RPM enabled?)";
   if (r->error == NP_E_TIMEOUT) return "the test did not finish in time";
+  if (r->error == NP_E_CLOSED && strcmp(r->protocol, "h2c") == 0)
+    return "the server hung up on cleartext HTTP/2: if this is its TLS port, leave out "
+           "--scheme http";
   return NULL;
 }
 
@@ -251,6 +258,47 @@ static int usage_error(const char *msg, const char *v) {
   return NP_CLI_EXIT_USAGE;
 }
 
+/* The draft's parameters from the flags (or their environment
+ * variables): 0, or the usage exit status after saying what is wrong. */
+static int params_from_flags(np_rpm_options *o) {
+  if (np_cli_parse_duration_ms(g_r.interval, &o->interval_ms) < 0 || o->interval_ms < 10)
+    return usage_error("invalid --rpm-interval \"", g_r.interval);
+  if (np_cli_parse_duration_ms(g_r.max_duration, &o->max_duration_ms) < 0 ||
+      o->max_duration_ms < o->interval_ms)
+    return usage_error("invalid --rpm-max-duration (at least one interval) \"", g_r.max_duration);
+  if (o->max_duration_ms / o->interval_ms >= NP_RPM_MAX_INTERVALS)
+    return usage_error("--rpm-max-duration holds too many intervals: at most 1000 \"",
+                       g_r.max_duration);
+  if (np_cli_parse_duration_ms(g_r.idle, &o->idle_ms) < 0)
+    return usage_error("invalid --rpm-idle-duration \"", g_r.idle);
+  if (parse_fraction(g_r.tmp, 0.5, 1, &o->tmp) < 0)
+    return usage_error("invalid --rpm-tmp (0.5..1) \"", g_r.tmp);
+  if (parse_fraction(g_r.sdt, 0.001, 1, &o->sdt) < 0)
+    return usage_error("invalid --rpm-sdt (0.001..1) \"", g_r.sdt);
+  if (parse_fraction(g_r.mps, 1, 10000, &o->mps) < 0)
+    return usage_error("invalid --rpm-mps (1..10000) \"", g_r.mps);
+  if (parse_fraction(g_r.ptc, 0.001, 1, &o->ptc) < 0)
+    return usage_error("invalid --rpm-ptc (0.001..1) \"", g_r.ptc);
+  o->mad = (uint32_t)g_r.mad;
+  o->max_flows = (uint32_t)g_r.max_flows;
+  o->max_conns = (uint32_t)g_r.max_conns;
+  o->timeout_ms = (uint64_t)g_r.timeout_s * 1000;
+  return 0;
+}
+
+int np_cli_rpm_env_params(np_rpm_options *o) {
+  char err[512] = "";
+  int first = 0;
+  char *argv[] = {"netpulse", NULL};
+  if (np_flags_parse(kRpmFlags, NRPMFLAGS, 1, argv, ENV_PREFIX, &first, err, sizeof err) < 0) {
+    fprintf(stderr, "netpulse: %s\n", err);
+    return NP_CLI_EXIT_USAGE;
+  }
+  int rc = params_from_flags(o);
+  o->timeout_ms = 0; /* NETPULSE_TIMEOUT is ndt7's per-test cap here */
+  return rc;
+}
+
 int np_cli_rpm_main(int argc, char **argv) {
   char err[512] = "";
   int first = 0;
@@ -281,28 +329,8 @@ int np_cli_rpm_main(int argc, char **argv) {
   if (g_r.ipv4 && g_r.ipv6) return usage_error("-4 and -6 exclude each other", NULL);
   if (g_r.ca_file && access(g_r.ca_file, R_OK) != 0)
     return usage_error("cannot read --ca-file \"", g_r.ca_file);
-  if (np_cli_parse_duration_ms(g_r.interval, &o.interval_ms) < 0 || o.interval_ms < 10)
-    return usage_error("invalid --rpm-interval \"", g_r.interval);
-  if (np_cli_parse_duration_ms(g_r.max_duration, &o.max_duration_ms) < 0 ||
-      o.max_duration_ms < o.interval_ms)
-    return usage_error("invalid --rpm-max-duration (at least one interval) \"", g_r.max_duration);
-  if (o.max_duration_ms / o.interval_ms >= NP_RPM_MAX_INTERVALS)
-    return usage_error("--rpm-max-duration holds too many intervals: at most 1000 \"",
-                       g_r.max_duration);
-  if (np_cli_parse_duration_ms(g_r.idle, &o.idle_ms) < 0)
-    return usage_error("invalid --rpm-idle-duration \"", g_r.idle);
-  if (parse_fraction(g_r.tmp, 0.5, 1, &o.tmp) < 0)
-    return usage_error("invalid --rpm-tmp (0.5..1) \"", g_r.tmp);
-  if (parse_fraction(g_r.sdt, 0.001, 1, &o.sdt) < 0)
-    return usage_error("invalid --rpm-sdt (0.001..1) \"", g_r.sdt);
-  if (parse_fraction(g_r.mps, 1, 10000, &o.mps) < 0)
-    return usage_error("invalid --rpm-mps (1..10000) \"", g_r.mps);
-  if (parse_fraction(g_r.ptc, 0.001, 1, &o.ptc) < 0)
-    return usage_error("invalid --rpm-ptc (0.001..1) \"", g_r.ptc);
-  o.mad = (uint32_t)g_r.mad;
-  o.max_flows = (uint32_t)g_r.max_flows;
-  o.max_conns = (uint32_t)g_r.max_conns;
-  o.timeout_ms = (uint64_t)g_r.timeout_s * 1000;
+  rc = params_from_flags(&o);
+  if (rc != 0) return rc;
   o.server = g_r.server;
   o.config_url = g_r.config_url;
   o.tls = strcmp(sc, "https") == 0 || strcmp(sc, "wss") == 0;
@@ -310,6 +338,10 @@ int np_cli_rpm_main(int argc, char **argv) {
   o.ca_file = g_r.ca_file;
   o.family = g_r.ipv4 ? AF_INET : g_r.ipv6 ? AF_INET6 : AF_UNSPEC;
   o.parallel = g_r.parallel;
+  if (g_r.parallel && (g_r.download || g_r.upload))
+    return usage_error("--parallel loads both directions: drop --download/--upload", NULL);
+  o.download_only = g_r.download && !g_r.upload;
+  o.upload_only = g_r.upload && !g_r.download;
   o.no_send_result = g_r.no_send;
   rc = np_cli_consent(g_r.accept);
   if (rc != 0) return rc;

@@ -478,6 +478,8 @@ static int run_rpm(app *a, json_t **ret_json) {
   }
   np_rpm_options o;
   memset(&o, 0, sizeof o);
+  int rc = np_cli_rpm_env_params(&o);
+  if (rc != 0) return 1;
   o.server = a->server_arg;
   o.tls = strcmp(a->scheme, "wss") == 0;
   o.verify_tls = a->verify;

@@ -197,7 +197,40 @@ def case_all(a):
             srv.stop()
 
 
+def case_embed(a):
+    """docs/examples/rpm_embed.c, built with netpulse, measures; the copy in
+    docs/integrating.md is the file."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "docs", "examples", "rpm_embed.c")) as f:
+        src = f.read()
+    with open(os.path.join(root, "docs", "integrating.md")) as f:
+        check(("```c\n" + src + "```") in f.read(),
+              "embed: docs/integrating.md does not show docs/examples/rpm_embed.c as it is")
+    if not check(a.embed_bin and os.path.exists(a.embed_bin), "embed: no --embed-bin"):
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        datadir = os.path.join(tmp, "spool")
+        srv = ops_lib.Server(a.server_bin, datadir)
+        try:
+            p = run_client([a.embed_bin, "127.0.0.1:%d" % srv.ws, "http"], timeout=60)
+            check(p.returncode == 0, "embed: exit %d" % p.returncode)
+            lines = p.stdout.splitlines()
+            check(len(lines) == 3 and lines[0].startswith("RPM "), "embed: output %r" % lines)
+            summary = json.loads(lines[-1]) if lines else {}
+            check(summary.get("RPM", 0) > 0, "embed: summary %r" % summary)
+            files = wait_records(datadir, 1)
+            check(len(files) == 1, "embed: want one record")
+            if files:
+                with open(files[0]) as f:
+                    rec = json.load(f)
+                check((rec.get("ClientSummary") or {}).get("RPM") == summary.get("RPM"),
+                      "embed: the record lacks the summary")
+        finally:
+            srv.stop()
+
+
 CASES = {
+    "embed": case_embed,
     "h2c": lambda a: case_rpm(a, "h2c", False, []),
     "h2": lambda a: case_rpm(a, "h2", True, []),
     "parallel": lambda a: case_rpm(a, "parallel", False, ["--parallel"], parallel=True),
@@ -211,6 +244,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server-bin", required=True)
     ap.add_argument("--client-bin", required=True)
+    ap.add_argument("--embed-bin")
     ap.add_argument("--case", action="append")
     a = ap.parse_args()
     for name in a.case or sorted(CASES):

@@ -262,11 +262,12 @@ endif()
 # --- the RPM client against netpulse-server: h2 and h2c, sequential and
 # parallel, the summary in the record, and a plain `netpulse` run.
 if(Python3_Interpreter_FOUND)
-  foreach(case h2c h2 parallel parallel_h2 nosend all)
+  foreach(case h2c h2 parallel parallel_h2 nosend all embed)
     add_test(NAME integration.rpm_client_${case}
              COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/rpm_client_e2e.py
                      --server-bin $<TARGET_FILE:netpulse-server>
-                     --client-bin $<TARGET_FILE:netpulse-cli> --case ${case})
+                     --client-bin $<TARGET_FILE:netpulse-cli>
+                     --embed-bin $<TARGET_FILE:rpm_embed> --case ${case})
     set_tests_properties(integration.rpm_client_${case} PROPERTIES LABELS integration TIMEOUT 240)
   endforeach()
 else()

@@ -53,7 +53,8 @@ static void test_caps_and_roles(void **state) {
     assert_true(np_rpm_record_add_request(r, 5, NP_RPM_EP_SMALL, 2 * i + 1, t0 + i) >= 0);
   assert_int_equal(np_rpm_record_add_request(r, 5, NP_RPM_EP_SMALL, 1, t0), NP_E_TOOBIG);
   assert_int_equal(r->reqs_dropped, 1);
-  assert_int_equal(np_rpm_record_add_request(r, 99, NP_RPM_EP_SMALL, 1, t0), NP_E_BADARG);
+  assert_int_equal(np_rpm_record_add_request(r, NP_RPM_MAX_CONNS + 1, NP_RPM_EP_SMALL, 1, t0),
+                   NP_E_BADARG);
   /* Samples: at most one per 250 ms, at most NP_RPM_MAX_SAMPLES. */
   np_tcpinfo ti;
   memset(&ti, 0, sizeof ti);

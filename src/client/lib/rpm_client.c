@@ -13,15 +13,9 @@
 
 #include "core/clock.h"
 #include "core/error.h"
-#include "core/rand.h"
 #include "http/url.h"
-#include "netpulse/ndt7.h"
 
-#define TICK_MS 250
-#define PAYLOAD_LEN (1u << 20)
 #define CONFIG_MAX (64u << 10)
-#define DEFAULT_MAX_CONNS 200
-#define DEFAULT_IDLE_MS 2000
 
 static const char kLoadTag[] = "load"; /* stream_ud of load streams */
 
@@ -256,8 +250,10 @@ static void ev_end(rpm_link *l, void *ud, int32_t id, uint32_t error_code, void 
 
 int np_rpm_next_phase(const np_rpm_client *k, int phase) {
   if (phase == NP_RPM_PHASE_IDLE)
-    return k->parallel ? NP_RPM_PHASE_PARALLEL : NP_RPM_PHASE_DOWNLOAD;
-  if (phase == NP_RPM_PHASE_DOWNLOAD) return NP_RPM_PHASE_UPLOAD;
+    return k->parallel  ? NP_RPM_PHASE_PARALLEL
+           : k->up_only ? NP_RPM_PHASE_UPLOAD
+                        : NP_RPM_PHASE_DOWNLOAD;
+  if (phase == NP_RPM_PHASE_DOWNLOAD && !k->down_only) return NP_RPM_PHASE_UPLOAD;
   return PH_RESULT;
 }
 
@@ -408,8 +404,10 @@ static void on_interval(uv_timer_t *t) {
   for (rpm_link *l = k->links; l; l = l->next) {
     if (l->role != ROLE_LOAD) continue;
     uint64_t v = l->dir == DIR_UP ? rpm_link_bytes_acked(l) : rpm_link_bytes_in(l);
-    if (v >= l->mark_bytes) bytes[l->dir] += v - l->mark_bytes;
+    uint64_t d = v >= l->mark_bytes ? v - l->mark_bytes : 0;
+    bytes[l->dir] += d;
     l->mark_bytes = v;
+    if (l->dir == DIR_UP) rpm_link_pace_queue(l, (double)d * 1e9 / (double)k->p.interval_ns);
   }
   double secs = (double)k->p.interval_ns / 1e9;
   for (int d = 0; d < 2; d++) k->last_mbps[d] = (double)bytes[d] * 8 / secs / 1e6;
@@ -447,7 +445,7 @@ static void start_phase(np_rpm_client *k, int phase) {
 
 /* ---- progress, end --------------------------------------------------------- */
 
-static void on_tick(uv_timer_t *t) {
+void np_rpm_on_tick(uv_timer_t *t) {
   np_rpm_client *k = t->data;
   if (k->done || !k->algo_on || !k->cbs.on_progress) return;
   np_rpm_progress p = {.phase = (np_rpm_phase)k->phase,
@@ -480,7 +478,7 @@ static void finish(np_rpm_client *k, int err, const char *text) {
 
 void np_rpm_client_cancel(np_rpm_client *k) { finish(k, -ECANCELED, "cancelled"); }
 
-static void on_deadline(uv_timer_t *t) {
+void np_rpm_on_deadline(uv_timer_t *t) {
   np_rpm_client *k = t->data;
   if (k->start_error)
     finish(k, k->start_error, NULL);
@@ -488,7 +486,7 @@ static void on_deadline(uv_timer_t *t) {
     finish(k, NP_E_TIMEOUT, "the measurement did not finish in time");
 }
 
-static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai) {
+void np_rpm_on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai) {
   np_rpm_client *k = g->data;
   k->handles--;
   if (k->done) {
@@ -506,125 +504,4 @@ static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai) {
   uv_freeaddrinfo(ai);
   int rc = np_rpm_open_link(k, ROLE_CONFIG, 0, &k->config_link);
   if (rc < 0) finish(k, rc, NULL);
-}
-
-/* ---- start ------------------------------------------------------------------ */
-
-static int set_target(np_rpm_client *k, const np_rpm_options *o) {
-  if (o->config_url) {
-    np_url u;
-    if (np_url_parse(o->config_url, &u) < 0) return NP_E_BADARG;
-    if (strcmp(u.scheme, "https") != 0 && strcmp(u.scheme, "http") != 0) return NP_E_BADARG;
-    int tls = strcmp(u.scheme, "https") == 0;
-    (void)snprintf(k->res.protocol, sizeof k->res.protocol, "%s", tls ? "h2" : "h2c");
-    int w1 = snprintf(k->host, sizeof k->host, "%s", u.host);
-    (void)snprintf(k->port, sizeof k->port, "%d", u.port);
-    int w2 = snprintf(k->authority, sizeof k->authority, "%s", u.host_header);
-    int w3 = snprintf(k->cfg_path, sizeof k->cfg_path, "%s", u.target);
-    int w4 = snprintf(k->res.config_url, sizeof k->res.config_url, "%s", o->config_url);
-    if (w1 < 0 || (size_t)w1 >= sizeof k->host || w2 < 0 || (size_t)w2 >= sizeof k->authority ||
-        w3 < 0 || (size_t)w3 >= sizeof k->cfg_path || w4 < 0 ||
-        (size_t)w4 >= sizeof k->res.config_url)
-      return NP_E_TOOBIG;
-    return tls;
-  }
-  if (!o->server) return NP_E_BADARG;
-  int tls = o->tls != 0;
-  int rc = np_ndt7_split_server(o->server, tls ? "443" : "80", k->host, sizeof k->host, k->port,
-                                sizeof k->port, k->authority, sizeof k->authority);
-  if (rc < 0) return rc;
-  (void)snprintf(k->res.protocol, sizeof k->res.protocol, "%s", tls ? "h2" : "h2c");
-  (void)snprintf(k->cfg_path, sizeof k->cfg_path, "/.well-known/nq");
-  (void)snprintf(k->res.config_url, sizeof k->res.config_url, "%s://%s/.well-known/nq",
-                 tls ? "https" : "http", k->authority);
-  return tls;
-}
-
-static int set_params(np_rpm_client *k, const np_rpm_options *o) {
-  np_rpm_params_default(&k->p);
-  if (o->interval_ms) k->p.interval_ns = o->interval_ms * NP_NS_PER_MS;
-  if (o->mad) k->p.mad = o->mad;
-  if (o->tmp > 0) k->p.tmp = o->tmp;
-  if (o->sdt > 0) k->p.sdt = o->sdt;
-  if (o->mps > 0) k->p.mps = o->mps;
-  if (o->ptc > 0) k->p.ptc = o->ptc;
-  if (o->max_flows) k->p.max_flows = o->max_flows;
-  if (o->max_duration_ms) k->p.max_duration_ns = o->max_duration_ms * NP_NS_PER_MS;
-  k->idle_ns = (o->idle_ms ? o->idle_ms : DEFAULT_IDLE_MS) * NP_NS_PER_MS;
-  k->max_conns = o->max_conns ? o->max_conns : DEFAULT_MAX_CONNS;
-  k->parallel = o->parallel != 0;
-  k->send_result = !o->no_send_result;
-  np_rpm_result *r = &k->res;
-  r->interval_ms = k->p.interval_ns / NP_NS_PER_MS;
-  r->max_duration_ms = k->p.max_duration_ns / NP_NS_PER_MS;
-  r->idle_ms = k->idle_ns / NP_NS_PER_MS;
-  r->mad = k->p.mad;
-  r->max_flows = k->p.max_flows;
-  r->max_conns = k->max_conns;
-  r->tmp = k->p.tmp;
-  r->sdt = k->p.sdt;
-  r->mps = k->p.mps;
-  r->ptc = k->p.ptc;
-  r->parallel = k->parallel;
-  uint64_t loaded = k->p.max_duration_ns / NP_NS_PER_MS * (k->parallel ? 1 : 2);
-  k->timeout_ms = o->timeout_ms ? o->timeout_ms : k->idle_ns / NP_NS_PER_MS + loaded + 30000;
-  if (k->max_conns < 3) return NP_E_BADARG;
-  return np_rpm_params_check(&k->p);
-}
-
-int np_rpm_client_start(uv_loop_t *loop, const np_rpm_options *o, const np_rpm_callbacks *cbs,
-                        void *ud, np_rpm_client **ret_client) {
-  np_rpm_client *k = calloc(1, sizeof *k);
-  if (!k) return -ENOMEM;
-  k->loop = loop;
-  k->cbs = *cbs;
-  k->ud = ud;
-  k->phase = PH_CONFIG;
-  k->rng = np_random_u64() | 1;
-  int tls = set_target(k, o);
-  int rc = tls < 0 ? tls : set_params(k, o);
-  snprintf(k->res.server_host, sizeof k->res.server_host, "%s", k->host);
-  if (rc == 0 && tls) {
-    static const char *const alpn[] = {"h2", NULL};
-    np_tls_client_opts to = {.verify = o->verify_tls, .ca_file = o->ca_file, .alpn = alpn};
-    char err[256];
-    rc = np_tls_client_new(&to, &k->tls, err, sizeof err);
-  }
-  k->payload_len = PAYLOAD_LEN;
-  if (rc == 0) {
-    k->payload = malloc(k->payload_len);
-    rc = k->payload ? np_random_bytes(k->payload, k->payload_len) : -ENOMEM;
-  }
-  if (rc < 0) {
-    np_tls_ctx_free(k->tls);
-    free(k->payload);
-    free(k);
-    return rc;
-  }
-  k->t0 = np_mono_ns();
-  uv_timer_t *timers[] = {&k->interval, &k->probe, &k->tick, &k->deadline};
-  for (size_t i = 0; i < 4; i++) {
-    (void)uv_timer_init(loop, timers[i]);
-    timers[i]->data = k;
-  }
-  k->gai.data = k;
-  k->handles = 5; /* four timers and getaddrinfo (then the links) */
-  (void)uv_timer_start(&k->deadline, on_deadline, k->timeout_ms, 0);
-  (void)uv_timer_start(&k->tick, on_tick, TICK_MS, TICK_MS);
-  struct addrinfo hints;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_family = o->family;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_ADDRCONFIG;
-  rc = uv_getaddrinfo(loop, &k->gai, on_resolved, k->host, k->port, &hints);
-  if (rc < 0) {
-    /* Reported through on_done from the loop, never before returning. */
-    k->handles--;
-    k->start_error = -EHOSTUNREACH;
-    (void)snprintf(k->res.error_text, sizeof k->res.error_text, "cannot resolve %.200s: %s",
-                   k->host, uv_strerror(rc));
-    (void)uv_timer_start(&k->deadline, on_deadline, 0, 0);
-  }
-  if (ret_client) *ret_client = k;
-  return 0;
 }

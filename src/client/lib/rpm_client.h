@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <netdb.h>
 #include <sys/socket.h>
 
 #include <uv.h>
@@ -36,7 +37,7 @@ struct np_rpm_client {
   np_rpm_params p;
   uint64_t idle_ns, timeout_ms;
   uint32_t max_conns;
-  int parallel, send_result, verify, family;
+  int parallel, send_result, verify, family, down_only, up_only;
   np_tls_ctx *tls;
   char *ca_file;
   char host[256], port[8], authority[300];
@@ -86,6 +87,11 @@ void np_rpm_req_free(np_rpm_client *k, rpm_req *r);
 
 /* Opens a link of role (and direction) counted against max_conns. */
 int np_rpm_open_link(np_rpm_client *k, int role, int dir, rpm_link **ret);
+
+/* Loop callbacks of the run that rpm_start.c arms. */
+void np_rpm_on_tick(uv_timer_t *t);
+void np_rpm_on_deadline(uv_timer_t *t);
+void np_rpm_on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai);
 
 /* The summary object (rpm_report.c). */
 json_t *np_rpm_summary_object(const np_rpm_result *r);

@@ -12,22 +12,35 @@
 #include "core/error.h"
 #include "net/tcpinfo.h"
 
-#define OUT_HIGH (128u << 10) /* bytes queued in user space at most */
-#define OUT_LOWAT (32u << 10)
-#define NOTSENT_LOWAT (128u << 10)
+#define QUEUE_START                                                                                \
+  (16u << 10) /* send queue of a new link, in user space and unsent in the kernel */
+#define QUEUE_MIN (8u << 10)
+#define QUEUE_MAX (1u << 20)
+#define QUEUE_MS 4        /* a link queues about this long of its own rate */
 #define WINDOW (8u << 20) /* receive window per stream and connection */
 
 static void pump(rpm_link *l) {
   if (!l->c || !l->h || l->closing) return;
   size_t pending = np_conn_pending(l->c);
-  if (pending < OUT_HIGH) {
-    long long n = np_h2c_flush(l->h, OUT_HIGH - pending);
+  if (pending < l->queue) {
+    long long n = np_h2c_flush(l->h, l->queue - pending);
     if (n < 0) {
       rpm_link_abort(l);
       return;
     }
   }
-  np_conn_want_writable(l->c, np_h2c_want_write(l->h), OUT_LOWAT);
+  np_conn_want_writable(l->c, np_h2c_want_write(l->h), l->queue / 4);
+}
+
+void rpm_link_pace_queue(rpm_link *l, double bytes_per_s) {
+  /* A self probe's request waits behind what this link queued itself, in
+   * user space and unsent in the kernel: keep that to a few ms of the
+   * link's own rate (loopback needs megabytes, a slow uplink kilobytes). */
+  double q = bytes_per_s * QUEUE_MS / 1000.0;
+  size_t want = q < QUEUE_MIN ? QUEUE_MIN : q > QUEUE_MAX ? QUEUE_MAX : (size_t)q;
+  if (!l->c || l->closing || want == l->queue) return;
+  l->queue = want;
+  (void)np_tcp_notsent_lowat(np_conn_fd(l->c), (uint32_t)want);
 }
 
 static int h2_write(void *ud, const uint8_t *copy, size_t ncopy, const uint8_t *ref, size_t nref) {
@@ -112,6 +125,7 @@ int rpm_link_open(uv_loop_t *loop, const struct sockaddr *addr, np_tls_ctx *tls,
   l->ev = ev;
   l->ud = ud;
   l->load_stream = -1;
+  l->queue = QUEUE_START;
   (void)snprintf(l->scheme, sizeof l->scheme, "%s", tls ? "https" : "http");
   (void)snprintf(l->authority, sizeof l->authority, "%s", authority);
   int rc = np_h2c_new(&l->h, &kH2, l, payload, WINDOW);
@@ -134,7 +148,7 @@ int rpm_link_open(uv_loop_t *loop, const struct sockaddr *addr, np_tls_ctx *tls,
   /* Requests leave at once; our upload data waits in user space, not in
    * the socket, so a self probe is not queued behind it. */
   (void)np_tcp_nodelay(fd);
-  (void)np_tcp_notsent_lowat(fd, NOTSENT_LOWAT);
+  (void)np_tcp_notsent_lowat(fd, QUEUE_START);
   *ret = l;
   return 0;
 }

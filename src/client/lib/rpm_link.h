@@ -40,6 +40,7 @@ struct rpm_link {
   uint64_t t_start, t_tcp, t_tls; /* monotonic ns: connect(), TCP done, TLS done */
   int tls_rtts;                   /* round trips of the TLS handshake (1 or 2) */
   uint64_t mark_bytes;            /* the owner's interval bookkeeping */
+  size_t queue;                   /* send queue target (user space, and kernel unsent) */
   int32_t load_stream;
   char scheme[6]; /* "https" or "http" */
   char authority[300];
@@ -54,6 +55,10 @@ int rpm_link_open(uv_loop_t *loop, const struct sockaddr *addr, np_tls_ctx *tls,
 /* Starts a request on a ready link (see np_h2c_request); sends at once. */
 int32_t rpm_link_request(rpm_link *l, const char *method, const char *path, const uint8_t *body,
                          size_t len, int stream_upload, void *sud);
+
+/* Sizes the link's send queue to a few ms of bytes_per_s (its measured
+ * upload rate), within [8 KiB, 1 MiB]. */
+void rpm_link_pace_queue(rpm_link *l, double bytes_per_s);
 
 /* Drops the link now (on_closed follows from the loop). */
 void rpm_link_abort(rpm_link *l);

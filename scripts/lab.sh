@@ -134,14 +134,17 @@ shape() {
 start_server() {
   local log="$dir/server.log" i
   mkdir -p "$dir/spool"
-  in_ns "$ns_s" "$server_bin" --http-addr "$server_ip:80" --https-addr "$server_ip:443" \
-    --tls-self-signed --health-addr 127.0.0.1:8000 --prometheus-addr 127.0.0.1:9990 \
-    --uuid-prefix-file "$dir/no-uuid-prefix" --datadir "$dir/spool" "${server_flags[@]}" \
-    >"$log" 2>&1 &
-  echo "server_pid=$!" >>"$dir/state"
+  # Not through in_ns: a function run in the background is a subshell, and
+  # $! would name it, not the server (`ip netns exec` execs the server).
+  ip netns exec "$ns_s" "$server_bin" --http-addr "$server_ip:80" \
+    --https-addr "$server_ip:443" --tls-self-signed --health-addr 127.0.0.1:8000 \
+    --prometheus-addr 127.0.0.1:9990 --uuid-prefix-file "$dir/no-uuid-prefix" \
+    --datadir "$dir/spool" "${server_flags[@]}" >"$log" 2>&1 &
+  local pid=$!
+  echo "server_pid=$pid" >>"$dir/state"
   for ((i = 0; i < 100; i++)); do
     [ "$(grep -c 'msg="listening"' "$log" || true)" -ge 2 ] && return 0
-    kill -0 "$!" 2>/dev/null || break
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
   cat "$log" >&2
@@ -243,6 +246,12 @@ down() {
     in_ns "$ns_r" tc -s qdisc show >"$dir/tc-final.txt" 2>&1 || true
   fi
   stop_pid "$delayline_pid" TERM 50
+  # Whatever else still runs in the lab's namespaces (a command started by
+  # hand, a server that outlived its pid file) ends with them.
+  local ns p
+  for ns in "$ns_c" "$ns_r" "$ns_s"; do
+    for p in $(ip netns pids "$ns" 2>/dev/null); do stop_pid "$p" TERM 50; done
+  done
   # A lab killed between adding cc to the allowed list and restoring it.
   [ -z "$cc_orig" ] || echo "$cc_orig" >"$allowed"
   for ns in "$ns_c" "$ns_r" "$ns_s"; do

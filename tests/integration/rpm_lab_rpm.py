@@ -93,6 +93,14 @@ def run(lab, rep, label):
              "%.1f / %s / %s" % (res["RPM"], res.get("Band"), res.get("Confidence")))
     rep.check("RPM %s: idle latency (client's idle probes)" % label, res["IdleLatencyMs"],
               37.0, 43.0, "ms")
+    idle = [x for x in res.get("Samples", []) if x.get("Phase") == "idle"]
+    if idle:
+        rep.note("RPM %s: idle probes' median TCP / TLS / HTTP ms (max of their sums)" % label,
+                 "%.1f / %.1f / %.1f (%.1f)" % tuple(
+                     [statistics.median(x.get(k, 0) for x in idle)
+                      for k in ("TCPMs", "TLSMs", "HTTPMs")] +
+                     [max(x.get("TCPMs", 0) + x.get("TLSMs", 0) + x.get("HTTPMs", 0)
+                          for x in idle)]))
     out = {"res": res, "drops": drops, "record": rec}
     for phase, dev in (("Download", "nplr" + lab.id), ("Upload", "nplv%sr" % lab.id)):
         ph = res.get(phase)

@@ -47,7 +47,7 @@ static const np_flag kRpmFlags[] = {
     {"ipv4", '4', NP_FLAG_BOOL, &g_r.ipv4, NULL, "use IPv4 only", "false", 0, 0, 0},
     {"ipv6", '6', NP_FLAG_BOOL, &g_r.ipv6, NULL, "use IPv6 only", "false", 0, 0, 0},
     {"parallel", 0, NP_FLAG_BOOL, &g_r.parallel, NULL,
-     "load both directions at once (default: download, then upload)", "false", 0, 0, 0},
+     "load both directions at once instead of download, then upload", "false", 0, 0, 0},
     {"download", 0, NP_FLAG_BOOL, &g_r.download, NULL,
      "the download phase alone (after idle latency)", "false", 0, 0, 0},
     {"upload", 0, NP_FLAG_BOOL, &g_r.upload, NULL, "the upload phase alone (after idle latency)",
@@ -82,7 +82,7 @@ static const np_flag kRpmFlags[] = {
      "do not send the summary to the server (POST /rpm/v1/result)", "false", 0, 0, 0},
     {"accept-data-policy", 0, NP_FLAG_BOOL, &g_r.accept, NULL,
      "accept netpulse's data policy without asking", "false", 0, 0, 0},
-    {"timeout", 0, NP_FLAG_INT, &g_r.timeout_s, "SECONDS",
+    {"rpm-timeout", 0, NP_FLAG_INT, &g_r.timeout_s, "SECONDS",
      "give up after this long (0: the phases' maximum plus 30 s)", "0", 0, 3600, 0},
 };
 #define NRPMFLAGS (sizeof kRpmFlags / sizeof kRpmFlags[0])
@@ -189,6 +189,11 @@ static const char *hint_for(const np_rpm_result *r, int verify) {
   if (r->error == NP_E_TLS && verify)
     return "the TLS handshake failed; pass the server's CA with --ca-file FILE (or, for a "
            "test server only, --no-verify)";
+  if (r->error == NP_E_REFUSED && r->retry_after_s > 0) {
+    static char buf[96];
+    (void)snprintf(buf, sizeof buf, "the server is busy; try again in %d s", r->retry_after_s);
+    return buf;
+  }
   if (r->error == NP_E_REFUSED) return "the server is busy or refused the test; try again later";
   if (r->error == -ECONNREFUSED || (r->error == -EBADF && !r->server_ip[0]))
     return "nothing accepts connections there; check the host and port";
@@ -294,9 +299,7 @@ int np_cli_rpm_env_params(np_rpm_options *o) {
     fprintf(stderr, "netpulse: %s\n", err);
     return NP_CLI_EXIT_USAGE;
   }
-  int rc = params_from_flags(o);
-  o->timeout_ms = 0; /* NETPULSE_TIMEOUT is ndt7's per-test cap here */
-  return rc;
+  return params_from_flags(o);
 }
 
 int np_cli_rpm_main(int argc, char **argv) {

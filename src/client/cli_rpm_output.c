@@ -8,9 +8,9 @@
 #include "client/cli.h"
 #include "client/lib/rpm_client.h"
 
-static double fin(double v) { return isfinite(v) && v > 0 ? v : 0; }
+static double rfin(double v) { return isfinite(v) && v > 0 ? v : 0; }
 
-static json_t *num(double v) { return json_real(round(fin(v) * 1000) / 1000); }
+static json_t *rnum(double v) { return json_real(round(rfin(v) * 1000) / 1000); }
 
 int np_cli_rpm_failed(const np_rpm_result *r) { return r->error != 0 || !(r->rpm > 0); }
 
@@ -21,8 +21,8 @@ json_t *np_cli_rpm_json(const np_rpm_result *r, json_t *samples, const char *fai
   /* CLI additions (never renamed or removed, only added to). */
   (void)json_object_set_new(o, "Test", json_string("responsiveness"));
   (void)json_object_set_new(o, "Band", json_string(np_rpm_band_name(r->rpm)));
-  (void)json_object_set_new(o, "IdleLatencyMs", num(r->idle_latency_ms));
-  (void)json_object_set_new(o, "LoadedLatencyMs", num(r->loaded_latency_ms));
+  (void)json_object_set_new(o, "IdleLatencyMs", rnum(r->idle_latency_ms));
+  (void)json_object_set_new(o, "LoadedLatencyMs", rnum(r->loaded_latency_ms));
   double inc = r->loaded_latency_ms - r->idle_latency_ms;
   (void)json_object_set_new(
       o, "LatencyIncreaseMs",
@@ -43,8 +43,8 @@ json_t *np_cli_rpm_json(const np_rpm_result *r, json_t *samples, const char *fai
   const np_rpm_phase_result *par_ph = &r->phase[NP_RPM_PHASE_PARALLEL];
   json_t *pj = json_object_get(o, "Parallel");
   if (pj && par_ph->ran) {
-    (void)json_object_set_new(pj, "DownloadMbps", num(par_ph->down_mbps));
-    (void)json_object_set_new(pj, "UploadMbps", num(par_ph->up_mbps));
+    (void)json_object_set_new(pj, "DownloadMbps", rnum(par_ph->down_mbps));
+    (void)json_object_set_new(pj, "UploadMbps", rnum(par_ph->up_mbps));
   }
   json_t *errs = json_array();
   if (failure) {
@@ -61,24 +61,24 @@ json_t *np_cli_rpm_json(const np_rpm_result *r, json_t *samples, const char *fai
 
 json_t *np_cli_rpm_sample_json(const np_rpm_probe_sample *s) {
   json_t *o = json_pack("{s:s,s:s,s:o}", "Phase", np_rpm_phase_name(s->phase), "Kind",
-                        s->self ? "self" : "foreign", "T", num(s->t_s));
+                        s->self ? "self" : "foreign", "T", rnum(s->t_s));
   if (!s->self) {
-    (void)json_object_set_new(o, "TCPMs", num(s->tcp_ms));
-    if (s->tls_ms >= 0) (void)json_object_set_new(o, "TLSMs", num(s->tls_ms));
+    (void)json_object_set_new(o, "TCPMs", rnum(s->tcp_ms));
+    if (s->tls_ms >= 0) (void)json_object_set_new(o, "TLSMs", rnum(s->tls_ms));
   }
-  (void)json_object_set_new(o, "HTTPMs", num(s->http_ms));
+  (void)json_object_set_new(o, "HTTPMs", rnum(s->http_ms));
   return o;
 }
 
 static void print_ms(FILE *f, const char *label, double v, const char *extra) {
-  v = fin(v);
+  v = rfin(v);
   fprintf(f, "  %16s: %8.*f ms%s\n", label, v < 10 ? 2 : 1, v, extra ? extra : "");
 }
 
 static void print_phase(FILE *f, const char *title, const np_rpm_phase_result *p) {
   if (!p->ran) return;
   fprintf(f, "  %16s: %8.1f Mbit/s  %u flows, %.1f s, RPM %.0f (%s), %llu+%llu probes\n", title,
-          fin(p->throughput_mbps), p->flows, fin(p->duration_ms) / 1000, fin(p->rpm),
+          rfin(p->throughput_mbps), p->flows, rfin(p->duration_ms) / 1000, rfin(p->rpm),
           np_rpm_confidence_text(p->confidence), (unsigned long long)p->probes_foreign,
           (unsigned long long)p->probes_self);
 }
@@ -101,8 +101,8 @@ void np_cli_rpm_print_human(FILE *f, const np_rpm_result *r, const char *failure
     fprintf(f, "  %16s\n", "(partial figures follow)");
   }
   const char *band = np_rpm_band_name(r->rpm);
-  fprintf(f, "  %16s: %8.0f RPM  %s (%.1f ms per round trip)\n", "Responsiveness", fin(r->rpm),
-          band[0] ? band : "n/a", fin(r->loaded_latency_ms));
+  fprintf(f, "  %16s: %8.0f RPM  %s (%.1f ms per round trip)\n", "Responsiveness", rfin(r->rpm),
+          band[0] ? band : "n/a", rfin(r->loaded_latency_ms));
   fprintf(f, "  %16s: %s\n", "Confidence", np_rpm_confidence_text(r->confidence));
   print_ms(f, "Idle latency", r->idle_latency_ms, NULL);
   char inc[64] = "";
@@ -115,8 +115,8 @@ void np_cli_rpm_print_human(FILE *f, const np_rpm_result *r, const char *failure
   const np_rpm_phase_result *p = &r->phase[NP_RPM_PHASE_PARALLEL];
   if (p->ran) {
     print_phase(f, "Both ways", p);
-    fprintf(f, "  %16s: %8.1f Mbit/s down, %.1f Mbit/s up (last interval)\n", "", fin(p->down_mbps),
-            fin(p->up_mbps));
+    fprintf(f, "  %16s: %8.1f Mbit/s down, %.1f Mbit/s up (last interval)\n", "",
+            rfin(p->down_mbps), rfin(p->up_mbps));
   }
   fprintf(f, "  %16s: %s\n", "Summary stored",
           r->result_sent ? "yes (the server keeps it with its own record)" : "no");
@@ -126,11 +126,11 @@ void np_cli_rpm_print_human(FILE *f, const np_rpm_result *r, const char *failure
 int np_cli_rpm_progress_format(char *out, size_t cap, const np_rpm_progress *p) {
   int n;
   if (p->phase == NP_RPM_PHASE_IDLE)
-    n = snprintf(out, cap, "%-8s %5.1f s  idle latency probes: %llu", "idle", fin(p->elapsed_s),
+    n = snprintf(out, cap, "%-8s %5.1f s  idle latency probes: %llu", "idle", rfin(p->elapsed_s),
                  (unsigned long long)p->probes);
   else
     n = snprintf(out, cap, "%-8s %5.1f s %2u flows %9.1f down %9.1f up Mbit/s  RPM %6.0f",
-                 np_rpm_phase_name(p->phase), fin(p->elapsed_s), p->flows, fin(p->down_mbps),
-                 fin(p->up_mbps), fin(p->rpm));
+                 np_rpm_phase_name(p->phase), rfin(p->elapsed_s), p->flows, rfin(p->down_mbps),
+                 rfin(p->up_mbps), rfin(p->rpm));
   return n < 0 ? -1 : n;
 }

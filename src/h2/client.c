@@ -19,6 +19,7 @@ typedef struct cstream {
   size_t body_len, body_off;
   int upload; /* endless body from the payload */
   int status;
+  int retry_after; /* -1: none */
 } cstream;
 
 struct np_h2c {
@@ -55,12 +56,26 @@ static int emit(np_h2c *h, const uint8_t *copy, size_t ncopy, const uint8_t *ref
 
 /* ---- nghttp2 callbacks ---------------------------------------------------- */
 
+/* A small decimal header value, or -1. */
+static int small_number(const uint8_t *v, size_t n) {
+  if (n == 0 || n > 6) return -1;
+  int x = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (v[i] < '0' || v[i] > '9') return -1;
+    x = x * 10 + (v[i] - '0');
+  }
+  return x;
+}
+
 static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
                      const uint8_t *value, size_t vlen, uint8_t flags, void *ud) {
   (void)ud;
   (void)flags;
-  if (f->hd.type != NGHTTP2_HEADERS || nlen != 7 || memcmp(name, ":status", 7) != 0) return 0;
+  if (f->hd.type != NGHTTP2_HEADERS) return 0;
   cstream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  if (st && nlen == 11 && memcmp(name, "retry-after", 11) == 0)
+    st->retry_after = small_number(value, vlen);
+  if (nlen != 7 || memcmp(name, ":status", 7) != 0) return 0;
   if (!st || vlen != 3) return 0;
   int v = 0;
   for (size_t i = 0; i < 3; i++) {
@@ -75,7 +90,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   np_h2c *h = ud;
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_RESPONSE) return 0;
   cstream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-  if (st && h->cb->on_response) h->cb->on_response(h->ud, st->id, st->status, st->ud);
+  if (st && h->cb->on_response)
+    h->cb->on_response(h->ud, st->id, st->status, st->retry_after, st->ud);
   return 0;
 }
 
@@ -234,6 +250,7 @@ int32_t np_h2c_request(np_h2c *h, const char *method, const char *scheme, const 
   if (!st) return -ENOMEM;
   st->ud = stream_ud;
   st->upload = stream_upload;
+  st->retry_after = -1;
   if (body && body_len) {
     st->body = malloc(body_len);
     if (!st->body) {

@@ -19,8 +19,9 @@ typedef struct {
    * given to np_h2c_new and may be referenced. Return 0, or < 0 to fail
    * the connection. */
   int (*write)(void *ud, const uint8_t *copy, size_t ncopy, const uint8_t *ref, size_t nref);
-  /* The response headers of stream id arrived (status is :status). */
-  void (*on_response)(void *ud, int32_t id, int status, void *stream_ud);
+  /* The response headers of stream id arrived (status is :status;
+   * retry_after the Retry-After seconds, -1 when absent or not a number). */
+  void (*on_response)(void *ud, int32_t id, int status, int retry_after, void *stream_ud);
   /* n response body bytes arrived on stream id (not kept: count them). */
   void (*on_body)(void *ud, int32_t id, const uint8_t *data, size_t n, void *stream_ud);
   /* Stream id ended: error_code 0 for a complete response, else the

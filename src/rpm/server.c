@@ -485,22 +485,36 @@ static int peer_bytes(session *s) {
   return np_conn_peer_addr(s->c, s->ip, sizeof s->ip, &s->port);
 }
 
+static void orphan_close(np_conn *c, void *ud, int status) {
+  (void)c;
+  (void)ud;
+  (void)status;
+}
+
+/* A connection this function refuses is closed with callbacks of its own:
+ * the caller's on_close must not run after the caller let go of it (a
+ * probe connection reset right after its first bytes has no peer address
+ * any more, and its front-door state was freed twice). */
+static int refuse(np_conn *c, int rc) {
+  static const np_conn_callbacks orphan = {.on_close = orphan_close};
+  np_conn_set_callbacks(c, &orphan, NULL);
+  np_conn_abort(c, rc);
+  return rc;
+}
+
 int np_rpm_serve(np_conn *c, const np_rpm_server_cfg *cfg, const char *uuid, const uint8_t *initial,
                  size_t n) {
   session *s = calloc(1, sizeof *s);
-  if (!s) {
-    np_conn_abort(c, -ENOMEM);
-    return -ENOMEM;
-  }
+  if (!s) return refuse(c, -ENOMEM);
   s->c = c;
   s->cfg = cfg;
   (void)snprintf(s->uuid, sizeof s->uuid, "%s", uuid);
   int rc = peer_bytes(s);
   if (rc >= 0) rc = np_h2_conn_new(&s->h2, &cfg->h2, &h2cb, s);
   if (rc < 0) {
+    np_h2_conn_free(s->h2);
     free(s);
-    np_conn_abort(c, rc);
-    return rc;
+    return refuse(c, rc);
   }
   set_cc(s);
   if (cfg->notsent_lowat) {

@@ -33,6 +33,7 @@ typedef struct {
   int cli_closes;
   uint32_t close_code;
   int refs; /* write calls that referenced the payload */
+  int retry_after;
 } pair;
 
 static int srv_request(void *ud, const np_h2_request *rq, uint64_t now) {
@@ -45,6 +46,10 @@ static int srv_request(void *ud, const np_h2_request *rq, uint64_t now) {
   if (strcmp(path, "/large") == 0)
     return np_h2_respond_stream(p->srv, rq->stream_id, 200, NULL, 0, 300000);
   if (strcmp(path, "/upload") == 0 || strcmp(path, "/result") == 0) return 0;
+  if (strcmp(path, "/busy") == 0) {
+    static const np_h2_header h[] = {{"retry-after", "42"}};
+    return np_h2_respond(p->srv, rq->stream_id, 503, h, 1, np_slice_cstr("{}"));
+  }
   return np_h2_respond(p->srv, rq->stream_id, 404, NULL, 0, np_slice_make("", 0));
 }
 
@@ -85,10 +90,11 @@ static int cli_write(void *ud, const uint8_t *copy, size_t ncopy, const uint8_t 
   return nref ? np_buf_append(&p->wire, ref, nref) : 0;
 }
 
-static void cli_response(void *ud, int32_t id, int status, void *sud) {
+static void cli_response(void *ud, int32_t id, int status, int retry_after, void *sud) {
   (void)id;
   (void)sud;
   ((pair *)ud)->status = status;
+  ((pair *)ud)->retry_after = retry_after;
 }
 
 static void cli_body(void *ud, int32_t id, const uint8_t *d, size_t n, void *sud) {
@@ -168,7 +174,13 @@ static void test_get_small(void **state) {
   assert_true(np_h2c_request(p->cli, "GET", "http", "e", "/nope", NULL, 0, 0, p) > id);
   pump(p, UINT64_MAX);
   assert_int_equal(p->status, 404);
+  assert_int_equal(p->retry_after, -1);
   assert_int_equal(p->cli_closes, 2);
+  /* A refusal's Retry-After reaches the caller. */
+  assert_true(np_h2c_request(p->cli, "GET", "http", "e", "/busy", NULL, 0, 0, p) > 0);
+  pump(p, UINT64_MAX);
+  assert_int_equal(p->status, 503);
+  assert_int_equal(p->retry_after, 42);
   assert_false(np_h2c_dead(p->cli));
   pair_free(p);
 }

@@ -67,7 +67,7 @@ static void on_handle_closed(uv_handle_t *h) {
 
 static void ev_ready(rpm_link *l, void *ud);
 static void ev_closed(rpm_link *l, void *ud, int status);
-static void ev_response(rpm_link *l, void *ud, int32_t id, int status, void *sud);
+static void ev_response(rpm_link *l, void *ud, int32_t id, int status, int retry_after, void *sud);
 static void ev_body(rpm_link *l, void *ud, const uint8_t *data, size_t n, void *sud);
 static void ev_end(rpm_link *l, void *ud, int32_t id, uint32_t error_code, void *sud);
 
@@ -135,6 +135,10 @@ static void ev_closed(rpm_link *l, void *ud, int status) {
   }
   if (l->role == ROLE_FOREIGN && k->foreign_inflight) k->foreign_inflight--;
   if (l->role == ROLE_LOAD && k->load_open) k->load_open--;
+  /* The connection carrying the summary went away unanswered: the
+   * measurement itself is complete. */
+  if (!k->done && k->phase == PH_RESULT && (l->role == ROLE_RESULT || l == k->config_link))
+    finish(k, 0, NULL);
   if (l == k->config_link) {
     k->config_link = NULL;
     if (!k->done && k->phase == PH_CONFIG) {
@@ -145,16 +149,17 @@ static void ev_closed(rpm_link *l, void *ud, int status) {
       finish(k, e, text);
     }
   }
-  if (!k->done && k->phase == PH_RESULT && l->role == ROLE_RESULT) finish(k, 0, NULL);
   k->handles--;
   maybe_free(k);
 }
 
-static void ev_response(rpm_link *l, void *ud, int32_t id, int status, void *sud) {
+static void ev_response(rpm_link *l, void *ud, int32_t id, int status, int retry_after, void *sud) {
   (void)l;
   (void)ud;
   (void)id;
-  if (sud != kLoadTag) ((rpm_req *)sud)->status = status;
+  if (sud == kLoadTag) return;
+  ((rpm_req *)sud)->status = status;
+  ((rpm_req *)sud)->retry_after = retry_after;
 }
 
 static void ev_body(rpm_link *l, void *ud, const uint8_t *data, size_t n, void *sud) {
@@ -185,7 +190,12 @@ static void config_done(np_rpm_client *k, rpm_req *r, uint32_t error_code) {
   char text[256];
   if (error_code != 0 || r->status != 200) {
     if (r->status == 503 || r->status == 429 || r->status == 401) {
-      (void)snprintf(text, sizeof text, "server refused the test: HTTP %d", r->status);
+      k->res.retry_after_s = r->retry_after > 0 ? r->retry_after : 0;
+      if (r->retry_after > 0)
+        (void)snprintf(text, sizeof text, "server refused the test: HTTP %d, retry after %d s",
+                       r->status, r->retry_after);
+      else
+        (void)snprintf(text, sizeof text, "server refused the test: HTTP %d", r->status);
       finish(k, NP_E_REFUSED, text);
     } else {
       (void)snprintf(text, sizeof text, "config request failed: HTTP %d", r->status);
@@ -482,6 +492,8 @@ void np_rpm_on_deadline(uv_timer_t *t) {
   np_rpm_client *k = t->data;
   if (k->start_error)
     finish(k, k->start_error, NULL);
+  else if (k->phase == PH_RESULT)
+    finish(k, 0, NULL); /* measured; only the summary's answer is missing */
   else
     finish(k, NP_E_TIMEOUT, "the measurement did not finish in time");
 }

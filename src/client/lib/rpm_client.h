@@ -25,6 +25,7 @@ typedef struct rpm_req {
   int kind;
   int phase;
   int status;
+  int retry_after;
   uint64_t t0;
   rpm_link *l;
   np_buf body; /* config and result answers, capped */

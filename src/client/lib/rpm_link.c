@@ -49,9 +49,9 @@ static int h2_write(void *ud, const uint8_t *copy, size_t ncopy, const uint8_t *
   return np_conn_writev(l->c, b, nref ? 2 : 1, NULL, NULL);
 }
 
-static void h2_response(void *ud, int32_t id, int status, void *sud) {
+static void h2_response(void *ud, int32_t id, int status, int retry_after, void *sud) {
   rpm_link *l = ud;
-  if (l->ev->on_response) l->ev->on_response(l, l->ud, id, status, sud);
+  if (l->ev->on_response) l->ev->on_response(l, l->ud, id, status, retry_after, sud);
 }
 
 static void h2_body(void *ud, int32_t id, const uint8_t *data, size_t n, void *sud) {

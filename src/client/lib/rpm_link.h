@@ -22,7 +22,7 @@ typedef struct rpm_link rpm_link;
 typedef struct {
   void (*on_ready)(rpm_link *l, void *ud);              /* connected, handshakes done */
   void (*on_closed)(rpm_link *l, void *ud, int status); /* link freed after */
-  void (*on_response)(rpm_link *l, void *ud, int32_t id, int status, void *sud);
+  void (*on_response)(rpm_link *l, void *ud, int32_t id, int status, int retry_after, void *sud);
   void (*on_body)(rpm_link *l, void *ud, const uint8_t *data, size_t n, void *sud);
   void (*on_end)(rpm_link *l, void *ud, int32_t id, uint32_t error_code, void *sud);
 } rpm_link_events;

@@ -79,7 +79,7 @@ def run(lab, rep, label):
     else:
         where = [lab.env["LAB_SERVER_ADDR"] + ":80", "--scheme", "http"]
     cmd = [lab.args.client_bin, "rpm", "--server"] + where + [
-        "--accept-data-policy", "--json", "-q", "--verbose", "--timeout", "150"]
+        "--accept-data-policy", "--json", "-q", "--verbose", "--rpm-timeout", "150"]
     p = lab.run("client", cmd, 200, capture_output=True, text=True)
     after = lab.qdiscs()
     if p.returncode != 0:

@@ -151,6 +151,12 @@ static void drain_device(direction *d, uint8_t *scratch) {
       np_dq_drop_full(&d->q);
       continue;
     }
+    /* A read that fills the slot may have cut a bigger packet (TUN reads
+     * truncate): drop it, counted, rather than forward part of it. */
+    if ((size_t)n >= SLOT_BYTES) {
+      d->q.st.dropped_big++;
+      continue;
+    }
     (void)np_dq_commit(&d->q, (size_t)n, mono_ns() + d->delay_ns);
   }
 }

@@ -36,6 +36,10 @@ typedef struct {
   uint32_t max_resets_per_s;       /* RST_STREAM frames per second (100) */
   size_t out_high;                 /* bytes queued for the socket before more
                                       frames are made (256 KiB) */
+  uint32_t max_frame;              /* SETTINGS_MAX_FRAME_SIZE advertised, and the
+                                      largest streamed DATA frame sent when the
+                                      peer allows it (256 KiB, 16 KiB..16 MiB-1;
+                                      costs nghttp2 a frame buffer this large) */
   np_slice payload;                /* bytes streamed bodies are cut from; the
                                       caller owns them and keeps them alive
                                       longer than every connection (>= 16 KiB) */

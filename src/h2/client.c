@@ -204,7 +204,8 @@ int np_h2c_new(np_h2c **ret, const np_h2c_callbacks *cb, void *ud, np_slice payl
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, window},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 16u << 10},
       /* Large download frames: DATA payload goes to on_data_chunk as it
-       * arrives, nghttp2 buffers none of it. */
+       * arrives, nghttp2 buffers none of it (only a GOAWAY's debug data,
+       * up to this size, once). */
       {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, FRAME_RECV_MAX},
   };
   rc = NP_E_BADARG;

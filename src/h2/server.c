@@ -28,7 +28,7 @@ void np_h2_config_default(np_h2_config *cfg) {
   cfg->max_control_per_s = 1000;
   cfg->max_resets_per_s = 100;
   cfg->out_high = 256u << 10;
-  cfg->max_frame = 256u << 10;
+  cfg->max_frame = 1u << 20;
 }
 
 /* ---- nghttp2 callbacks -------------------------------------------------- */
@@ -321,7 +321,9 @@ int np_h2_conn_new(np_h2_conn **ret, const np_h2_config *cfg, const np_h2_callba
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, c->cfg.max_header_list},
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
       /* Large upload frames: nghttp2 hands DATA payload to on_data_chunk
-       * as it arrives and buffers none of it, so this costs no memory. */
+       * as it arrives and buffers none of it. The one frame it does buffer
+       * whole is GOAWAY's debug data (up to max_frame - 8 bytes, once: the
+       * connection ends with it), hence a bounded max_frame. */
       {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, c->cfg.max_frame},
   };
   rc = NP_E_BADARG;

@@ -45,7 +45,7 @@ static int srv_request(void *ud, const np_h2_request *rq, uint64_t now) {
   if (strcmp(path, "/small?mid=x") == 0)
     return np_h2_respond(p->srv, rq->stream_id, 200, NULL, 0, np_slice_cstr("x"));
   if (strcmp(path, "/large") == 0)
-    return np_h2_respond_stream(p->srv, rq->stream_id, 200, NULL, 0, 300000);
+    return np_h2_respond_stream(p->srv, rq->stream_id, 200, NULL, 0, 3000000);
   if (strcmp(path, "/upload") == 0 || strcmp(path, "/result") == 0) return 0;
   if (strcmp(path, "/busy") == 0) {
     static const np_h2_header h[] = {{"retry-after", "42"}};
@@ -147,7 +147,7 @@ static void pump(pair *p, uint64_t budget) {
     }
     struct iovec iov[16];
     int k;
-    while ((k = np_h2_conn_pull(p->srv, iov, 16, 1u << 20, 1)) > 0) {
+    while ((k = np_h2_conn_pull(p->srv, iov, 16, 4u << 20, 1)) > 0) {
       size_t total = 0;
       for (int i = 0; i < k; i++) {
         assert_int_equal(np_h2c_recv(p->cli, iov[i].iov_base, iov[i].iov_len), 0);
@@ -196,7 +196,7 @@ static void test_large_download_counted(void **state) {
   assert_true(np_h2c_request(p->cli, "GET", "https", "e", "/large", NULL, 0, 0, p) > 0);
   pump(p, UINT64_MAX);
   assert_int_equal(p->status, 200);
-  assert_int_equal(p->cli_body, 300000); /* beyond the 64 KiB default window */
+  assert_int_equal(p->cli_body, 3000000); /* beyond the 1 MiB window */
   assert_int_equal(p->close_code, 0);
   /* The client allows 1 MiB frames: the server sends its max_frame. */
   np_h2_config d;

@@ -273,7 +273,7 @@ static void test_oversize_data_frame(void **state) {
   (void)state;
   np_h2_config d;
   np_h2_config_default(&d);
-  static uint8_t f[9 + (256u << 10) + 1];
+  static uint8_t f[9 + (1u << 20) + 1];
   assert_int_equal(d.max_frame + 1, sizeof f - 9);
   size_t n = frame(f, d.max_frame + 1, 0x0, 0, 1); /* over SETTINGS_MAX_FRAME_SIZE */
   expect_goaway(f, n, NGHTTP2_FRAME_SIZE_ERROR);
@@ -303,7 +303,7 @@ static void test_scan_largest_frame(void **state) {
 }
 
 /* A DATA frame as large as the server allows (SETTINGS_MAX_FRAME_SIZE,
- * 256 KiB) is accepted and dropped unread as one piece, then counted. */
+ * 1 MiB) is accepted and dropped unread as one piece, then counted. */
 static void test_large_frame_skipped(void **state) {
   (void)state;
   client c;
@@ -311,7 +311,7 @@ static void test_large_frame_skipped(void **state) {
   open_discard(&c, &a, NULL);
   np_h2_config d;
   np_h2_config_default(&d);
-  static uint8_t f[9 + (256u << 10)];
+  static uint8_t f[9 + (1u << 20)];
   size_t n = frame(f, d.max_frame, 0x0, 0x1, 1); /* END_STREAM */
   assert_int_equal(n, sizeof f);
   assert_int_equal(np_h2_conn_recv(a.h2, f, 9 + 100, 1), 0);

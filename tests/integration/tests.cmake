@@ -351,15 +351,12 @@ endif()
 
 # --- accuracy lab (issue 10): htb + bfifo + a TUN delay line, as root -------
 # lab/delayline forwards between two TUN devices after a fixed delay (no
-# netem here); its queue (lab/delayq.c) is unit-tested by test_delayq.
+# netem here); its queue (lab/delayq.c) is unit-tested by test_delayq
+# (wired in CMakeLists.txt).
 add_executable(delayline ${CMAKE_SOURCE_DIR}/lab/delayline.c ${CMAKE_SOURCE_DIR}/lab/delayq.c)
 target_include_directories(delayline PRIVATE ${CMAKE_SOURCE_DIR}/lab)
 target_link_libraries(delayline PRIVATE m)
 set_target_properties(delayline PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lab)
-if(TARGET test_delayq)
-  target_sources(test_delayq PRIVATE ${CMAKE_SOURCE_DIR}/lab/delayq.c)
-  target_include_directories(test_delayq PRIVATE ${CMAKE_SOURCE_DIR}/lab)
-endif()
 # The lab's end-to-end check, tests/integration/rpm_lab.py (root; builds labs
 # with scripts/lab.sh and checks idle latency, queue placement, ndt7 and RPM
 # against issue 10's bands), is not registered yet: on the shared 2-core

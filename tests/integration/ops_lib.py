@@ -72,6 +72,10 @@ class Server:
                 return r.status
         except urllib.error.HTTPError as e:
             return e.code
+        except (urllib.error.URLError, OSError):
+            # No answer within timeout (a loaded machine): not a status;
+            # callers that poll (wait_for) ask again.
+            return None
 
     def metrics_text(self):
         with urllib.request.urlopen(

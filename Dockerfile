@@ -69,7 +69,8 @@ RUN mkdir -p /var/spool/netpulse/ndt7 /var/spool/netpulse/responsiveness1 /var/l
 # deploy/k8s/netpulse.yaml and deploy/README.md.
 ENV NETPULSE_DATADIR=/var/spool/netpulse
 
-# ndt7 over ws:// and wss://, Prometheus /metrics. /health stays on
+# The front doors (ndt7 over ws:// and wss://, responsiveness over h2c, h2
+# and HTTP/1.1, the test page), Prometheus /metrics. /health stays on
 # 127.0.0.1:8000 (inside the pod or host network namespace).
 EXPOSE 80 443 9990
 
@@ -85,5 +86,5 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
 ENTRYPOINT ["netpulse-server"]
 
 LABEL org.opencontainers.image.title="netpulse" \
-      org.opencontainers.image.description="netpulse-server: ndt7 throughput tests for M-Lab, and the netpulse client" \
+      org.opencontainers.image.description="netpulse-server: ndt7 throughput and responsiveness (RPM) tests for M-Lab, and the netpulse client" \
       org.opencontainers.image.licenses="Apache-2.0"

@@ -31,7 +31,7 @@ root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_pkgs=(cmake gcc pkg-config libuv1-dev libssl-dev libjansson-dev
 	zlib1g-dev libnghttp2-dev libcmocka-dev)
 test_pkgs=(clang clang-format libclang-rt-14-dev python3 inotify-tools iperf3 nodejs npm chromium
-	nghttp2-client curl python3-prometheus-client python3-jwt python3-jsonschema prometheus openssl
+	nghttp2-client curl python3-prometheus-client python3-jwt python3-jsonschema python3-yaml prometheus openssl
 	iproute2 docker.io debootstrap)
 
 pkgs=("${build_pkgs[@]}")

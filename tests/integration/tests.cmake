@@ -312,6 +312,18 @@ if(Python3_Interpreter_FOUND)
                    ${CMAKE_SOURCE_DIR}/schemas/responsiveness1.schema.json)
   set_tests_properties(lint.schemas PROPERTIES LABELS lint TIMEOUT 60)
 endif()
+# Every datatype the server writes (found in src/) has its spool volume,
+# server mount and uploader (pusher, or jostler with its schema) in
+# deploy/k8s/netpulse.yaml, a directory in the Dockerfile and a mount in the
+# container smoke test. Debian's python3-yaml reads the manifest.
+if(EXISTS /usr/bin/python3)
+  add_test(NAME lint.deploy_datatypes
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/deploy_datatypes.py
+                   ${CMAKE_SOURCE_DIR})
+  set_tests_properties(lint.deploy_datatypes PROPERTIES LABELS lint TIMEOUT 60)
+else()
+  np_missing_tool("/usr/bin/python3 missing: deployment datatype lint")
+endif()
 
 # --- the test page in headless Chromium (issue 8) --------------------------
 # browser_page.mjs loads / from the server over http (RPM over HTTP/1.1) and

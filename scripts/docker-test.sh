@@ -11,17 +11,26 @@
 #   2. netpulse-server in a container with --network=host (M-Lab gives each
 #      pod its own IP; host networking is the local equivalent), configured
 #      only through NETPULSE_* environment variables as in the k8s manifest,
-#      on free loopback ports, as uid 65534, with a host directory mounted as
-#      the ndt7 spool (/var/spool/netpulse/ndt7) and a socket-UUID prefix file
-#      mounted read-only at /var/local/uuid; read-only root filesystem, all
-#      capabilities dropped, no-new-privileges (as in the k8s manifest);
+#      on free loopback ports, as uid 65534, with host directories mounted as
+#      the ndt7 and responsiveness1 spools (/var/spool/netpulse/<datatype>)
+#      and a socket-UUID prefix file mounted read-only at /var/local/uuid;
+#      read-only root filesystem, all capabilities dropped, no-new-privileges
+#      (as in the k8s manifest);
 #   3. Docker's HEALTHCHECK turns healthy; `netpulse-server healthcheck`
 #      (the exec livenessProbe) exits 0;
 #   4. real ndt7 tests with the client inside the image (or --client PATH):
-#      download+upload over ws://, download over wss:// (self-signed);
+#      download+upload over ws://, download over wss:// (self-signed); and
+#      one RPM measurement (`netpulse rpm`) over h2 on the wss port: idle
+#      latency and the upload phase (a download would be cut at the
+#      bandwidth budget's per-test bytes within a fraction of a second on
+#      loopback), with its summary sent to the server;
 #   5. the result files appear in the host spool: complete gzip, owned by
-#      65534, UUIDs with the mounted prefix, no staging leftovers; /metrics
-#      counts the successes;
+#      65534, UUIDs with the mounted prefix, no staging leftovers; exactly
+#      one responsiveness1 file, one line, owned by 65534, valid against
+#      schemas/responsiveness1.json (BigQuery) and .schema.json (JSON
+#      Schema), its connections' UUIDs with the mounted prefix and the
+#      client's summary in it; /metrics counts the successes and files of
+#      each;
 #   6. SIGTERM during a running upload: health goes 500 (probe exits 1),
 #      a new test is refused, the running test finishes and its file is
 #      written, and the container exits 0 by itself.
@@ -187,8 +196,8 @@ docker run -d --name "$name" --network=host \
   -v "$spool/ndt7:/var/spool/netpulse/ndt7" \
   -v "$spool/responsiveness1:/var/spool/netpulse/responsiveness1" \
   -v "$work/uuid:/var/local/uuid:ro" \
-  -e NETPULSE_NDT7_ADDR_CLEARTEXT="127.0.0.1:$p_ws" \
-  -e NETPULSE_NDT7_ADDR="127.0.0.1:$p_wss" \
+  -e NETPULSE_HTTP_ADDR="127.0.0.1:$p_ws" \
+  -e NETPULSE_HTTPS_ADDR="127.0.0.1:$p_wss" \
   -e NETPULSE_TLS_SELF_SIGNED=true \
   -e NETPULSE_HEALTH_ADDR="127.0.0.1:$p_health" \
   -e NETPULSE_PROMETHEUS_ADDR="127.0.0.1:$p_prom" \
@@ -252,6 +261,31 @@ if out=$(run_client --server "127.0.0.1:$p_wss" --scheme wss --no-verify --downl
   ok "wss:// download: $(printf '%s\n' "$out" | summary)"
 else bad "wss:// download failed: $(printf '%s\n' "$out" | tail -n 3)"; fi
 
+# RPM over h2 (ALPN on the TLS front door, the port ndt7's wss uses). Under
+# the bandwidth budget a download phase would end at the per-test bytes on
+# loopback, so idle latency and the upload phase; short phases.
+step "RPM client test (h2, ${client:-client inside $image})"
+run_rpm() {
+  if [ -n "$client" ]; then
+    "$client" rpm --accept-data-policy --json --quiet "$@"
+  else
+    docker run --rm --network=host --entrypoint netpulse "$image" \
+      rpm --accept-data-policy --json --quiet "$@"
+  fi
+}
+if run_rpm --server "127.0.0.1:$p_wss" --no-verify --upload --rpm-idle-duration 1s \
+  --rpm-max-duration 5s >"$work/rpm.out" 2>"$work/rpm.err" &&
+  python3 -c '
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o.get("Protocol") == "h2" and not o.get("Errors"), (o.get("Protocol"), o.get("Errors"))
+assert o.get("RPM", 0) > 0 and o.get("ResultSent") is True, (o.get("RPM"), o.get("ResultSent"))
+print("RPM %.0f (%s), upload %.0f Mbit/s, %d connections, summary sent" % (o["RPM"], o.get("Band"),
+      o["Upload"]["ThroughputMbps"], o.get("ConnectionsOpened", 0)))
+' "$work/rpm.out" >"$work/rpm.sum" 2>&1; then
+  ok "h2 RPM: $(cat "$work/rpm.sum")"
+else bad "h2 RPM failed: $(tail -n 3 "$work/rpm.sum" "$work/rpm.err" "$work/rpm.out" 2>/dev/null | cut -c1-300)"; fi
+
 # --- 5. data files in the host spool --------------------------------------
 step "data files in the host-mounted spool $spool/ndt7"
 check_files() { # expected count
@@ -285,15 +319,76 @@ print("GitShortCommit=%s UUID=%s" % (d.get("GitShortCommit"), d["Download"]["UUI
   ok "JSON: $(cat "$work/json.out"), label from NETPULSE_LABEL present"
 else bad "JSON of $first: $(tail -n 2 "$work/json.out" 2>/dev/null)"; fi
 
+# The record is written once the measurement's connections have closed (the
+# client closes them after its summary) plus a 5 s grace: wait up to 30 s.
+step "responsiveness1 file in the host-mounted spool $spool/responsiveness1"
+rpm_files() { find "$spool/responsiveness1" -type f -name 'responsiveness1-*.json' | sort; }
+for _ in $(seq 1 60); do
+  [ -n "$(rpm_files)" ] && break
+  sleep 0.5
+done
+sleep 1 # a second file would be a bug: give it the chance to show
+rfiles=$(rpm_files)
+n=$(printf '%s' "$rfiles" | grep -c . || true)
+expect "exactly 1 responsiveness1 file" "$n responsiveness1 files, expected 1" [ "$n" -eq 1 ]
+for f in $rfiles; do
+  rel="${f#"$spool"/}"
+  own=$(stat -c %u:%g "$f")
+  expect "$rel ($(stat -c %s "$f") bytes, $own)" "$rel: owner $own, expected 65534:65534" \
+    [ "$own" = 65534:65534 ]
+  expect "under responsiveness1/YYYY/MM/DD/" "$rel: not under responsiveness1/YYYY/MM/DD/" \
+    grep -Eq '^responsiveness1/[0-9]{4}/[0-9]{2}/[0-9]{2}/responsiveness1-[0-9TZ.]+\.[0-9a-f]+\.json$' <<<"$rel"
+done
+# BigQuery schemas (jostler's for responsiveness1) and the one-line format:
+# the suite's own validator, over the whole spool (the ndt7 files too).
+if [ "$n" -ge 1 ] && python3 tests/integration/datafiles.py check "$spool" >"$work/rpm.check" 2>&1 &&
+  grep -q ' 1 responsiveness1 file(s) .* 0 error(s)' "$work/rpm.check"; then
+  ok "$(head -n 1 "$work/rpm.check" | sed 's/^datafiles: //')"
+else bad "data files against schemas/: $(head -n 4 "$work/rpm.check" 2>/dev/null)"; fi
+if [ "$n" -ge 1 ] && python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+try:
+    import jsonschema  # Debian: python3-jsonschema
+except ImportError:
+    jsonschema = None
+if jsonschema:
+    jsonschema.Draft202012Validator(json.load(open(sys.argv[3]))).validate(d)
+elif sys.argv[4] == "true":
+    sys.exit("python3-jsonschema missing: the JSON Schema was not checked")
+uuids = [c["UUID"] for c in d["Connections"]]
+assert uuids and all(u.startswith(sys.argv[2] + "_") for u in uuids), uuids[:3]
+assert d["Protocol"] == "h2", d["Protocol"]
+assert d.get("ClientSummary", {}).get("Direction") == "upload", d.get("ClientSummary")
+print("JSON Schema %s; MeasurementID=%s EndReason=%s, %d connections with the mounted UUID "
+      "prefix, %d requests, the client summary" % ("valid" if jsonschema else "not checked",
+      d["MeasurementID"], d["EndReason"], len(uuids), len(d["Requests"])))
+' "$(printf '%s\n' "$rfiles" | head -n1)" "$prefix" schemas/responsiveness1.schema.json "${CI:-false}" \
+  >"$work/rpm.json" 2>&1; then
+  ok "$(cat "$work/rpm.json")"
+else bad "responsiveness1 content: $(tail -n 2 "$work/rpm.json" 2>/dev/null)"; fi
+
 step "metrics on :$p_prom"
 metrics=$(http_get "http://127.0.0.1:$p_prom/metrics" 2>/dev/null || true)
-succ=$(printf '%s\n' "$metrics" | awk '/^netpulse_tests_total\{/ && /result="success"/ {s += $NF} END {print s + 0}')
-files_written=$(printf '%s\n' "$metrics" | awk '/^netpulse_data_files_total\{/ && /result="written"/ {s += $NF} END {print s + 0}')
-expect "netpulse_tests_total{result=\"success\"} = 3" \
-  "netpulse_tests_total{result=\"success\"} = $succ, expected 3" [ "$succ" = 3 ]
-expect "netpulse_data_files_total{result=\"written\"} = 3" \
-  "netpulse_data_files_total{result=\"written\"} = $files_written, expected 3" \
+# metric_sum NAME REGEX1 REGEX2: the sum of NAME's series matching both.
+metric_sum() {
+  printf '%s\n' "$metrics" | awk -v n="$1{" -v a="$2" -v b="$3" \
+    'index($0, n) == 1 && $0 ~ a && $0 ~ b {s += $NF} END {print s + 0}'
+}
+succ=$(metric_sum netpulse_tests_total 'protocol="ndt7' 'result="success"')
+rsucc=$(metric_sum netpulse_tests_total 'protocol="rpm[+]h2"' 'result="success"')
+files_written=$(metric_sum netpulse_data_files_total 'datatype="ndt7"' 'result="written"')
+rfiles_written=$(metric_sum netpulse_data_files_total 'datatype="responsiveness1"' 'result="written"')
+expect "netpulse_tests_total{protocol=\"ndt7+*\",result=\"success\"} = 3" \
+  "netpulse_tests_total{protocol=\"ndt7+*\",result=\"success\"} = $succ, expected 3" [ "$succ" = 3 ]
+expect "netpulse_tests_total{protocol=\"rpm+h2\",result=\"success\"} = 1" \
+  "netpulse_tests_total{protocol=\"rpm+h2\",result=\"success\"} = $rsucc, expected 1" [ "$rsucc" = 1 ]
+expect "netpulse_data_files_total{datatype=\"ndt7\",result=\"written\"} = 3" \
+  "netpulse_data_files_total{datatype=\"ndt7\",result=\"written\"} = $files_written, expected 3" \
   [ "$files_written" = 3 ]
+expect "netpulse_data_files_total{datatype=\"responsiveness1\",result=\"written\"} = 1" \
+  "netpulse_data_files_total{datatype=\"responsiveness1\",result=\"written\"} = $rfiles_written, expected 1" \
+  [ "$rfiles_written" = 1 ]
 printf '%s\n' "$metrics" | grep -E '^netpulse_(build_info|lame_duck|saturation\{limit="budget"\})' | sed 's/^/     /' || true
 
 # --- 6. SIGTERM drains ----------------------------------------------------

@@ -440,6 +440,15 @@ int np_h2_respond(np_h2_conn *c, int32_t stream_id, int status, const np_h2_head
   return rc;
 }
 
+int np_h2_respond_head(np_h2_conn *c, int32_t stream_id, int status, const np_h2_header *hdrs,
+                       size_t nhdrs, uint64_t length) {
+  stream *st = unanswered(c, stream_id);
+  if (!st) return NP_E_BADARG;
+  char cl[24];
+  (void)snprintf(cl, sizeof cl, "%" PRIu64, length);
+  return submit(c, st, status, hdrs, nhdrs, cl); /* no body queued: END_STREAM on HEADERS */
+}
+
 int np_h2_respond_stream(np_h2_conn *c, int32_t stream_id, int status, const np_h2_header *hdrs,
                          size_t nhdrs, uint64_t length) {
   stream *st = unanswered(c, stream_id);

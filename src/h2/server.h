@@ -149,6 +149,11 @@ typedef struct {
 int np_h2_respond(np_h2_conn *c, int32_t stream_id, int status, const np_h2_header *hdrs,
                   size_t nhdrs, np_slice body);
 
+/* Answers a HEAD on stream_id: the headers a GET would get, content-length
+ * length included, and no body (RFC 9110 §9.3.2). 0, NP_E_BADARG, -ENOMEM. */
+int np_h2_respond_head(np_h2_conn *c, int32_t stream_id, int status, const np_h2_header *hdrs,
+                       size_t nhdrs, uint64_t length);
+
 /* Answers stream_id with a body of length bytes cut from the configured
  * payload without copying, sent as fast as flow control allows. UINT64_MAX
  * means no end (no content-length; the stream ends when the client resets

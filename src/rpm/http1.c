@@ -36,6 +36,7 @@ typedef struct {
   np_rpm_endpoint ep;
   int req; /* record index, -1 if none */
   int keep;
+  int head; /* a HEAD: answers carry their content-length but no body */
   np_http_body body;
   uint64_t received; /* body bytes */
   np_buf summary;    /* result body, capped */
@@ -103,7 +104,7 @@ static void send_error(session *s, const np_rpm_verdict *v) {
   np_buf out;
   np_buf_init(&out, 1024);
   if (np_http_write_head(&out, v->status, h, (int64_t)strlen(body)) == 0 &&
-      np_buf_append(&out, body, strlen(body)) == 0)
+      (s->head || np_buf_append(&out, body, strlen(body)) == 0))
     (void)np_conn_write(s->c, out.data, out.len);
   np_buf_free(&out);
   np_rpm_peer_status(&s->p, s->req, v->status);
@@ -199,6 +200,7 @@ static void prepare_other(session *s, const np_http_request *req) {
     rep.status = 404;
     (void)np_http_reply_add(&rep, "content-type", "application/json");
     rep.body = np_slice_cstr("{\"status\":404,\"error\":\"not_found\"}\n");
+    rep.head_only = s->head;
   }
   if (rep.status == 405) s->keep = 0;
   np_buf_init(&s->answer, rep.body.len + 4096);
@@ -215,6 +217,7 @@ static int start_request(session *s, const np_http_request *req) {
   uint64_t now = np_mono_ns();
   np_slice conn = np_http_header_get(req->headers, req->nheaders, "Connection");
   s->keep = req->minor_version == 1 && !np_slice_list_has(conn, np_slice_cstr("close"));
+  s->head = np_slice_eq(req->method, np_slice_cstr("HEAD"));
   s->received = s->sent = 0;
   s->too_big = 0;
   s->req = -1;

@@ -124,8 +124,18 @@ static void reply_json(session *s, int32_t id, int status, const char *body) {
   note_status(s, id, status);
 }
 
+/* Answers rq with a complete body, or, to a HEAD, with the same headers
+ * (content-length of that body) and no body. */
+static void respond(session *s, const np_h2_request *rq, int status, const np_h2_header *h,
+                    size_t nh, np_slice body) {
+  if (np_slice_eq(rq->method, np_slice_cstr("HEAD")))
+    (void)np_h2_respond_head(s->h2, rq->stream_id, status, h, nh, body.len);
+  else
+    (void)np_h2_respond(s->h2, rq->stream_id, status, h, nh, body);
+}
+
 /* An error answer (counting is the decider's business). */
-static void answer_error(session *s, int32_t id, const np_rpm_verdict *v) {
+static void answer_error(session *s, const np_h2_request *rq, const np_rpm_verdict *v) {
   char body[128];
   (void)snprintf(body, sizeof body, "{\"status\":%d,\"error\":\"%s\"}\n", v->status, v->reason);
   char ra[24];
@@ -135,8 +145,8 @@ static void answer_error(session *s, int32_t id, const np_rpm_verdict *v) {
     (void)snprintf(ra, sizeof ra, "%d", v->retry_after);
     nh = 3;
   }
-  (void)np_h2_respond(s->h2, id, v->status, h, nh, np_slice_cstr(body));
-  note_status(s, id, v->status);
+  respond(s, rq, v->status, h, nh, np_slice_cstr(body));
+  note_status(s, rq->stream_id, v->status);
 }
 
 /* A request outside the RPM endpoints goes to the host (the test page). */
@@ -145,16 +155,13 @@ static void answer_other(session *s, const np_h2_request *rq, size_t plen) {
   const np_rpm_host *h = s->cfg->host;
   if (!h->other ||
       h->other(s->cfg->host_ud, rq->method, np_slice_make(rq->path.ptr, plen), &rep) < 0) {
-    answer_error(s, rq->stream_id, &(np_rpm_verdict){404, "not_found", -1});
+    answer_error(s, rq, &(np_rpm_verdict){404, "not_found", -1});
     return;
   }
   np_h2_header hdrs[NP_HTTP_REPLY_MAX_FIELDS];
   for (size_t i = 0; i < rep.nfields; i++)
     hdrs[i] = (np_h2_header){rep.fields[i].name, rep.fields[i].value};
-  /* HEAD: the session's content-length then says 0; browsers do not send
-   * HEAD for a page's resources. */
-  (void)np_h2_respond(s->h2, rq->stream_id, rep.status, hdrs, rep.nfields,
-                      rep.head_only ? np_slice_make("", 0) : rep.body);
+  respond(s, rq, rep.status, hdrs, rep.nfields, rep.body);
   np_http_reply_free(&rep);
 }
 
@@ -169,7 +176,7 @@ static int on_request(void *ud, const np_h2_request *rq, uint64_t now) {
     return 0;
   }
   if (st == 405) {
-    answer_error(s, rq->stream_id, &(np_rpm_verdict){405, "method", -1});
+    answer_error(s, rq, &(np_rpm_verdict){405, "method", -1});
     return 0;
   }
   np_rpm_verdict v;
@@ -183,7 +190,7 @@ static int on_request(void *ud, const np_h2_request *rq, uint64_t now) {
     m = np_rpm_peer_authorise(&s->p, query, now, &v);
   if (!m) {
     np_buf_free(&js);
-    answer_error(s, rq->stream_id, &v);
+    answer_error(s, rq, &v);
     return 0;
   }
   rstream *r = calloc(1, sizeof *r);

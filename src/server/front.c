@@ -99,12 +99,16 @@ void np_front_pressure(np_server *s) {
   for (front *f = s->fronts_oldest; f; f = f->newer) arm_deadline(f);
 }
 
-/* An error answer that ends the connection. */
-static void answer(front *f, int status) {
+/* An error answer that ends the connection. To a HEAD (head != 0) it is
+ * the same head, Content-Length included, without the body (RFC 9110
+ * §9.3.2). */
+static void answer(front *f, int status, int head) {
   np_buf out;
   np_buf_init(&out, 4096);
-  if (np_http_write_error(&out, status, -1, NULL) == 0)
-    (void)np_conn_write(f->c, out.data, out.len);
+  if (np_http_write_error(&out, status, -1, NULL) == 0) {
+    const uint8_t *end = head ? memmem(out.data, out.len, "\r\n\r\n", 4) : NULL;
+    (void)np_conn_write(f->c, out.data, end ? (size_t)(end - out.data) + 4 : out.len);
+  }
   np_buf_free(&out);
   np_conn_close(f->c);
 }
@@ -160,7 +164,7 @@ static np_route_result dispatch(front *f, const np_http_request *req, uint8_t *d
   const np_route *r = np_routes_find(table(f), req->method, req->path, &status);
   *used = len;
   if (!r) {
-    answer(f, status);
+    answer(f, status, np_slice_eq(req->method, np_slice_cstr("HEAD")));
     return NP_ROUTE_CLOSING;
   }
   np_route_req rq = {.srv = f->srv,
@@ -199,7 +203,7 @@ static size_t one_request(front *f, uint8_t *data, size_t len, int *more) {
     np_log(NP_LOG_DEBUG, "bad request", "uuid=%s status=%d reason=\"%s\"", f->uuid, status,
            np_strerror(rc));
     np_metrics_early_close(f->srv, "bad_request");
-    answer(f, status);
+    answer(f, status, 0); /* no request line to trust */
     return len;
   }
   np_conn_read_enable(f->c, 1);

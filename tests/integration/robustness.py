@@ -262,7 +262,11 @@ def expect_http_error(port, request, status, use_tls=False, extra_check=None, ti
     check_eq(got, status, f"status for {request[:60]!r}")
     check("101" not in buf[:12].decode("latin-1"), "switched protocols")
     cl = headers.get("content-length")
-    if cl:
+    if request.startswith(b"HEAD "):
+        # RFC 9110 §9.3.2: the GET's Content-Length, and no body.
+        check(cl and int(cl[0]) > 0, f"HEAD answer without the GET's Content-Length: {headers}")
+        check_eq(len(body), 0, "body length after a HEAD")
+    elif cl:
         check_eq(len(body), int(cl[0]), "body length vs Content-Length")
     if extra_check:
         extra_check(headers)

@@ -275,9 +275,9 @@ else()
 endif()
 
 # --- the test page served by the front door (issue 8): curl over http/1.1,
-# h2 and h2c; --no-web; --web-dir with dotfiles and symlinks that must not
-# be served.
-if(Python3_Interpreter_FOUND AND NP_CURL)
+# h2 and h2c; HEAD against GET on each (nghttp: no DATA on a HEAD stream);
+# --no-web; --web-dir with dotfiles and symlinks that must not be served.
+if(Python3_Interpreter_FOUND AND NP_CURL AND NP_NGHTTP)
   foreach(subject embedded no_web web_dir)
     add_test(NAME integration.web_${subject}
              COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/web_serving.py
@@ -285,7 +285,7 @@ if(Python3_Interpreter_FOUND AND NP_CURL)
     set_tests_properties(integration.web_${subject} PROPERTIES LABELS integration TIMEOUT 120)
   endforeach()
 else()
-  np_missing_tool("python3 or curl missing: test page serving tests")
+  np_missing_tool("python3, curl or nghttp missing: test page serving tests")
 endif()
 
 # --- the RPM client against netpulse-server: h2 and h2c, sequential and

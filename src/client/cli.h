@@ -8,11 +8,14 @@
 
 #include <jansson.h>
 
+#include "core/flags.h"
 #include "netpulse/ndt7.h"
 #include "netpulse/rpm.h"
 
 #define NP_CLI_SCHEMA_VERSION 1
 #define NP_CLI_EXIT_USAGE 2
+/* Every flag can also be given as NETPULSE_<FLAG> in the environment. */
+#define NP_CLI_ENV_PREFIX "NETPULSE_"
 
 /* The result of one test as the CLI reports it. */
 typedef struct {
@@ -29,6 +32,27 @@ typedef struct {
   char scheme[4];        /* "ws" or "wss" */
   np_cli_test test[2];   /* indexed by np_ndt7_direction */
 } np_cli_summary;
+
+/* ---- command lines (cli_args.c) ---- */
+
+/* Prints "<prog>: <message> (see --help)" on stderr; returns
+ * NP_CLI_EXIT_USAGE. */
+int np_cli_usage_error(const char *prog, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Parses argv[1..argc) and the environment into flags. Returns -1 to go
+ * on, or the exit status to end with: 0 after printing usage (-h, when
+ * usage is not NULL) on stdout, NP_CLI_EXIT_USAGE after saying on stderr
+ * what is wrong (a bad flag or value, a stray argument). */
+int np_cli_parse_flags(const char *prog, const np_flag *flags, size_t n, int argc, char **argv,
+                       void (*usage)(FILE *));
+
+/* -4/-6 into *ret_family (AF_UNSPEC with neither): 0, or the usage exit
+ * status when both are given. */
+int np_cli_family(const char *prog, int ipv4, int ipv6, int *ret_family);
+
+/* 0 when ca_file is NULL or readable, else the usage exit status. */
+int np_cli_check_ca_file(const char *prog, const char *ca_file);
 
 /* ---- consent (cli_consent.c) ---- */
 

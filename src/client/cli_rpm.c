@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -18,8 +17,8 @@
 #include "core/flags.h"
 #include "core/version.h"
 
-#define ENV_PREFIX "NETPULSE_"
 #define PROG "netpulse rpm"
+#define usage_error(...) np_cli_usage_error(PROG, __VA_ARGS__)
 
 typedef struct {
   const char *server, *config_url, *scheme, *ca_file, *format;
@@ -104,7 +103,7 @@ static void usage(FILE *f) {
              "Exit status: 0 when the test produced a result, 1 when it failed, 2 for usage\n"
              "errors or when the data policy was not accepted, 130 when interrupted.\n"
              "\nFlags (each can also be set with the environment variable in brackets):\n");
-  np_flags_usage(f, kRpmFlags, NRPMFLAGS, ENV_PREFIX);
+  np_flags_usage(f, kRpmFlags, NRPMFLAGS, NP_CLI_ENV_PREFIX);
   fprintf(f, "  %-34s %s\n", "-h, --help", "show this help");
   fprintf(f, "\nExamples:\n"
              "  " PROG " --server rpm.example.net --accept-data-policy\n"
@@ -258,32 +257,28 @@ int np_cli_rpm_run(uv_loop_t *loop, const np_rpm_options *o, int json, int verbo
   return failure ? 1 : 0;
 }
 
-static int usage_error(const char *msg, const char *v) {
-  fprintf(stderr, "netpulse rpm: %s%s%s (see --help)\n", msg, v ? v : "", v ? "\"" : "");
-  return NP_CLI_EXIT_USAGE;
-}
-
 /* The draft's parameters from the flags (or their environment
  * variables): 0, or the usage exit status after saying what is wrong. */
 static int params_from_flags(np_rpm_options *o) {
   if (np_cli_parse_duration_ms(g_r.interval, &o->interval_ms) < 0 || o->interval_ms < 10)
-    return usage_error("invalid --rpm-interval \"", g_r.interval);
+    return usage_error("invalid --rpm-interval \"%s\"", g_r.interval);
   if (np_cli_parse_duration_ms(g_r.max_duration, &o->max_duration_ms) < 0 ||
       o->max_duration_ms < o->interval_ms)
-    return usage_error("invalid --rpm-max-duration (at least one interval) \"", g_r.max_duration);
+    return usage_error("invalid --rpm-max-duration (at least one interval) \"%s\"",
+                       g_r.max_duration);
   if (o->max_duration_ms / o->interval_ms >= NP_RPM_MAX_INTERVALS)
-    return usage_error("--rpm-max-duration holds too many intervals: at most 1000 \"",
+    return usage_error("--rpm-max-duration holds too many intervals: at most 1000 \"%s\"",
                        g_r.max_duration);
   if (np_cli_parse_duration_ms(g_r.idle, &o->idle_ms) < 0)
-    return usage_error("invalid --rpm-idle-duration \"", g_r.idle);
+    return usage_error("invalid --rpm-idle-duration \"%s\"", g_r.idle);
   if (parse_fraction(g_r.tmp, 0.5, 1, &o->tmp) < 0)
-    return usage_error("invalid --rpm-tmp (0.5..1) \"", g_r.tmp);
+    return usage_error("invalid --rpm-tmp (0.5..1) \"%s\"", g_r.tmp);
   if (parse_fraction(g_r.sdt, 0.001, 1, &o->sdt) < 0)
-    return usage_error("invalid --rpm-sdt (0.001..1) \"", g_r.sdt);
+    return usage_error("invalid --rpm-sdt (0.001..1) \"%s\"", g_r.sdt);
   if (parse_fraction(g_r.mps, 1, 10000, &o->mps) < 0)
-    return usage_error("invalid --rpm-mps (1..10000) \"", g_r.mps);
+    return usage_error("invalid --rpm-mps (1..10000) \"%s\"", g_r.mps);
   if (parse_fraction(g_r.ptc, 0.001, 1, &o->ptc) < 0)
-    return usage_error("invalid --rpm-ptc (0.001..1) \"", g_r.ptc);
+    return usage_error("invalid --rpm-ptc (0.001..1) \"%s\"", g_r.ptc);
   o->mad = (uint32_t)g_r.mad;
   o->max_flows = (uint32_t)g_r.max_flows;
   o->max_conns = (uint32_t)g_r.max_conns;
@@ -292,46 +287,31 @@ static int params_from_flags(np_rpm_options *o) {
 }
 
 int np_cli_rpm_env_params(np_rpm_options *o) {
-  char err[512] = "";
-  int first = 0;
+  /* The environment alone: no arguments, so no usage and no stray ones. */
   char *argv[] = {"netpulse", NULL};
-  if (np_flags_parse(kRpmFlags, NRPMFLAGS, 1, argv, ENV_PREFIX, &first, err, sizeof err) < 0) {
-    fprintf(stderr, "netpulse: %s\n", err);
-    return NP_CLI_EXIT_USAGE;
-  }
-  return params_from_flags(o);
+  int rc = np_cli_parse_flags("netpulse", kRpmFlags, NRPMFLAGS, 1, argv, NULL);
+  return rc >= 0 ? rc : params_from_flags(o);
 }
 
 int np_cli_rpm_main(int argc, char **argv) {
-  char err[512] = "";
-  int first = 0;
-  int rc = np_flags_parse(kRpmFlags, NRPMFLAGS, argc, argv, ENV_PREFIX, &first, err, sizeof err);
-  if (rc == 1) {
-    usage(stdout);
-    return 0;
-  }
-  if (rc < 0) {
-    fprintf(stderr, "netpulse rpm: %s\n", err);
-    return NP_CLI_EXIT_USAGE;
-  }
-  if (first < argc) return usage_error("unexpected argument \"", argv[first]);
+  int rc = np_cli_parse_flags(PROG, kRpmFlags, NRPMFLAGS, argc, argv, usage);
+  if (rc >= 0) return rc;
   np_rpm_options o;
   memset(&o, 0, sizeof o);
   if (!g_r.server && !g_r.config_url)
     return usage_error("needs --server HOST[:PORT] or --config-url URL: M-Lab's Locate does not "
-                       "list netpulse RPM servers yet",
-                       NULL);
+                       "list netpulse RPM servers yet");
   if (g_r.server && g_r.config_url)
-    return usage_error("--server and --config-url exclude each other", NULL);
+    return usage_error("--server and --config-url exclude each other");
   const char *sc = g_r.scheme;
   if (strcmp(sc, "https") != 0 && strcmp(sc, "http") != 0 && strcmp(sc, "wss") != 0 &&
       strcmp(sc, "ws") != 0)
-    return usage_error("invalid --scheme \"", sc);
+    return usage_error("invalid --scheme \"%s\"", sc);
   if (strcmp(g_r.format, "human") != 0 && strcmp(g_r.format, "json") != 0)
-    return usage_error("invalid --format \"", g_r.format);
-  if (g_r.ipv4 && g_r.ipv6) return usage_error("-4 and -6 exclude each other", NULL);
-  if (g_r.ca_file && access(g_r.ca_file, R_OK) != 0)
-    return usage_error("cannot read --ca-file \"", g_r.ca_file);
+    return usage_error("invalid --format \"%s\"", g_r.format);
+  rc = np_cli_family(PROG, g_r.ipv4, g_r.ipv6, &o.family);
+  if (rc == 0) rc = np_cli_check_ca_file(PROG, g_r.ca_file);
+  if (rc != 0) return rc;
   rc = params_from_flags(&o);
   if (rc != 0) return rc;
   o.server = g_r.server;
@@ -339,10 +319,9 @@ int np_cli_rpm_main(int argc, char **argv) {
   o.tls = strcmp(sc, "https") == 0 || strcmp(sc, "wss") == 0;
   o.verify_tls = !g_r.no_verify;
   o.ca_file = g_r.ca_file;
-  o.family = g_r.ipv4 ? AF_INET : g_r.ipv6 ? AF_INET6 : AF_UNSPEC;
   o.parallel = g_r.parallel;
   if (g_r.parallel && (g_r.download || g_r.upload))
-    return usage_error("--parallel loads both directions: drop --download/--upload", NULL);
+    return usage_error("--parallel loads both directions: drop --download/--upload");
   o.download_only = g_r.download && !g_r.upload;
   o.upload_only = g_r.upload && !g_r.download;
   o.no_send_result = g_r.no_send;

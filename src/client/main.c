@@ -2,11 +2,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -20,8 +18,8 @@
 #include "http/query.h"
 #include "netpulse/ndt7.h"
 
-#define ENV_PREFIX "NETPULSE_"
 #define PROG "netpulse"
+#define usage_error(...) np_cli_usage_error(PROG, __VA_ARGS__)
 
 typedef struct {
   const char *server;
@@ -103,7 +101,7 @@ static void usage(FILE *f) {
              "interrupted.\n"
              "\n"
              "Flags (each can also be set with the environment variable in brackets):\n");
-  np_flags_usage(f, kFlags, NFLAGS, ENV_PREFIX);
+  np_flags_usage(f, kFlags, NFLAGS, NP_CLI_ENV_PREFIX);
   fprintf(f, "  %-34s %s\n", "-h, --help", "show this help");
   fprintf(f, "\nExamples:\n"
              "  " PROG " --accept-data-policy\n"
@@ -383,17 +381,6 @@ static int locate_url_with_meta(const app *a, const char *base, char *out, size_
   return 0;
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs(PROG ": ", stderr);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputs(" (see --help)\n", stderr);
-  return NP_CLI_EXIT_USAGE;
-}
-
 /* What the server keeps as a metadata value (docs/data.md): anything else
  * would be dropped there, so refuse it here with a clear message. */
 static int valid_name(const char *s) {
@@ -410,12 +397,13 @@ static int configure(app *a) {
     return usage_error("invalid --format \"%s\": want human or json", g_f.format);
   if (strcmp(g_f.scheme, "ws") != 0 && strcmp(g_f.scheme, "wss") != 0)
     return usage_error("invalid --scheme \"%s\": want ws or wss", g_f.scheme);
-  if (g_f.ipv4 && g_f.ipv6) return usage_error("-4 and -6 exclude each other");
+  int rc = np_cli_family(PROG, g_f.ipv4, g_f.ipv6, &a->family);
+  if (rc != 0) return rc;
   if (!valid_name(g_f.client_name))
     return usage_error("invalid --client-name \"%s\": want 1-64 letters, digits or ._+-/:",
                        g_f.client_name);
-  if (g_f.ca_file && access(g_f.ca_file, R_OK) != 0)
-    return usage_error("cannot read --ca-file \"%s\"", g_f.ca_file);
+  rc = np_cli_check_ca_file(PROG, g_f.ca_file);
+  if (rc != 0) return rc;
   a->scheme = g_f.scheme;
   if (g_f.server) {
     int port;
@@ -439,7 +427,6 @@ static int configure(app *a) {
   a->quiet = g_f.quiet;
   a->progress = !g_f.quiet && isatty(STDERR_FILENO);
   a->verify = !g_f.no_verify;
-  a->family = g_f.ipv4 ? AF_INET : g_f.ipv6 ? AF_INET6 : AF_UNSPEC;
   a->timeout_ms = (uint64_t)g_f.timeout_s * 1000;
   int both = !g_f.download && !g_f.upload;
   a->sum.test[NP_NDT7_DOWNLOAD].selected = both || g_f.download;
@@ -493,18 +480,8 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "rpm") == 0) return np_cli_rpm_main(argc - 1, argv + 1);
   app *a = &g_app;
   /* Defaults come from kFlags (np_flags_parse applies them). */
-  char err[512] = "";
-  int first = 0;
-  int rc = np_flags_parse(kFlags, NFLAGS, argc, argv, ENV_PREFIX, &first, err, sizeof err);
-  if (rc == 1) {
-    usage(stdout);
-    return 0;
-  }
-  if (rc < 0) {
-    fprintf(stderr, PROG ": %s\n", err);
-    return NP_CLI_EXIT_USAGE;
-  }
-  if (first < argc) return usage_error("unexpected argument \"%s\"", argv[first]);
+  int rc = np_cli_parse_flags(PROG, kFlags, NFLAGS, argc, argv, usage);
+  if (rc >= 0) return rc;
   if (g_f.version) {
     printf(PROG " %s (%s)\n", NP_VERSION, NP_GIT_COMMIT);
     return 0;

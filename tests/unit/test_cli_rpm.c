@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "client/cli_args.c"
 #include "client/cli_consent.c"
 #include "client/cli_output.c"
 #include "client/cli_progress.c"

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "client/lib/setup.h"
 #include "core/buf.h"
 #include "core/error.h"
 #include "http/request.h"
@@ -393,9 +394,7 @@ int np_locate_fetch(uv_loop_t *loop, const np_locate_options *o, np_locate_cb cb
   np_buf_init(&r->in, NP_HTTP_MAX_HEAD + 2 * NP_LOCATE_MAX_BODY);
   np_buf_init(&r->body, NP_LOCATE_MAX_BODY);
   if (strcmp(r->url.scheme, "https") == 0) {
-    static const char *const alpn[] = {"http/1.1", NULL};
-    np_tls_client_opts to = {.verify = o->verify_tls, .ca_file = o->ca_file, .alpn = alpn};
-    rc = np_tls_client_new(&to, &r->tls, NULL, 0);
+    rc = np_client_tls(o->verify_tls, o->ca_file, "http/1.1", &r->tls);
     if (rc < 0) {
       free(r);
       return rc;
@@ -403,13 +402,8 @@ int np_locate_fetch(uv_loop_t *loop, const np_locate_options *o, np_locate_cb cb
   }
   char port[8];
   (void)snprintf(port, sizeof port, "%d", r->url.port);
-  struct addrinfo hints;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_family = o->family;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
   r->gai.data = r;
-  rc = uv_getaddrinfo(loop, &r->gai, on_resolved, r->url.host, port, &hints);
+  rc = np_client_resolve(loop, &r->gai, on_resolved, r->url.host, port, o->family);
   if (rc < 0) {
     np_tls_ctx_free(r->tls);
     free(r);

@@ -18,6 +18,7 @@
 #include "http/query.h"
 #include "http/request.h"
 #include "client/lib/locate.h"
+#include "client/lib/setup.h"
 #include "ndt7/ndt7.h"
 #include "net/conn.h"
 #include "net/tcpinfo.h"
@@ -380,8 +381,7 @@ static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai) {
   }
   if (status < 0 || !ai) {
     char text[300];
-    (void)snprintf(text, sizeof text, "cannot resolve %s: %s", k->host, uv_strerror(status));
-    finish(k, -EHOSTUNREACH, text);
+    finish(k, np_client_resolve_failed(text, sizeof text, k->host, status), text);
     return;
   }
   static const np_conn_callbacks cbs = {.on_data = on_data,
@@ -497,19 +497,9 @@ int np_ndt7_client_start(uv_loop_t *loop, const np_ndt7_options *o, const np_ndt
     rc = NP_E_BADARG;
   }
   if (rc == 0) rc = append_query(k, o);
-  if (rc == 0 && k->tls) {
-    static const char *const alpn[] = {"http/1.1", NULL};
-    np_tls_client_opts to = {.verify = k->verify, .ca_file = o->ca_file, .alpn = alpn};
-    char err[256];
-    rc = np_tls_client_new(&to, &k->tls_ctx, err, sizeof err);
-  }
-  if (rc == 0 && k->dir == NP_NDT7_UPLOAD) {
-    k->payload = malloc(NP_NDT7_MAX_SENT_MESSAGE);
-    if (!k->payload)
-      rc = -ENOMEM;
-    else
-      rc = np_random_bytes(k->payload, NP_NDT7_MAX_SENT_MESSAGE);
-  }
+  if (rc == 0 && k->tls) rc = np_client_tls(k->verify, o->ca_file, "http/1.1", &k->tls_ctx);
+  if (rc == 0 && k->dir == NP_NDT7_UPLOAD)
+    rc = np_client_random_payload(NP_NDT7_MAX_SENT_MESSAGE, &k->payload);
   if (rc < 0) {
     np_tls_ctx_free(k->tls_ctx);
     free(k->payload);
@@ -521,19 +511,13 @@ int np_ndt7_client_start(uv_loop_t *loop, const np_ndt7_options *o, const np_ndt
   k->tick.data = k->deadline.data = k->gai.data = k;
   k->handles = 3; /* tick, deadline, getaddrinfo (then the conn) */
   (void)uv_timer_start(&k->deadline, on_deadline, k->timeout_ms, 0);
-  struct addrinfo hints;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_family = k->family;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_ADDRCONFIG;
-  rc = uv_getaddrinfo(loop, &k->gai, on_resolved, k->host, k->port, &hints);
+  rc = np_client_resolve(loop, &k->gai, on_resolved, k->host, k->port, k->family);
   if (rc < 0) {
     /* Reported through on_done like every other failure, but from the loop,
      * never before this function has returned. */
     k->handles--;
-    k->start_error = -EHOSTUNREACH;
-    (void)snprintf(k->res.error_text, sizeof k->res.error_text, "cannot resolve %.200s: %s",
-                   k->host, uv_strerror(rc));
+    k->start_error =
+        np_client_resolve_failed(k->res.error_text, sizeof k->res.error_text, k->host, rc);
     (void)uv_timer_start(&k->deadline, on_deadline, 0, 0);
   }
   if (ret_client) *ret_client = k;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "client/lib/setup.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "http/url.h"
@@ -508,8 +509,7 @@ void np_rpm_on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai) {
   }
   if (status < 0 || !ai) {
     char text[300];
-    (void)snprintf(text, sizeof text, "cannot resolve %s: %s", k->host, uv_strerror(status));
-    finish(k, -EHOSTUNREACH, text);
+    finish(k, np_client_resolve_failed(text, sizeof text, k->host, status), text);
     return;
   }
   memcpy(&k->addr, ai->ai_addr, ai->ai_addrlen);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "client/lib/rpm_client.h"
+#include "client/lib/setup.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/rand.h"
@@ -96,17 +97,9 @@ int np_rpm_client_start(uv_loop_t *loop, const np_rpm_options *o, const np_rpm_c
   int tls = set_target(k, o);
   int rc = tls < 0 ? tls : set_params(k, o);
   snprintf(k->res.server_host, sizeof k->res.server_host, "%s", k->host);
-  if (rc == 0 && tls) {
-    static const char *const alpn[] = {"h2", NULL};
-    np_tls_client_opts to = {.verify = o->verify_tls, .ca_file = o->ca_file, .alpn = alpn};
-    char err[256];
-    rc = np_tls_client_new(&to, &k->tls, err, sizeof err);
-  }
+  if (rc == 0 && tls) rc = np_client_tls(o->verify_tls, o->ca_file, "h2", &k->tls);
   k->payload_len = PAYLOAD_LEN;
-  if (rc == 0) {
-    k->payload = malloc(k->payload_len);
-    rc = k->payload ? np_random_bytes(k->payload, k->payload_len) : -ENOMEM;
-  }
+  if (rc == 0) rc = np_client_random_payload(k->payload_len, &k->payload);
   if (rc < 0) {
     np_tls_ctx_free(k->tls);
     free(k->payload);
@@ -123,18 +116,12 @@ int np_rpm_client_start(uv_loop_t *loop, const np_rpm_options *o, const np_rpm_c
   k->handles = 5; /* four timers and getaddrinfo (then the links) */
   (void)uv_timer_start(&k->deadline, np_rpm_on_deadline, k->timeout_ms, 0);
   (void)uv_timer_start(&k->tick, np_rpm_on_tick, TICK_MS, TICK_MS);
-  struct addrinfo hints;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_family = o->family;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_ADDRCONFIG;
-  rc = uv_getaddrinfo(loop, &k->gai, np_rpm_on_resolved, k->host, k->port, &hints);
+  rc = np_client_resolve(loop, &k->gai, np_rpm_on_resolved, k->host, k->port, o->family);
   if (rc < 0) {
     /* Reported through on_done from the loop, never before returning. */
     k->handles--;
-    k->start_error = -EHOSTUNREACH;
-    (void)snprintf(k->res.error_text, sizeof k->res.error_text, "cannot resolve %.200s: %s",
-                   k->host, uv_strerror(rc));
+    k->start_error =
+        np_client_resolve_failed(k->res.error_text, sizeof k->res.error_text, k->host, rc);
     (void)uv_timer_start(&k->deadline, np_rpm_on_deadline, 0, 0);
   }
   if (ret_client) *ret_client = k;

@@ -348,3 +348,33 @@ if(NP_NODE)
 else()
   np_missing_tool("node missing: web/stats.js unit test")
 endif()
+
+# --- accuracy lab (issue 10): htb + bfifo + a TUN delay line, as root -------
+# lab/delayline forwards between two TUN devices after a fixed delay (no
+# netem here); its queue (lab/delayq.c) is unit-tested by test_delayq.
+add_executable(delayline ${CMAKE_SOURCE_DIR}/lab/delayline.c ${CMAKE_SOURCE_DIR}/lab/delayq.c)
+target_include_directories(delayline PRIVATE ${CMAKE_SOURCE_DIR}/lab)
+target_link_libraries(delayline PRIVATE m)
+set_target_properties(delayline PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lab)
+if(TARGET test_delayq)
+  target_sources(test_delayq PRIVATE ${CMAKE_SOURCE_DIR}/lab/delayq.c)
+  target_include_directories(test_delayq PRIVATE ${CMAKE_SOURCE_DIR}/lab)
+endif()
+# rpm_lab.py builds labs with scripts/lab.sh (namespaces, htb + bfifo, the
+# delay line, netpulse-server in the server namespace) and checks idle
+# latency, queue placement, ndt7 and RPM against the issue's bands. Root
+# only (exit 77 otherwise); serial, since its figures are timings.
+find_program(NP_TC tc)
+find_program(NP_IP ip)
+if(Python3_Interpreter_FOUND AND NP_TC AND NP_IP)
+  add_test(NAME integration.rpm_lab
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/rpm_lab.py
+                   --lab ${CMAKE_SOURCE_DIR}/scripts/lab.sh
+                   --server-bin $<TARGET_FILE:netpulse-server>
+                   --client-bin $<TARGET_FILE:netpulse-cli>
+                   --delayline $<TARGET_FILE:delayline>)
+  set_tests_properties(integration.rpm_lab PROPERTIES LABELS integration TIMEOUT 900
+                       RUN_SERIAL TRUE ${NP_SKIPPABLE})
+else()
+  np_missing_tool("python3, ip or tc (iproute2) missing: accuracy lab test")
+endif()

@@ -337,7 +337,13 @@ int np_rpm_serve(np_conn *c, const np_rpm_server_cfg *cfg, const char *uuid, con
   s->c = c;
   s->cfg = cfg;
   int tls = np_conn_is_tls(c);
-  int rc = np_h2_conn_new(&s->h2, &cfg->h2, &h2cb, s);
+  /* The h2 layer stages frames before they reach the conn's queue: keep
+   * that stage to a frame or two, so the time bound of out_cap (peer.c)
+   * is the whole queue (with 256 KiB staged, a self probe on a 1 Mbit/s
+   * load connection waited 2-4 s for its first byte). */
+  np_h2_config h2 = cfg->h2;
+  if (!h2.out_high || h2.out_high > NP_RPM_OUT_MIN) h2.out_high = NP_RPM_OUT_MIN;
+  int rc = np_h2_conn_new(&s->h2, &h2, &h2cb, s);
   if (rc >= 0) {
     rc = np_rpm_peer_init(&s->p, c, cfg, uuid, tls ? "rpm+h2" : "rpm+h2c", tls ? "h2" : "h2c");
   }

@@ -17,6 +17,9 @@ SLOW_SELF = ("self probes wait 1-5 s on the load connections (h2 and h2c, 1 MB a
              "blocked (docs/lab.md)")
 SMALL_GOODPUT = ("with 30 KB of buffer, cubic goodput varies widely from run to run (plain "
                  "iperf3 through this lab: 24-45 Mbit/s with 8-14 flows; netpulse 4-47)")
+OVER_CEILING = ("download goodput sometimes exceeds 47.82 Mbit/s, the most 1448-byte segments "
+                "in 1514-byte frames at 50 Mbit/s can carry (seen: 49.47): bytes read are "
+                "credited when a hole fills, not when they arrived (docs/lab.md)")
 RTO_MIN_MS = 200.0  # Linux's minimum retransmission timeout
 SYN_RTO_MS = 1000.0  # the first SYN retransmission waits 1 s
 
@@ -120,7 +123,9 @@ def run(lab, rep, label):
         target = lab.target_mbit
         rep.check("RPM %s %s: throughput (target %.2f)" % (label, phase.lower(), target),
                   ph["ThroughputMbps"], target * 0.92, target * 1.03, "Mbit/s",
-                  known_bug=None if label.startswith("1 MB") else SMALL_GOODPUT)
+                  known_bug=(OVER_CEILING if phase == "Download" and
+                             ph["ThroughputMbps"] > target * 1.03 else None)
+                  if label.startswith("1 MB") else SMALL_GOODPUT)
         if label.startswith("1 MB"):
             # The foreign probes see the path; the client's figure also
             # averages in the self probes (docs/lab.md).

@@ -60,7 +60,7 @@ COPY --from=build /src/schemas/ /usr/share/netpulse/schemas/
 # The spool (one directory per datatype; on M-Lab each is a hostPath mount)
 # and the mount point of the socket-UUID prefix written by M-Lab's init
 # container. Owned by nobody so that the image also works without mounts.
-RUN mkdir -p /var/spool/netpulse/ndt7 /var/local/uuid \
+RUN mkdir -p /var/spool/netpulse/ndt7 /var/spool/netpulse/responsiveness1 /var/local/uuid \
  && chown -R 65534:65534 /var/spool/netpulse \
  && netpulse-server --help >/dev/null
 

@@ -164,8 +164,8 @@ step "server container (--network=host, loopback ports, env configuration)"
 read -r p_ws p_wss p_health p_prom < <(free_ports 4)
 work="$(mktemp -d /tmp/netpulse-docker-test.XXXXXX)"
 spool="$work/spool"
-mkdir -p "$spool/ndt7" "$work/uuid"
-chown 65534:65534 "$spool" "$spool/ndt7"
+mkdir -p "$spool/ndt7" "$spool/responsiveness1" "$work/uuid"
+chown 65534:65534 "$spool" "$spool/ndt7" "$spool/responsiveness1"
 prefix="netpulse-smoke-$$_$(date +%s)"
 printf '%s' "$prefix" >"$work/uuid/prefix"
 name="netpulse-smoke-$$"
@@ -185,6 +185,7 @@ docker run -d --name "$name" --network=host \
   --read-only --cap-drop ALL --security-opt no-new-privileges \
   --stop-timeout 40 --health-interval 2s --health-start-period 2s \
   -v "$spool/ndt7:/var/spool/netpulse/ndt7" \
+  -v "$spool/responsiveness1:/var/spool/netpulse/responsiveness1" \
   -v "$work/uuid:/var/local/uuid:ro" \
   -e NETPULSE_NDT7_ADDR_CLEARTEXT="127.0.0.1:$p_ws" \
   -e NETPULSE_NDT7_ADDR="127.0.0.1:$p_wss" \
@@ -244,7 +245,7 @@ for line in sys.stdin:
 ' 2>/dev/null || true
 }
 step "ndt7 client tests (${client:-client inside $image})"
-if out=$(run_client --server "127.0.0.1:$p_ws" --scheme ws 2>&1); then
+if out=$(run_client --server "127.0.0.1:$p_ws" --scheme ws --no-rpm 2>&1); then
   ok "ws:// download+upload: $(printf '%s\n' "$out" | summary)"
 else bad "ws:// download+upload failed: $(printf '%s\n' "$out" | tail -n 3)"; fi
 if out=$(run_client --server "127.0.0.1:$p_wss" --scheme wss --no-verify --download 2>&1); then

@@ -11,6 +11,10 @@
 
 #include "core/error.h"
 
+#define FRAME_DEFAULT 16384       /* RFC 9113 §6.5.2 initial/minimum frame size */
+#define FRAME_RECV_MAX (1u << 20) /* SETTINGS_MAX_FRAME_SIZE we advertise */
+#define FRAME_SEND_MAX (1u << 20) /* nghttp2 keeps a frame buffer this large */
+
 typedef struct cstream {
   struct cstream *prev, *next;
   int32_t id;
@@ -137,6 +141,23 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
   return (ssize_t)length;
 }
 
+/* Endless uploads leave in frames as large as the server allows (up to
+ * the payload): a server pays per frame, and 16 KiB frames cost it several
+ * times what 1 MiB WebSocket messages do. Copied bodies keep 16 KiB
+ * frames, so nghttp2 never grows its frame buffer for them. */
+static ssize_t frame_length(nghttp2_session *s, uint8_t type, int32_t id, int32_t conn_window,
+                            int32_t stream_window, uint32_t peer_max, void *ud) {
+  np_h2c *h = ud;
+  (void)type;
+  (void)conn_window; /* nghttp2 applies the windows to what this returns */
+  (void)stream_window;
+  cstream *st = nghttp2_session_get_stream_user_data(s, id);
+  size_t n = FRAME_DEFAULT;
+  if (st && st->upload) n = peer_max < h->payload.len ? peer_max : h->payload.len;
+  if (n > FRAME_SEND_MAX) n = FRAME_SEND_MAX;
+  return (ssize_t)n;
+}
+
 static int send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *framehd, size_t length,
                      nghttp2_data_source *src, void *ud) {
   np_h2c *h = ud;
@@ -170,6 +191,7 @@ int np_h2c_new(np_h2c **ret, const np_h2c_callbacks *cb, void *ud, np_slice payl
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
   nghttp2_session_callbacks_set_send_data_callback(cbs, send_data);
+  nghttp2_session_callbacks_set_data_source_read_length_callback(cbs, frame_length);
   nghttp2_option_set_no_closed_streams(opt, 1);
   /* A server's header block is bounded like ours; pushes are refused. */
   nghttp2_option_set_max_settings(opt, 16);
@@ -181,6 +203,10 @@ int np_h2c_new(np_h2c **ret, const np_h2c_callbacks *cb, void *ud, np_slice payl
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, window},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 16u << 10},
+      /* Large download frames: DATA payload goes to on_data_chunk as it
+       * arrives, nghttp2 buffers none of it (only a GOAWAY's debug data,
+       * up to this size, once). */
+      {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, FRAME_RECV_MAX},
   };
   rc = NP_E_BADARG;
   if (nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0) goto out;

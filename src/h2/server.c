@@ -16,6 +16,8 @@
 
 #define HEADER_OVERHEAD 32 /* RFC 9113 §6.5.2 per-field accounting */
 #define MAX_RESPONSE_HEADERS 8
+#define FRAME_DEFAULT 16384          /* RFC 9113 §6.5.2 initial/minimum frame size */
+#define FRAME_LIMIT ((1u << 24) - 1) /* the largest SETTINGS_MAX_FRAME_SIZE */
 
 void np_h2_config_default(np_h2_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
@@ -26,6 +28,7 @@ void np_h2_config_default(np_h2_config *cfg) {
   cfg->max_control_per_s = 1000;
   cfg->max_resets_per_s = 100;
   cfg->out_high = 256u << 10;
+  cfg->max_frame = 1u << 20;
 }
 
 /* ---- nghttp2 callbacks -------------------------------------------------- */
@@ -225,6 +228,27 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
   return (ssize_t)n;
 }
 
+/* Streamed bodies leave in frames as large as the peer, flow control, our
+ * max_frame and the payload allow: per frame the server pays a header, a
+ * segment and a trip through nghttp2, so 16 KiB frames cost it (and the
+ * peer) several times what 1 MiB WebSocket messages do. Copied bodies keep
+ * 16 KiB frames (nghttp2 would grow its buffer for nothing). */
+static ssize_t frame_length(nghttp2_session *s, uint8_t type, int32_t id, int32_t conn_window,
+                            int32_t stream_window, uint32_t peer_max, void *ud) {
+  np_h2_conn *c = ud;
+  (void)s;
+  (void)type;
+  (void)conn_window; /* nghttp2 applies the windows to what this returns */
+  (void)stream_window;
+  stream *st = np_h2_stream_of(c, id);
+  size_t n = FRAME_DEFAULT;
+  if (st && !st->body) {
+    n = peer_max < c->cfg.max_frame ? peer_max : c->cfg.max_frame;
+    if (n > c->cfg.payload.len) n = c->cfg.payload.len;
+  }
+  return (ssize_t)n;
+}
+
 static int send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *framehd, size_t length,
                      nghttp2_data_source *src, void *ud) {
   np_h2_conn *c = ud;
@@ -232,7 +256,7 @@ static int send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *frameh
   if (f->data.padlen > 0 || c->seg_count + 2 > SEG_MAX) return NGHTTP2_ERR_WOULDBLOCK;
   if (np_h2_out_copy(c, framehd, 9) < 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
   size_t plen = c->cfg.payload.len;
-  if (length > plen) return NGHTTP2_ERR_CALLBACK_FAILURE; /* nghttp2 asks <= 16 KiB */
+  if (length > plen) return NGHTTP2_ERR_CALLBACK_FAILURE; /* frame_length caps it */
   if (c->payload_off + length > plen) c->payload_off = 0;
   (void)np_h2_out_ref(c, c->cfg.payload.ptr + c->payload_off, length);
   c->payload_off += length;
@@ -260,7 +284,10 @@ int np_h2_conn_new(np_h2_conn **ret, const np_h2_config *cfg, const np_h2_callba
   DEF(max_control_per_s);
   DEF(max_resets_per_s);
   DEF(out_high);
+  DEF(max_frame);
 #undef DEF
+  if (c->cfg.max_frame < FRAME_DEFAULT) c->cfg.max_frame = FRAME_DEFAULT;
+  if (c->cfg.max_frame > FRAME_LIMIT) c->cfg.max_frame = FRAME_LIMIT;
   if (c->cfg.window > INT32_MAX) c->cfg.window = INT32_MAX;
   c->cb = cb;
   c->ud = ud;
@@ -278,6 +305,7 @@ int np_h2_conn_new(np_h2_conn **ret, const np_h2_config *cfg, const np_h2_callba
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
   nghttp2_session_callbacks_set_send_data_callback(cbs, send_data);
+  nghttp2_session_callbacks_set_data_source_read_length_callback(cbs, frame_length);
   nghttp2_option_set_no_closed_streams(opt, 1);
   nghttp2_option_set_max_settings(opt, 16);
   nghttp2_option_set_max_outbound_ack(opt, 100);
@@ -292,6 +320,11 @@ int np_h2_conn_new(np_h2_conn **ret, const np_h2_config *cfg, const np_h2_callba
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, c->cfg.window},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, c->cfg.max_header_list},
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+      /* Large upload frames: nghttp2 hands DATA payload to on_data_chunk
+       * as it arrives and buffers none of it. The one frame it does buffer
+       * whole is GOAWAY's debug data (up to max_frame - 8 bytes, once: the
+       * connection ends with it), hence a bounded max_frame. */
+      {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, c->cfg.max_frame},
   };
   rc = NP_E_BADARG;
   if (nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0) goto out;

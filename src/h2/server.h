@@ -36,6 +36,12 @@ typedef struct {
   uint32_t max_resets_per_s;       /* RST_STREAM frames per second (100) */
   size_t out_high;                 /* bytes queued for the socket before more
                                       frames are made (256 KiB) */
+  uint32_t max_frame;              /* SETTINGS_MAX_FRAME_SIZE advertised, and the
+                                      largest streamed DATA frame sent when the
+                                      peer allows it (1 MiB, 16 KiB..16 MiB-1).
+                                      nghttp2 reserves a send buffer this large
+                                      (untouched for no-copy DATA) and buffers
+                                      a peer's GOAWAY debug data up to it */
   np_slice payload;                /* bytes streamed bodies are cut from; the
                                       caller owns them and keeps them alive
                                       longer than every connection (>= 16 KiB) */

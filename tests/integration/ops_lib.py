@@ -72,6 +72,10 @@ class Server:
                 return r.status
         except urllib.error.HTTPError as e:
             return e.code
+        except (urllib.error.URLError, OSError):
+            # No answer within timeout (a loaded machine): not a status;
+            # callers that poll (wait_for) ask again.
+            return None
 
     def metrics_text(self):
         with urllib.request.urlopen(
@@ -187,7 +191,17 @@ def ndt7(port, test="download", query="", tls=False, read_rate=0, timeout=30,
     res.start = time.monotonic()
     sock = None
     try:
-        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if read_rate:
+            # A slow reader is a slow path: the bytes in flight sit in the
+            # network, not in a multi-megabyte receive buffer the kernel
+            # autotunes on loopback (which let the server's last seconds of
+            # data queue here and the Close arrive after the hard stop).
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            sock.settimeout(timeout)
+            sock.connect(("127.0.0.1", port))
+        else:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         if tls:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             ctx.check_hostname = False

@@ -32,7 +32,8 @@ typedef struct {
   uint64_t cli_body;
   int cli_closes;
   uint32_t close_code;
-  int refs; /* write calls that referenced the payload */
+  int refs;                        /* write calls that referenced the payload */
+  size_t max_cli_ref, max_srv_ref; /* the largest DATA payload each side sent */
   int retry_after;
 } pair;
 
@@ -44,7 +45,7 @@ static int srv_request(void *ud, const np_h2_request *rq, uint64_t now) {
   if (strcmp(path, "/small?mid=x") == 0)
     return np_h2_respond(p->srv, rq->stream_id, 200, NULL, 0, np_slice_cstr("x"));
   if (strcmp(path, "/large") == 0)
-    return np_h2_respond_stream(p->srv, rq->stream_id, 200, NULL, 0, 300000);
+    return np_h2_respond_stream(p->srv, rq->stream_id, 200, NULL, 0, 3000000);
   if (strcmp(path, "/upload") == 0 || strcmp(path, "/result") == 0) return 0;
   if (strcmp(path, "/busy") == 0) {
     static const np_h2_header h[] = {{"retry-after", "42"}};
@@ -85,6 +86,7 @@ static int cli_write(void *ud, const uint8_t *copy, size_t ncopy, const uint8_t 
     /* Upload data must come from the payload, not a copy. */
     assert_true(ref >= payload && ref + nref <= payload + PAYLOAD);
     p->refs++;
+    if (nref > p->max_cli_ref) p->max_cli_ref = nref;
   }
   if (np_buf_append(&p->wire, copy, ncopy) < 0) return -1;
   return nref ? np_buf_append(&p->wire, ref, nref) : 0;
@@ -145,10 +147,13 @@ static void pump(pair *p, uint64_t budget) {
     }
     struct iovec iov[16];
     int k;
-    while ((k = np_h2_conn_pull(p->srv, iov, 16, 1u << 20, 1)) > 0) {
+    while ((k = np_h2_conn_pull(p->srv, iov, 16, 4u << 20, 1)) > 0) {
       size_t total = 0;
       for (int i = 0; i < k; i++) {
         assert_int_equal(np_h2c_recv(p->cli, iov[i].iov_base, iov[i].iov_len), 0);
+        const uint8_t *b = iov[i].iov_base;
+        if (b >= payload && b < payload + PAYLOAD && iov[i].iov_len > p->max_srv_ref)
+          p->max_srv_ref = iov[i].iov_len;
         total += iov[i].iov_len;
       }
       np_h2_conn_sent(p->srv, total);
@@ -191,8 +196,12 @@ static void test_large_download_counted(void **state) {
   assert_true(np_h2c_request(p->cli, "GET", "https", "e", "/large", NULL, 0, 0, p) > 0);
   pump(p, UINT64_MAX);
   assert_int_equal(p->status, 200);
-  assert_int_equal(p->cli_body, 300000); /* beyond the 64 KiB default window */
+  assert_int_equal(p->cli_body, 3000000); /* beyond the 1 MiB window */
   assert_int_equal(p->close_code, 0);
+  /* The client allows 1 MiB frames: the server sends its max_frame. */
+  np_h2_config d;
+  np_h2_config_default(&d);
+  assert_int_equal(p->max_srv_ref, d.max_frame);
   pair_free(p);
 }
 
@@ -217,9 +226,13 @@ static void test_streamed_upload_and_cancel(void **state) {
   assert_true(id > 0);
   pump(p, 8u << 20);
   /* Flow control from the server's 16 MiB windows lets megabytes through;
-   * every DATA frame referenced the payload. */
+   * every DATA frame referenced the payload, in frames as large as the
+   * server's SETTINGS_MAX_FRAME_SIZE. */
+  np_h2_config d;
+  np_h2_config_default(&d);
   assert_true(p->srv_body >= (4u << 20));
-  assert_true(p->refs > 100);
+  assert_int_equal(p->max_cli_ref, d.max_frame);
+  assert_true((uint64_t)p->refs * d.max_frame >= p->srv_body);
   assert_int_equal(np_h2c_body_sent(p->cli) >= p->srv_body, 1);
   assert_int_equal(np_h2c_cancel(p->cli, id), 0);
   pump(p, UINT64_MAX);

@@ -271,9 +271,59 @@ static void expect_goaway(const uint8_t *f, size_t n, uint32_t code) {
 
 static void test_oversize_data_frame(void **state) {
   (void)state;
-  static uint8_t f[9 + 16385];
-  size_t n = frame(f, 16385, 0x0, 0, 1); /* over SETTINGS_MAX_FRAME_SIZE */
+  np_h2_config d;
+  np_h2_config_default(&d);
+  static uint8_t f[9 + (1u << 20) + 1];
+  assert_int_equal(d.max_frame + 1, sizeof f - 9);
+  size_t n = frame(f, d.max_frame + 1, 0x0, 0, 1); /* over SETTINGS_MAX_FRAME_SIZE */
   expect_goaway(f, n, NGHTTP2_FRAME_SIZE_ERROR);
+}
+
+/* The largest frame length a header can carry (16 MiB - 1): the scanner
+ * follows it, skipped in pieces, to the next header. */
+static void test_scan_largest_frame(void **state) {
+  (void)state;
+  uint8_t h[9 + 8];
+  np_h2_scan sc;
+  np_h2_scan_init(&sc);
+  np_h2_scan_feed(&sc, (const uint8_t *)NP_H2_PREFACE, NP_H2_PREFACE_LEN);
+  (void)frame(h, 0, 0x0, 0, 11);
+  h[0] = h[1] = h[2] = 0xff;
+  np_h2_scan_feed(&sc, h, 9);
+  int32_t id = 0;
+  assert_int_equal(np_h2_scan_skippable(&sc, &id), (1u << 24) - 1);
+  assert_int_equal(id, 11);
+  np_h2_scan_feed(&sc, NULL, 1u << 20);
+  assert_int_equal(np_h2_scan_skippable(&sc, &id), (1u << 24) - 1 - (1u << 20));
+  np_h2_scan_feed(&sc, NULL, (1u << 24) - 1 - (1u << 20));
+  assert_int_equal(np_h2_scan_skippable(&sc, &id), 0);
+  (void)frame(h, 8, 0x6, 0, 0); /* PING: not skippable */
+  np_h2_scan_feed(&sc, h, 9);
+  assert_int_equal(np_h2_scan_skippable(&sc, &id), 0);
+}
+
+/* A DATA frame as large as the server allows (SETTINGS_MAX_FRAME_SIZE,
+ * 1 MiB) is accepted and dropped unread as one piece, then counted. */
+static void test_large_frame_skipped(void **state) {
+  (void)state;
+  client c;
+  app a;
+  open_discard(&c, &a, NULL);
+  np_h2_config d;
+  np_h2_config_default(&d);
+  static uint8_t f[9 + (1u << 20)];
+  size_t n = frame(f, d.max_frame, 0x0, 0x1, 1); /* END_STREAM */
+  assert_int_equal(n, sizeof f);
+  assert_int_equal(np_h2_conn_recv(a.h2, f, 9 + 100, 1), 0);
+  assert_int_equal(np_h2_conn_skippable(a.h2), d.max_frame - 100);
+  assert_int_equal(np_h2_conn_skip(a.h2, d.max_frame - 100, 1), 0);
+  int rc = 0;
+  run(&c, &a, 0, &rc);
+  assert_int_equal(rc, 0);
+  assert_false(c.goaway);
+  assert_int_equal(c.status, 200);
+  assert_int_equal(a.received[0], d.max_frame);
+  teardown_pair(&c, &a);
 }
 
 static void test_bad_pad_length(void **state) {
@@ -326,6 +376,8 @@ int main(void) {
       cmocka_unit_test(test_interleaved_streams),
       cmocka_unit_test(test_content_length_checked),
       cmocka_unit_test(test_oversize_data_frame),
+      cmocka_unit_test(test_scan_largest_frame),
+      cmocka_unit_test(test_large_frame_skipped),
       cmocka_unit_test(test_bad_pad_length),
       cmocka_unit_test(test_data_on_idle_stream),
       cmocka_unit_test(test_data_on_stream_zero),

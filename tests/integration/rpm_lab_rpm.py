@@ -78,6 +78,9 @@ def run(lab, rep, label):
     if p.returncode != 0:
         print(p.stdout[-2000:] + p.stderr[-2000:], flush=True)
     res = json.loads(p.stdout)
+    # Kept with the lab's files (when a figure fails) for a closer look.
+    with open(os.path.join(lab.dir, "rpm-client.json"), "w") as fh:
+        fh.write(p.stdout)
     rec = _record(lab)
     drops = {d: after[d]["drops"] - before[d]["drops"] for d in after}
     sent = {d: after[d]["packets"] - before[d]["packets"] for d in after}

@@ -185,12 +185,20 @@ np_rpm_step np_rpm_algo_interval(np_rpm_algo *a, uint64_t now_ns, uint64_t bytes
   /* The real length of the interval: timers fire late under load. */
   uint64_t dt = now_ns > a->last_ns ? now_ns - a->last_ns : a->p.interval_ns;
   a->last_ns = now_ns;
-  a->goodput[i] = (double)bytes * 8.0 / ((double)dt / 1e9);
+  a->secs[i] = (double)dt / 1e9;
+  a->goodput[i] = (double)bytes * 8.0 / a->secs[i];
   a->flows_at[i] = flows;
   if (i + 1 >= mad) {
-    double m, sd;
-    np_rpm_mean_stddev(a->goodput + (i + 1 - mad), mad, &m, &sd);
-    a->gp_ma[i] = m;
+    /* The window's bits over its time, not the mean of its rates: a late
+     * timer makes a long interval whose bytes partly land in the next,
+     * short one, and the mean of the two rates then reads above the link
+     * (49.9 Mbit/s on a 47.8 lab link). */
+    double bits = 0, t = 0;
+    for (uint32_t k = i + 1 - mad; k <= i; k++) {
+      bits += a->goodput[k] * a->secs[k];
+      t += a->secs[k];
+    }
+    a->gp_ma[i] = t > 0 ? bits / t : 0;
     np_rpm_outcome w;
     memset(&w, 0, sizeof w);
     window(a, i + 1 - mad, i, &w);

@@ -73,11 +73,13 @@ static int is_payload(const session *s, const void *p) {
 
 static void flush_at(session *s, uint64_t now) {
   if (s->closing) return;
-  /* The queue's bound follows the connection's rate (peer.c). */
+  /* The queue's bound follows the connection's rate (peer.c); the h2
+   * layer stages only what fills it, in frames no larger than it. */
   size_t cap = s->p.out_cap;
+  np_h2_conn_set_frame_max(s->h2, cap);
   while (np_conn_pending(s->c) < cap) {
     struct iovec iov[NP_CONN_MAX_BUFS];
-    int k = np_h2_conn_pull(s->h2, iov, NP_CONN_MAX_BUFS, cap, now);
+    int k = np_h2_conn_pull(s->h2, iov, NP_CONN_MAX_BUFS, cap - np_conn_pending(s->c), now);
     if (k <= 0) break;
     np_conn_buf bufs[NP_CONN_MAX_BUFS];
     size_t total = 0;

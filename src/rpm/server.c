@@ -73,11 +73,13 @@ static int is_payload(const session *s, const void *p) {
 
 static void flush_at(session *s, uint64_t now) {
   if (s->closing) return;
-  /* The queue's bound follows the connection's rate (peer.c). */
+  /* The queue's bound follows the connection's rate (peer.c); the h2
+   * layer stages only what fills it, in frames no larger than it. */
   size_t cap = s->p.out_cap;
+  np_h2_conn_set_frame_max(s->h2, cap);
   while (np_conn_pending(s->c) < cap) {
     struct iovec iov[NP_CONN_MAX_BUFS];
-    int k = np_h2_conn_pull(s->h2, iov, NP_CONN_MAX_BUFS, cap, now);
+    int k = np_h2_conn_pull(s->h2, iov, NP_CONN_MAX_BUFS, cap - np_conn_pending(s->c), now);
     if (k <= 0) break;
     np_conn_buf bufs[NP_CONN_MAX_BUFS];
     size_t total = 0;
@@ -337,13 +339,7 @@ int np_rpm_serve(np_conn *c, const np_rpm_server_cfg *cfg, const char *uuid, con
   s->c = c;
   s->cfg = cfg;
   int tls = np_conn_is_tls(c);
-  /* The h2 layer stages frames before they reach the conn's queue: keep
-   * that stage to a frame or two, so the time bound of out_cap (peer.c)
-   * is the whole queue (with 256 KiB staged, a self probe on a 1 Mbit/s
-   * load connection waited 2-4 s for its first byte). */
-  np_h2_config h2 = cfg->h2;
-  if (!h2.out_high || h2.out_high > NP_RPM_OUT_MIN) h2.out_high = NP_RPM_OUT_MIN;
-  int rc = np_h2_conn_new(&s->h2, &h2, &h2cb, s);
+  int rc = np_h2_conn_new(&s->h2, &cfg->h2, &h2cb, s);
   if (rc >= 0) {
     rc = np_rpm_peer_init(&s->p, c, cfg, uuid, tls ? "rpm+h2" : "rpm+h2c", tls ? "h2" : "h2c");
   }

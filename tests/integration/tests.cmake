@@ -270,6 +270,15 @@ if(Python3_Interpreter_FOUND AND NP_CURL AND NP_SS)
            COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/rpm_hostile.py
                    --server-bin $<TARGET_FILE:netpulse-server>)
   set_tests_properties(integration.rpm_hostile PROPERTIES LABELS integration TIMEOUT 180)
+  # A small GET on a load connection read at 2 Mbit/s is answered within
+  # 300 ms (median): the server's queues on it are bounded in time.
+  foreach(case h2c h2)
+    add_test(NAME integration.rpm_self_probe_${case}
+             COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/rpm_self_probe.py
+                     --server-bin $<TARGET_FILE:netpulse-server> --case ${case})
+    set_tests_properties(integration.rpm_self_probe_${case} PROPERTIES LABELS integration
+                         TIMEOUT 120)
+  endforeach()
 else()
   np_missing_tool("python3, curl or ss missing: responsiveness hostile-client tests")
 endif()

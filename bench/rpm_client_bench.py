@@ -11,7 +11,7 @@ Usage: bench/rpm_client_bench.py [BUILD_DIR] [--reps N] [--duration S]
 BUILD_DIR (default build-bench) holds a Release netpulse-server and netpulse.
 The client runs with --rpm-interval 250ms --rpm-sdt 0.001 (goodput never
 "stable", so it ramps to 16 flows in 4 s) --rpm-mad 8 (its throughput is
-the mean of the last 2 s, all at 16 flows) and --rpm-max-duration
+the median of its last 8 two-second moving averages, all at 16 flows) and --rpm-max-duration
 (duration + 4) s per direction. Client CPU = its utime+stime (getrusage of
 the child); bytes = the wire bytes of every connection in the server's
 responsiveness1 record of that measurement.

@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 
-LABELS = ("unit", "fuzz", "integration", "browser", "lint")
+LABELS = ("unit", "fuzz", "integration", "browser", "lab", "lint")
 
 
 def expected(src):

@@ -36,6 +36,7 @@ struct np_h2c {
   int failed;
   int write_failed;
   long long flushed; /* bytes handed to write in the current flush */
+  size_t flush_max;  /* what the current flush may hand to write */
   uint64_t received, sent;
 };
 
@@ -142,9 +143,11 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
 }
 
 /* Endless uploads leave in frames as large as the server allows (up to
- * the payload): a server pays per frame, and 16 KiB frames cost it several
- * times what 1 MiB WebSocket messages do. Copied bodies keep 16 KiB
- * frames, so nghttp2 never grows its frame buffer for them. */
+ * the payload) and the current flush may write: a server pays per frame,
+ * and 16 KiB frames cost it several times what 1 MiB WebSocket messages
+ * do, but a frame is ahead of every request made after it, and the
+ * caller sizes its flushes to a few ms of the link's rate. Copied bodies
+ * keep 16 KiB frames, so nghttp2 never grows its frame buffer for them. */
 static ssize_t frame_length(nghttp2_session *s, uint8_t type, int32_t id, int32_t conn_window,
                             int32_t stream_window, uint32_t peer_max, void *ud) {
   np_h2c *h = ud;
@@ -153,7 +156,11 @@ static ssize_t frame_length(nghttp2_session *s, uint8_t type, int32_t id, int32_
   (void)stream_window;
   cstream *st = nghttp2_session_get_stream_user_data(s, id);
   size_t n = FRAME_DEFAULT;
-  if (st && st->upload) n = peer_max < h->payload.len ? peer_max : h->payload.len;
+  if (st && st->upload) {
+    size_t cap = h->flush_max > FRAME_DEFAULT ? h->flush_max : FRAME_DEFAULT;
+    n = peer_max < h->payload.len ? peer_max : h->payload.len;
+    if (n > cap) n = cap;
+  }
   if (n > FRAME_SEND_MAX) n = FRAME_SEND_MAX;
   return (ssize_t)n;
 }
@@ -163,6 +170,10 @@ static int send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *frameh
   np_h2c *h = ud;
   (void)s;
   (void)src;
+  /* One nghttp2_session_mem_send goes on making DATA frames for as long
+   * as this takes them: without this bound a flush wrote the server's
+   * whole window (16 MiB), and a probe's request queued behind it. */
+  if ((size_t)h->flushed >= h->flush_max) return NGHTTP2_ERR_WOULDBLOCK;
   if (f->data.padlen > 0 || length > h->payload.len) return NGHTTP2_ERR_CALLBACK_FAILURE;
   if (h->payload_off + length > h->payload.len) h->payload_off = 0;
   const uint8_t *ref = h->payload.ptr + h->payload_off;
@@ -244,6 +255,7 @@ int np_h2c_recv(np_h2c *h, const uint8_t *data, size_t len) {
 
 long long np_h2c_flush(np_h2c *h, size_t max_bytes) {
   h->flushed = 0;
+  h->flush_max = max_bytes;
   while ((size_t)h->flushed < max_bytes) {
     const uint8_t *p = NULL;
     ssize_t n = nghttp2_session_mem_send(h->s, &p);

@@ -45,8 +45,10 @@ void np_h2c_free(np_h2c *h);
 int np_h2c_recv(np_h2c *h, const uint8_t *data, size_t len);
 
 /* Makes frames and hands them to write until about max_bytes went out or
- * nothing is left to send now. Returns the bytes written (>= 0) or a
- * negative error. */
+ * nothing is left to send now: at most one upload DATA frame beyond
+ * max_bytes, and upload frames no larger than max_bytes (16 KiB at
+ * least), since every byte written is ahead of later requests. Returns
+ * the bytes written (>= 0) or a negative error. */
 long long np_h2c_flush(np_h2c *h, size_t max_bytes);
 
 /* Whether nghttp2 has something to send (frames, or upload data that flow

@@ -228,11 +228,13 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
   return (ssize_t)n;
 }
 
-/* Streamed bodies leave in frames as large as the peer, flow control, our
- * max_frame and the payload allow: per frame the server pays a header, a
+/* Streamed bodies leave in frames as large as the peer, flow control,
+ * frame_max and the payload allow: per frame the server pays a header, a
  * segment and a trip through nghttp2, so 16 KiB frames cost it (and the
- * peer) several times what 1 MiB WebSocket messages do. Copied bodies keep
- * 16 KiB frames (nghttp2 would grow its buffer for nothing). */
+ * peer) several times what 1 MiB WebSocket messages do. But a frame, once
+ * made, is ahead of every answer made after it: the owner bounds
+ * frame_max by the connection's rate (np_h2_conn_set_frame_max). Copied
+ * bodies keep 16 KiB frames (nghttp2 would grow its buffer for nothing). */
 static ssize_t frame_length(nghttp2_session *s, uint8_t type, int32_t id, int32_t conn_window,
                             int32_t stream_window, uint32_t peer_max, void *ud) {
   np_h2_conn *c = ud;
@@ -243,7 +245,7 @@ static ssize_t frame_length(nghttp2_session *s, uint8_t type, int32_t id, int32_
   stream *st = np_h2_stream_of(c, id);
   size_t n = FRAME_DEFAULT;
   if (st && !st->body) {
-    n = peer_max < c->cfg.max_frame ? peer_max : c->cfg.max_frame;
+    n = peer_max < c->frame_max ? peer_max : c->frame_max;
     if (n > c->cfg.payload.len) n = c->cfg.payload.len;
   }
   return (ssize_t)n;
@@ -253,7 +255,12 @@ static int send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *frameh
                      nghttp2_data_source *src, void *ud) {
   np_h2_conn *c = ud;
   stream *st = src->ptr;
-  if (f->data.padlen > 0 || c->seg_count + 2 > SEG_MAX) return NGHTTP2_ERR_WOULDBLOCK;
+  /* One nghttp2_session_mem_send goes on making DATA frames for as long
+   * as this accepts them: without the byte bound it staged the whole
+   * flow-control window (8 MiB from netpulse's client), and a small answer
+   * submitted meanwhile waited for all of it (33 s at 2 Mbit/s). */
+  if (f->data.padlen > 0 || c->seg_count + 2 > SEG_MAX || c->queued >= c->stage_limit)
+    return NGHTTP2_ERR_WOULDBLOCK;
   if (np_h2_out_copy(c, framehd, 9) < 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
   size_t plen = c->cfg.payload.len;
   if (length > plen) return NGHTTP2_ERR_CALLBACK_FAILURE; /* frame_length caps it */
@@ -289,6 +296,8 @@ int np_h2_conn_new(np_h2_conn **ret, const np_h2_config *cfg, const np_h2_callba
   if (c->cfg.max_frame < FRAME_DEFAULT) c->cfg.max_frame = FRAME_DEFAULT;
   if (c->cfg.max_frame > FRAME_LIMIT) c->cfg.max_frame = FRAME_LIMIT;
   if (c->cfg.window > INT32_MAX) c->cfg.window = INT32_MAX;
+  c->frame_max = c->cfg.max_frame;
+  c->stage_limit = c->cfg.out_high;
   c->cb = cb;
   c->ud = ud;
   np_h2_scan_init(&c->scan);
@@ -354,6 +363,12 @@ void np_h2_conn_free(np_h2_conn *c) {
 }
 
 /* ---- bytes in and out --------------------------------------------------- */
+
+void np_h2_conn_set_frame_max(np_h2_conn *c, size_t n) {
+  if (n < FRAME_DEFAULT) n = FRAME_DEFAULT;
+  if (n > c->cfg.max_frame) n = c->cfg.max_frame;
+  c->frame_max = n;
+}
 
 int np_h2_conn_recv(np_h2_conn *c, const uint8_t *data, size_t len, uint64_t now_ns) {
   c->now = now_ns;

@@ -122,6 +122,13 @@ int np_h2_conn_skip(np_h2_conn *c, uint64_t n, uint64_t now_ns);
 int np_h2_conn_pull(np_h2_conn *c, struct iovec *iov, int max_iov, size_t max_bytes,
                     uint64_t now_ns);
 
+/* Streamed DATA frames made from now on carry at most n bytes (clamped to
+ * 16 KiB..max_frame; max_frame until called). Every byte of a frame is
+ * ahead of answers made after it, so an owner that knows the connection's
+ * rate keeps a frame to a few ms of it. np_h2_conn_pull stages only what
+ * it is asked for (max_bytes, at most out_high). */
+void np_h2_conn_set_frame_max(np_h2_conn *c, size_t n);
+
 /* n bytes of what np_h2_conn_pull offered were written. */
 void np_h2_conn_sent(np_h2_conn *c, size_t n);
 

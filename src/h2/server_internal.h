@@ -55,6 +55,9 @@ struct np_h2_conn {
   uint32_t ctl_earned; /* DATA frames sent this second: each may draw a
                           WINDOW_UPDATE or two from an honest peer */
   size_t payload_off;  /* where the next streamed slice starts */
+  size_t frame_max;    /* largest streamed DATA frame now (np_h2_conn_set_frame_max) */
+  size_t stage_limit;  /* bytes staged before frames wait: out_high or what the
+                          current np_h2_conn_pull asks for, the smaller */
   /* output queue: segments in order, head..tail */
   seg segs[SEG_MAX];
   size_t seg_head, seg_count;

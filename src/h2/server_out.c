@@ -56,9 +56,10 @@ static void compact_ctl(np_h2_conn *c) {
   }
 }
 
-/* Moves frames from nghttp2 into the queue until it holds out_high. */
+/* Moves frames from nghttp2 into the queue until it holds stage_limit
+ * (send_data stops a run of DATA frames there too). */
 static int fill(np_h2_conn *c) {
-  while (c->queued < c->cfg.out_high && c->seg_count + 3 <= SEG_MAX) {
+  while (c->queued < c->stage_limit && c->seg_count + 3 <= SEG_MAX) {
     const uint8_t *p = NULL;
     ssize_t n = nghttp2_session_mem_send(c->s, &p);
     if (n < 0) return n == NGHTTP2_ERR_NOMEM ? -ENOMEM : NP_E_PROTO;
@@ -72,6 +73,9 @@ static int fill(np_h2_conn *c) {
 int np_h2_conn_pull(np_h2_conn *c, struct iovec *iov, int max_iov, size_t max_bytes,
                     uint64_t now_ns) {
   c->now = now_ns;
+  /* Stage no more than the caller takes: what stays staged is ahead of
+   * any answer made later, and the caller bounds its own queue in time. */
+  c->stage_limit = max_bytes < c->cfg.out_high ? max_bytes : c->cfg.out_high;
   int rc = fill(c);
   if (rc < 0) {
     c->failed = 1;

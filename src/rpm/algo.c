@@ -185,12 +185,20 @@ np_rpm_step np_rpm_algo_interval(np_rpm_algo *a, uint64_t now_ns, uint64_t bytes
   /* The real length of the interval: timers fire late under load. */
   uint64_t dt = now_ns > a->last_ns ? now_ns - a->last_ns : a->p.interval_ns;
   a->last_ns = now_ns;
-  a->goodput[i] = (double)bytes * 8.0 / ((double)dt / 1e9);
+  a->secs[i] = (double)dt / 1e9;
+  a->goodput[i] = (double)bytes * 8.0 / a->secs[i];
   a->flows_at[i] = flows;
   if (i + 1 >= mad) {
-    double m, sd;
-    np_rpm_mean_stddev(a->goodput + (i + 1 - mad), mad, &m, &sd);
-    a->gp_ma[i] = m;
+    /* The window's bits over its time, not the mean of its rates: a late
+     * timer makes a long interval whose bytes partly land in the next,
+     * short one, and the mean of the two rates then reads above the link
+     * (49.9 Mbit/s on a 47.8 lab link). */
+    double bits = 0, t = 0;
+    for (uint32_t k = i + 1 - mad; k <= i; k++) {
+      bits += a->goodput[k] * a->secs[k];
+      t += a->secs[k];
+    }
+    a->gp_ma[i] = t > 0 ? bits / t : 0;
     np_rpm_outcome w;
     memset(&w, 0, sizeof w);
     window(a, i + 1 - mad, i, &w);
@@ -228,6 +236,26 @@ uint64_t np_rpm_algo_probe_gap_ns(const np_rpm_algo *a, uint32_t probes_per_roun
   return (uint64_t)gap;
 }
 
+/* The goodput figure of a phase: the median of the last MAD moving
+ * averages (the values the stability check judged), not the last one
+ * alone. Bytes read are credited when TCP hands them over: a loss hole
+ * holds everything behind it in the receiver's out-of-order queue, up to
+ * a round trip of the flow's data, and releases it at once when the
+ * retransmission fills it. Inside a window that only moves bytes between
+ * intervals; at a window's start it credits bytes that arrived before it
+ * (a 4 s window read 49.47 Mbit/s on a 47.82 link). Such a shift across
+ * one interval boundary lifts the one window that starts there and lowers
+ * the one that ends there, so the median of the windows sets both aside. */
+static double goodput_figure(const np_rpm_algo *a, uint32_t hi) {
+  double v[64]; /* mad <= 64 (np_rpm_params_check) */
+  size_t n = 0;
+  for (uint32_t k = 0; k < a->p.mad && k <= hi && n < sizeof v / sizeof v[0]; k++)
+    if (a->gp_ma[hi - k] > 0) v[n++] = a->gp_ma[hi - k];
+  if (n == 0) return a->goodput[hi];
+  qsort(v, n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 void np_rpm_algo_outcome(const np_rpm_algo *a, np_rpm_outcome *o) {
   memset(o, 0, sizeof *o);
   uint32_t hi = a->nint ? a->nint - 1 : 0, lo = 0;
@@ -240,7 +268,7 @@ void np_rpm_algo_outcome(const np_rpm_algo *a, np_rpm_outcome *o) {
   o->rpm_stable = a->rpm_stable;
   if (a->nint) {
     o->flows = a->flows_at[hi];
-    o->goodput_mbps = (a->gp_ma[hi] > 0 ? a->gp_ma[hi] : a->goodput[hi]) / 1e6;
+    o->goodput_mbps = goodput_figure(a, hi) / 1e6;
   }
   if (a->goodput_stable && a->rpm_stable)
     o->confidence = NP_RPM_CONF_HIGH;

@@ -65,6 +65,7 @@ typedef struct {
   uint64_t last_ns;                        /* when the last interval closed */
   uint32_t nint;                           /* completed intervals */
   double goodput[NP_RPM_MAX_INTERVALS];    /* bit/s of each interval */
+  double secs[NP_RPM_MAX_INTERVALS];       /* real length of each interval */
   double gp_ma[NP_RPM_MAX_INTERVALS];      /* moving average of goodput (0: not yet) */
   double rpm_ma[NP_RPM_MAX_INTERVALS];     /* RPM over the last MAD intervals (0: none) */
   uint32_t flows_at[NP_RPM_MAX_INTERVALS]; /* flows during each interval */

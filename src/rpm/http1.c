@@ -18,8 +18,6 @@
 #include "rpm/peer.h"
 #include "rpm/summary.h"
 
-#define OUT_HIGH (256u << 10) /* large: bytes queued before we wait for the socket */
-#define OUT_LOWAT (64u << 10)
 #define TICK_MS 250
 
 enum { ST_HEAD, ST_BODY, ST_LARGE, ST_CLOSING };
@@ -123,7 +121,7 @@ static void refuse_and_close(session *s, const np_rpm_verdict *v) {
 static void pump(session *s) {
   if (s->state != ST_LARGE) return;
   np_slice pl = s->cfg->payload;
-  while (s->remaining && np_conn_pending(s->c) < OUT_HIGH) {
+  while (s->remaining && np_conn_pending(s->c) < s->p.out_cap) {
     size_t n = pl.len < s->remaining ? pl.len : (size_t)s->remaining;
     np_conn_buf b = {pl.ptr, n, 1};
     if (np_conn_writev(s->c, &b, 1, NULL, NULL) < 0) {
@@ -140,7 +138,7 @@ static void pump(session *s) {
     }
   }
   if (s->remaining) {
-    np_conn_want_writable(s->c, 1, OUT_LOWAT);
+    np_conn_want_writable(s->c, 1, s->p.out_cap / 4);
     return;
   }
   np_conn_want_writable(s->c, 0, 0);

@@ -45,6 +45,12 @@ int np_rpm_peer_init(np_rpm_peer *p, np_conn *c, const np_rpm_server_cfg *cfg, c
   p->cfg = cfg;
   p->proto = proto;
   p->alpn = alpn;
+  /* Until the first rate sample, the smallest queue: whatever is queued
+   * before the rate is known is still ahead of the first self probes
+   * (starting at the largest held them 1.5 s at 2 Mbit/s). A fast
+   * connection reaches its bound at the first sample, 250 ms on. */
+  p->out_cap = NP_RPM_OUT_MIN;
+  p->acked_prev_ns = np_mono_ns();
   (void)snprintf(p->uuid, sizeof p->uuid, "%s", uuid);
   int rc = peer_bytes(p);
   if (rc < 0) return rc;
@@ -52,10 +58,9 @@ int np_rpm_peer_init(np_rpm_peer *p, np_conn *c, const np_rpm_server_cfg *cfg, c
   if (cfg->congestion && *cfg->congestion)
     (void)setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cfg->congestion,
                      (socklen_t)strlen(cfg->congestion));
-  if (cfg->notsent_lowat) {
-    int v = (int)cfg->notsent_lowat;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof v);
-  }
+  if (cfg->notsent_lowat)
+    (void)np_tcp_notsent_lowat(fd, cfg->notsent_lowat < p->out_cap ? cfg->notsent_lowat
+                                                                   : (uint32_t)p->out_cap);
   live_sessions++;
   return 0;
 }
@@ -291,6 +296,31 @@ int np_rpm_peer_report(np_rpm_peer *p) {
   return 1;
 }
 
+/* Bounds what waits ahead of a self probe's answer on this connection in
+ * time, not bytes: cubic flows share a bottleneck very unequally, and
+ * 384 KB queued on a 1-2 Mbit/s flow held its probes for seconds. The
+ * rate is the one the client acknowledged since the last sample (not
+ * tcpi_delivery_rate: a window-limited loopback flow reports bursts of
+ * tens of Gbit/s), as ndt7's server does for its unsent bytes. */
+static void pace(np_rpm_peer *p, uint64_t acked, uint64_t now) {
+  if (now - p->acked_prev_ns < 100 * NP_NS_PER_MS) return;
+  if (acked < p->acked_prev || p->acked_prev_ns == 0) {
+    p->acked_prev = acked;
+    p->acked_prev_ns = now;
+    return;
+  }
+  uint64_t per_ms = (acked - p->acked_prev) / ((now - p->acked_prev_ns) / NP_NS_PER_MS);
+  p->acked_prev = acked;
+  p->acked_prev_ns = now;
+  uint64_t cap = per_ms * NP_RPM_QUEUE_MS;
+  cap = cap < NP_RPM_OUT_MIN ? NP_RPM_OUT_MIN : cap > NP_RPM_OUT_MAX ? NP_RPM_OUT_MAX : cap;
+  if (cap == p->out_cap) return;
+  p->out_cap = (size_t)cap;
+  /* The configured value stays the ceiling of the socket's share. */
+  uint32_t lowat = p->cfg->notsent_lowat;
+  if (lowat) (void)np_tcp_notsent_lowat(np_conn_fd(p->c), cap < lowat ? (uint32_t)cap : lowat);
+}
+
 int np_rpm_peer_tick(np_rpm_peer *p, uint64_t now, int idle) {
   if (!p->joined) {
     /* Connections that never present a measurement cost a descriptor:
@@ -305,6 +335,7 @@ int np_rpm_peer_tick(np_rpm_peer *p, uint64_t now, int idle) {
   if (np_tcpinfo_read(np_conn_fd(p->c), &cr->final) == 0) {
     cr->has_final = 1;
     (void)np_rpm_record_sample(&m->rec, p->conn_idx, &cr->final, now);
+    pace(p, cr->final.bytes_acked, now);
   }
   return idle && m->result_ns != 0;
 }

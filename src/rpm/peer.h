@@ -31,6 +31,8 @@ typedef struct {
   int conn_idx;
   uint64_t reported;             /* wire bytes sent already reported to the host */
   uint64_t base_sent, base_read; /* wire bytes before the measurement joined */
+  size_t out_cap;                /* bytes the protocol layer queues at most (np_rpm_peer_tick) */
+  uint64_t acked_prev, acked_prev_ns; /* tcpi_bytes_acked at the last pacing sample */
 } np_rpm_peer;
 
 /* What a request gets, decided without regard to protocol. */
@@ -45,6 +47,12 @@ typedef struct {
  * (nothing counted then). */
 int np_rpm_peer_init(np_rpm_peer *p, np_conn *c, const np_rpm_server_cfg *cfg, const char *uuid,
                      const char *proto, const char *alpn);
+
+/* Bounds of out_cap and of the socket's unsent bytes: a queue of
+ * NP_RPM_QUEUE_MS of the connection's own rate, within these. */
+#define NP_RPM_OUT_MIN (8u << 10)
+#define NP_RPM_OUT_MAX (256u << 10)
+#define NP_RPM_QUEUE_MS 20
 
 /* The measurement p joined, while it lives; NULL otherwise. */
 np_rpm_measurement *np_rpm_peer_measurement(np_rpm_peer *p);

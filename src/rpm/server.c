@@ -14,8 +14,6 @@
 #include "rpm/peer.h"
 #include "rpm/summary.h"
 
-#define OUT_HIGH (256u << 10) /* bytes queued in the conn before we stop pulling */
-#define OUT_LOWAT (64u << 10)
 #define SAMPLE_MS 250
 /* Payload worth a recv(MSG_TRUNC) of its own: bench/frame_floor measured
  * header-read-and-drop even with 64 KiB copy reads at 8 KiB frames, ahead
@@ -75,9 +73,13 @@ static int is_payload(const session *s, const void *p) {
 
 static void flush_at(session *s, uint64_t now) {
   if (s->closing) return;
-  while (np_conn_pending(s->c) < OUT_HIGH) {
+  /* The queue's bound follows the connection's rate (peer.c); the h2
+   * layer stages only what fills it, in frames no larger than it. */
+  size_t cap = s->p.out_cap;
+  np_h2_conn_set_frame_max(s->h2, cap);
+  while (np_conn_pending(s->c) < cap) {
     struct iovec iov[NP_CONN_MAX_BUFS];
-    int k = np_h2_conn_pull(s->h2, iov, NP_CONN_MAX_BUFS, OUT_HIGH, now);
+    int k = np_h2_conn_pull(s->h2, iov, NP_CONN_MAX_BUFS, cap - np_conn_pending(s->c), now);
     if (k <= 0) break;
     np_conn_buf bufs[NP_CONN_MAX_BUFS];
     size_t total = 0;
@@ -106,7 +108,7 @@ static void flush_at(session *s, uint64_t now) {
     np_conn_close(s->c);
     return;
   }
-  np_conn_want_writable(s->c, np_h2_conn_want_write(s->h2), OUT_LOWAT);
+  np_conn_want_writable(s->c, np_h2_conn_want_write(s->h2), s->p.out_cap / 4);
 }
 
 static void flush(session *s) { flush_at(s, np_mono_ns()); }

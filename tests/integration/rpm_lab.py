@@ -51,20 +51,14 @@ BIG, SMALL = 1000000, 30000
 
 
 class Report:
-    """Every figure with its band; the test fails if any checked one is out.
-    A check with a known_bug reason counts only under NP_KNOWN_BUGS=1 (as in
-    robustness.py); out of band otherwise, it is printed as KNOWN."""
+    """Every figure with its band; the test fails if any checked one is out."""
 
     def __init__(self):
         self.rows = []
-        self.strict = os.environ.get("NP_KNOWN_BUGS") == "1"
 
-    def check(self, what, value, lo, hi, unit="", known_bug=None):
+    def check(self, what, value, lo, hi, unit=""):
         ok = value is not None and lo <= value <= hi
         mark = "ok" if ok else "FAIL"
-        if not ok and known_bug and not self.strict:
-            mark, ok = "KNOWN", None
-            what = "%s [known: %s]" % (what, known_bug)
         self.rows.append((what, value, "[%.2f, %.2f] %s" % (lo, hi, unit), ok, mark))
         print("%-5s %s: %s %s (band [%.2f, %.2f])" % (mark, what,
               "none" if value is None else "%.2f" % value, unit, lo, hi), flush=True)

@@ -35,6 +35,7 @@ typedef struct {
   int refs;                        /* write calls that referenced the payload */
   size_t max_cli_ref, max_srv_ref; /* the largest DATA payload each side sent */
   int retry_after;
+  size_t flush_budget; /* what pump lets the client write per flush */
 } pair;
 
 static int srv_request(void *ud, const np_h2_request *rq, uint64_t now) {
@@ -123,6 +124,7 @@ static pair *pair_new(void) {
   cfg.payload = np_slice_make(payload, PAYLOAD);
   assert_int_equal(np_h2_conn_new(&p->srv, &cfg, &kSrv, p), 0);
   assert_int_equal(np_h2c_new(&p->cli, &kCli, p, np_slice_make(payload, PAYLOAD), 1u << 20), 0);
+  p->flush_budget = 256u << 10;
   return p;
 }
 
@@ -137,7 +139,7 @@ static void pair_free(pair *p) {
 static void pump(pair *p, uint64_t budget) {
   uint64_t moved = 0;
   for (int round = 0; round < 10000; round++) {
-    long long n = np_h2c_flush(p->cli, 256u << 10);
+    long long n = np_h2c_flush(p->cli, p->flush_budget);
     assert_true(n >= 0);
     int any = n > 0 || p->wire.len > 0;
     if (p->wire.len) {
@@ -224,10 +226,11 @@ static void test_streamed_upload_and_cancel(void **state) {
   pair *p = pair_new();
   int32_t id = np_h2c_request(p->cli, "POST", "http", "e", "/upload", NULL, 0, 1, p);
   assert_true(id > 0);
+  p->flush_budget = 4u << 20;
   pump(p, 8u << 20);
   /* Flow control from the server's 16 MiB windows lets megabytes through;
    * every DATA frame referenced the payload, in frames as large as the
-   * server's SETTINGS_MAX_FRAME_SIZE. */
+   * server's SETTINGS_MAX_FRAME_SIZE when a flush may write that much. */
   np_h2_config d;
   np_h2_config_default(&d);
   assert_true(p->srv_body >= (4u << 20));
@@ -239,6 +242,42 @@ static void test_streamed_upload_and_cancel(void **state) {
   assert_int_equal(p->cli_closes, 1);
   assert_int_equal(p->close_code, 0x8); /* CANCEL */
   assert_int_equal(p->srv_closes, 1);
+  pair_free(p);
+}
+
+/* Offset of the first HEADERS frame in wire, or SIZE_MAX. */
+static size_t first_headers(const np_buf *wire) {
+  size_t off = 0;
+  while (off + 9 <= wire->len) {
+    const uint8_t *f = wire->data + off;
+    if (f[3] == 0x1) return off;
+    off += 9 + ((size_t)f[0] << 16 | (size_t)f[1] << 8 | f[2]);
+  }
+  return SIZE_MAX;
+}
+
+/* A link that lets 16 KiB out per flush (a slow uplink's few ms): a flush
+ * writes about that, not the server's whole window in 1 MiB frames, and a
+ * request made during the upload leaves behind at most one upload frame
+ * (on a 2 Mbit/s uplink 16 MiB was a minute; 1 MiB frames, 4 s each). */
+static void test_upload_leaves_room_for_requests(void **state) {
+  (void)state;
+  pair *p = pair_new();
+  const size_t budget = 16u << 10;
+  p->flush_budget = budget;
+  assert_true(np_h2c_request(p->cli, "POST", "http", "e", "/upload", NULL, 0, 1, p) > 0);
+  pump(p, 0); /* one round: the server's SETTINGS (1 MiB frames) and windows are known */
+  for (int i = 0; i < 4; i++) {
+    long long n = np_h2c_flush(p->cli, budget);
+    assert_true(n > 0);
+    assert_true((size_t)n <= budget + 9 + budget);
+    assert_true(p->max_cli_ref <= budget);
+    assert_int_equal(np_h2_conn_recv(p->srv, p->wire.data, p->wire.len, 1), 0);
+    p->wire.len = 0;
+  }
+  assert_true(np_h2c_request(p->cli, "GET", "http", "e", "/small?mid=x", NULL, 0, 0, p) > 0);
+  assert_true(np_h2c_flush(p->cli, budget) > 0);
+  assert_true(first_headers(&p->wire) <= 9 + budget);
   pair_free(p);
 }
 
@@ -269,8 +308,11 @@ static void test_garbage_and_goaway(void **state) {
 int main(void) {
   for (size_t i = 0; i < PAYLOAD; i++) payload[i] = (uint8_t)(i * 131);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_get_small),          cmocka_unit_test(test_large_download_counted),
-      cmocka_unit_test(test_post_copied_body),   cmocka_unit_test(test_streamed_upload_and_cancel),
+      cmocka_unit_test(test_get_small),
+      cmocka_unit_test(test_large_download_counted),
+      cmocka_unit_test(test_post_copied_body),
+      cmocka_unit_test(test_streamed_upload_and_cancel),
+      cmocka_unit_test(test_upload_leaves_room_for_requests),
       cmocka_unit_test(test_garbage_and_goaway),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -175,6 +175,11 @@ uint64_t rpm_link_bytes_in(const rpm_link *l) {
 uint64_t rpm_link_bytes_acked(const rpm_link *l) {
   if (!l->c) return l->mark_bytes;
   np_tcpinfo ti;
-  if (np_tcpinfo_read(np_conn_fd(l->c), &ti) == 0 && ti.bytes_acked > 0) return ti.bytes_acked;
+  /* SACKed bytes count as delivered: bytes_acked alone leaps when a hole
+   * is filled, crediting a whole window to the interval in which the
+   * retransmission arrived (upload phases read 49.5 Mbit/s on a 47.8
+   * link). */
+  if (np_tcpinfo_read(np_conn_fd(l->c), &ti) == 0 && ti.bytes_acked > 0)
+    return ti.bytes_acked + (uint64_t)ti.sacked * ti.snd_mss;
   return np_conn_get_stats(l->c)->wire_written;
 }

@@ -63,8 +63,9 @@ void rpm_link_pace_queue(rpm_link *l, double bytes_per_s);
 /* Drops the link now (on_closed follows from the loop). */
 void rpm_link_abort(rpm_link *l);
 
-/* TCP payload bytes: received from the socket / acknowledged by the peer
- * (TCP_INFO; falls back to bytes written). */
+/* TCP payload bytes: received from the socket / delivered to the peer
+ * (TCP_INFO's acknowledged plus SACKed segments; falls back to bytes
+ * written). */
 uint64_t rpm_link_bytes_in(const rpm_link *l);
 uint64_t rpm_link_bytes_acked(const rpm_link *l);
 

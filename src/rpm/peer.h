@@ -51,7 +51,7 @@ int np_rpm_peer_init(np_rpm_peer *p, np_conn *c, const np_rpm_server_cfg *cfg, c
 /* Bounds of out_cap and of the socket's unsent bytes: a queue of
  * NP_RPM_QUEUE_MS of the connection's own rate, within these. */
 #define NP_RPM_OUT_MIN (8u << 10)
-#define NP_RPM_OUT_MAX (256u << 10)
+#define NP_RPM_OUT_MAX (1u << 20)
 #define NP_RPM_QUEUE_MS 20
 
 /* The measurement p joined, while it lives; NULL otherwise. */

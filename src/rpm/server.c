@@ -75,6 +75,7 @@ static void flush_at(session *s, uint64_t now) {
   if (s->closing) return;
   /* The queue's bound follows the connection's rate (peer.c); the h2
    * layer stages only what fills it, in frames no larger than it. */
+  np_rpm_peer_pace_early(&s->p, now);
   size_t cap = s->p.out_cap;
   np_h2_conn_set_frame_max(s->h2, cap);
   while (np_conn_pending(s->c) < cap) {

@@ -29,6 +29,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import datafiles  # noqa: E402
 import ops_lib  # noqa: E402
 from rpm_hostile import (DATA, FAILS, GOAWAY, HEADERS, PING, PREFACE, RST,  # noqa: E402
                          SETTINGS, WINDOW_UPDATE, check, frame, literal)
@@ -185,6 +186,8 @@ def run(server_bin, case, rate, bound_ms, probes):
         finally:
             rc = srv.stop()
             check(rc == 0, "server exit status %s" % rc)
+            check(not datafiles.check_tree(os.path.join(tmp, "spool"))[1],
+                  "data files fit the schemas")
 
 
 def main():

@@ -33,6 +33,7 @@ typedef struct {
   uint64_t base_sent, base_read; /* wire bytes before the measurement joined */
   size_t out_cap;                /* bytes the protocol layer queues at most (np_rpm_peer_tick) */
   uint64_t acked_prev, acked_prev_ns; /* tcpi_bytes_acked at the last pacing sample */
+  int paced;                          /* out_cap comes from a rate sample */
 } np_rpm_peer;
 
 /* What a request gets, decided without regard to protocol. */
@@ -51,8 +52,9 @@ int np_rpm_peer_init(np_rpm_peer *p, np_conn *c, const np_rpm_server_cfg *cfg, c
 /* Bounds of out_cap and of the socket's unsent bytes: a queue of
  * NP_RPM_QUEUE_MS of the connection's own rate, within these. */
 #define NP_RPM_OUT_MIN (8u << 10)
-#define NP_RPM_OUT_MAX (256u << 10)
+#define NP_RPM_OUT_MAX (1u << 20)
 #define NP_RPM_QUEUE_MS 20
+#define NP_RPM_EARLY_MS 20
 
 /* The measurement p joined, while it lives; NULL otherwise. */
 np_rpm_measurement *np_rpm_peer_measurement(np_rpm_peer *p);
@@ -104,6 +106,11 @@ int np_rpm_peer_report(np_rpm_peer *p);
  * measurement has ended, it joined none within the join timeout, or it is
  * idle (no request in progress) after the client's summary arrived. */
 int np_rpm_peer_tick(np_rpm_peer *p, uint64_t now, int idle);
+
+/* Takes the first rate sample NP_RPM_EARLY_MS after the connection
+ * started, rather than at the first tick (call as bytes are written;
+ * cheap once done). */
+void np_rpm_peer_pace_early(np_rpm_peer *p, uint64_t now);
 
 /* The connection closed with status (np_conn's on_close; server_closed:
  * the session closed it): the record gets its end, the host its bytes and

@@ -75,11 +75,12 @@ static void flush_at(session *s, uint64_t now) {
   if (s->closing) return;
   /* The queue's bound follows the connection's rate (peer.c); the h2
    * layer stages only what fills it, in frames no larger than it. */
+  np_rpm_peer_pace_early(&s->p, now);
   size_t cap = s->p.out_cap;
   np_h2_conn_set_frame_max(s->h2, cap);
   while (np_conn_pending(s->c) < cap) {
     struct iovec iov[NP_CONN_MAX_BUFS];
-    int k = np_h2_conn_pull(s->h2, iov, NP_CONN_MAX_BUFS, cap - np_conn_pending(s->c), now);
+    int k = np_h2_conn_pull(s->h2, iov, NP_CONN_MAX_BUFS, cap, now);
     if (k <= 0) break;
     np_conn_buf bufs[NP_CONN_MAX_BUFS];
     size_t total = 0;

@@ -20,9 +20,10 @@
  * to that much at once (OUT_MAX at most): on loopback 256 KiB writes cost
  * the server 1.3x what ndt7's 1 MiB messages do per GB (a short last
  * segment per sendmsg, 19,000 segments per GB against 16,000, and the
- * acknowledgements and wake-ups that go with them). Bounded in time, so
- * what a probe on this connection may wait behind in our queue stays
- * under OUT_MS of the connection's own rate, or OUT_HIGH. */
+ * acknowledgements and wake-ups that go with them). Bounded in time: what
+ * a probe on this connection may wait behind in our queue (less than two
+ * such writes) stays within 2 * OUT_MS of the connection's own rate, or
+ * under 2 * OUT_HIGH as before. */
 #define OUT_MS 10
 #define OUT_MAX (1u << 20)
 #define SAMPLE_MS 250

@@ -4,12 +4,20 @@
  * accepts large pieces (frames up to what the server allows), not curl's
  * 16 KiB frames. One connection, one stream, a fixed duration:
  *
- *   h2_load HOST:PORT tls|plain download|upload AUTHORITY PATH SECONDS
+ *   h2_load HOST:PORT tls|plain download|upload AUTHORITY PATH SECONDS [copy]
  *
  * download GETs PATH and counts the body; upload POSTs an endless body cut
  * from a 1 MiB payload. Blocking sockets and OpenSSL, no event loop: only
  * the server's CPU is measured. One JSON line on stdout. Not installed;
- * bench/rpm_bench.py builds it against libnetpulse.a. */
+ * bench/rpm_bench.py builds it against libnetpulse.a.
+ *
+ * A cleartext download receives the way ndt7's driver (netpulse's ndt7
+ * client) does, so the two servers meet the same kind of receiver: DATA
+ * payload is dropped in the kernel (recv(MSG_TRUNC)), woken per up to
+ * 1 MiB (SO_RCVLOWAT), and nghttp2 gets as many zero bytes in its place.
+ * On loopback part of the receiver's work runs in the sender's context, so
+ * a receiver copying every byte makes the server's CPU per GB dearer
+ * (bench/README.md); "copy" keeps that receiver for comparison. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -27,6 +35,7 @@
 #include <unistd.h>
 
 #include "h2/client.h"
+#include "h2/server_scan.h"
 
 #define PAYLOAD (1u << 20)
 #define WINDOW (16u << 20) /* like the server's receive window */
@@ -130,14 +139,51 @@ static SSL *tls_open(int fd) {
   return glen == 2 && memcmp(got, "h2", 2) == 0 ? ssl : NULL;
 }
 
+/* The discarding receiver (see the top of the file). */
+#define SKIP_MIN 8192         /* smaller payloads are read with the next header */
+#define LOWAT_MAX (1 << 20)   /* wake per up to this much payload */
+#define LOWAT_MIN (64 * 1024) /* below it, per segment */
+
+typedef struct {
+  int discard;
+  np_h2_scan scan; /* where the server's bytes are, frame-wise */
+  int lowat;       /* SO_RCVLOWAT now */
+  size_t hint;     /* read at most this much next (0: a full buffer) */
+} rx;
+
+static void set_lowat(rx *r, int fd, uint32_t skip) {
+  int want = skip >= LOWAT_MAX ? LOWAT_MAX : (int)skip;
+  if (want < LOWAT_MIN) want = 1;
+  if (want != r->lowat && setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof want) == 0)
+    r->lowat = want;
+}
+
+/* Drops up to n payload bytes in the kernel and hands nghttp2 as many
+ * zeros. 0, -1 (closed) or -2 (nghttp2 failed). */
+static int drop(rx *r, np_h2c *h, int fd, uint32_t n) {
+  static uint8_t zeros[1u << 20]; /* never written: the zero page */
+  ssize_t k = recv(fd, NULL, n, MSG_TRUNC | MSG_DONTWAIT);
+  if (k < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+  if (k <= 0) return -1;
+  np_h2_scan_feed(&r->scan, NULL, (size_t)k);
+  for (size_t left = (size_t)k; left > 0;) {
+    size_t m = left < sizeof zeros ? left : sizeof zeros;
+    if (np_h2c_recv(h, zeros, m) < 0) return -2;
+    left -= m;
+  }
+  r->hint = 9;
+  return 0;
+}
+
 static int fail(const char *what) {
   printf("{\"ok\":false,\"error\":\"%s\"}\n", what);
   return 1;
 }
 
 int main(int argc, char **argv) {
-  if (argc != 7) {
-    fprintf(stderr, "usage: h2_load HOST:PORT tls|plain download|upload AUTHORITY PATH SECONDS\n");
+  if (argc != 7 && !(argc == 8 && strcmp(argv[7], "copy") == 0)) {
+    fprintf(stderr,
+            "usage: h2_load HOST:PORT tls|plain download|upload AUTHORITY PATH SECONDS [copy]\n");
     return 2;
   }
   int tls = strcmp(argv[2], "tls") == 0;
@@ -158,13 +204,30 @@ int main(int argc, char **argv) {
   if (id < 0) return fail("request");
   double c0 = cpu_s(), t0 = mono_s(), end = t0 + seconds;
   static uint8_t buf[256u << 10];
+  rx r = {.discard = !tls && !upload && argc == 7, .lowat = 1};
+  np_h2_scan_init(&r.scan);
+  r.scan.preface = 0; /* a client receives no connection preface */
   while (mono_s() < end && !l.closed) {
     if (np_h2c_want_write(h) && np_h2c_flush(h, 4u << 20) < 0) return fail("write");
+    int32_t sid = 0;
+    uint32_t left = r.discard ? np_h2_scan_skippable(&r.scan, &sid) : 0;
+    uint32_t skip = left >= SKIP_MIN ? left : 0;
+    set_lowat(&r, l.fd, skip);
     int pending = l.ssl && SSL_pending(l.ssl) > 0;
     struct pollfd p = {.fd = l.fd, .events = POLLIN};
     if (!pending && poll(&p, 1, np_h2c_want_write(h) ? 0 : 50) <= 0) continue;
-    ssize_t n = l.ssl ? SSL_read(l.ssl, buf, sizeof buf) : recv(l.fd, buf, sizeof buf, 0);
+    if (skip) {
+      int rc = drop(&r, h, l.fd, skip);
+      if (rc == 0) continue;
+      return fail(rc == -1 ? "peer closed" : "protocol");
+    }
+    /* After a drop only the next frame header (with what is left of a
+     * payload too small to drop), as ndt7's driver reads. */
+    size_t room = r.hint ? r.hint + left : sizeof buf;
+    ssize_t n = l.ssl ? SSL_read(l.ssl, buf, sizeof buf) : recv(l.fd, buf, room, 0);
     if (n <= 0) return fail("peer closed");
+    r.hint = 0;
+    if (r.discard) np_h2_scan_feed(&r.scan, buf, (size_t)n);
     if (np_h2c_recv(h, buf, (size_t)n) < 0) return fail("protocol");
   }
   double wall = mono_s() - t0;

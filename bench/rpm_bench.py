@@ -7,7 +7,7 @@ ratios (h2 <= 1.2x ndt7 wss, h2c <= 1.2x ndt7 ws). A report, not a test.
 
 Usage: bench/rpm_bench.py [BUILD_DIR] [--reps N] [--duration S] [--floor]
                          [--server-flag=FLAG]... [--only NAME[,NAME...]]
-                         [--client both|curl|np]
+                         [--client both|curl|np|npcopy]
                          [--compare OTHER_BUILD_DIR]
 
 BUILD_DIR (default build-bench) must hold a Release netpulse-server and
@@ -15,8 +15,10 @@ libnetpulse.a (ndt7_bench.py's load driver and bench/h2_load are compiled
 from it). Each HTTP/2 case runs with two clients, one connection and one
 stream each, like one load flow: "np" is bench/h2_load, netpulse's own
 HTTP/2 client code (src/h2/client.c, as `netpulse rpm` uses it; frames as
-large as the server allows, like ndt7's 1 MiB messages), "curl" is curl
-(16 KiB upload frames, kept for reference); --client picks one. The ndt7
+large as the server allows, like ndt7's 1 MiB messages; a cleartext
+download drops DATA payload in the kernel, as ndt7's driver drops its
+messages), "curl" is curl (16 KiB upload frames, kept for reference);
+--client picks one; "npcopy" is h2_load reading every byte, for reference. The ndt7
 client is ndt7_bench.py's driver. Server CPU is its utime+stime around each
 transfer, so the other load on the machine moves rates more than CPU/GB.
 --floor adds bench/frame_floor (compiled with cc): a bare blocking receiver
@@ -76,13 +78,14 @@ def build_h2_load(build):
     return exe
 
 
-def run_own(m, exe, base, tls, what, duration):
-    """The large download or the upload driven by netpulse's own HTTP/2 client."""
+def run_own(m, exe, base, tls, what, duration, copy=False):
+    """The large download or the upload driven by netpulse's own HTTP/2 client
+    (copy: reading every byte instead of dropping download payload)."""
     _, urls = config_urls(base, tls)
     u = urllib.parse.urlsplit(urls["large_download_url" if what == "download" else "upload_url"])
     path = u.path + ("?" + u.query if u.query else "")
     cmd = [exe, "%s:%d" % (u.hostname, u.port), "tls" if tls else "plain", what, u.netloc, path,
-           str(duration)]
+           str(duration)] + (["copy"] if copy else [])
     p, cpu, wall = m.run(cmd, duration + 20)
     j = nb.last_json_line(p.stdout)
     if p.returncode != 0 or not j or not j.get("ok"):
@@ -156,9 +159,10 @@ def main():
     ap.add_argument("--compare", metavar="BUILD_DIR",
                     help="also run the HTTP/2 cases against a second netpulse-server (e.g. a "
                     "build of the previous commit), interleaved in the same run")
-    ap.add_argument("--client", choices=("both", "curl", "np"), default="both",
+    ap.add_argument("--client", choices=("both", "curl", "np", "npcopy"), default="both",
                     help="HTTP/2 client: curl, netpulse's own (bench/h2_load over "
-                    "src/h2/client.c), or both (default)")
+                    "src/h2/client.c), or both (default); npcopy: h2_load reading every "
+                    "byte of a download")
     ap.add_argument("--rss", type=int, metavar="N",
                     help="instead of the CPU cases: server RSS growth with N concurrent large "
                     "downloads and N uploads, per client kind and transport")
@@ -185,12 +189,13 @@ def main():
         nb.wait_listening(ws, p)
         nb.wait_listening(wss, p)
 
-    own = build_h2_load(build) if a.client in ("both", "np") else None
+    own = build_h2_load(build) if a.client != "curl" else None
 
     def h2_cases(label, p, ws, wss):
         m = nb.Measure(p.pid)
         sfx = " " + label if label else ""
-        kinds = [k for k in ("curl", "np") if a.client in ("both", k)]
+        kinds = [k for k in ("curl", "np", "npcopy") if a.client == k or
+                 (a.client == "both" and k != "npcopy")]
         per_ndt7 = []  # one list per ndt7 case, in ndt7's order
         for name, base, tls, what in (
                 ("h2c download", "http://127.0.0.1:%d" % ws, False, "download"),
@@ -201,8 +206,8 @@ def main():
                 ("%s %s%s" % (name, k, sfx),
                  (lambda base=base, tls=tls, what=what: run_h2(m, base, tls, what, a.duration))
                  if k == "curl" else
-                 (lambda base=base, tls=tls, what=what: run_own(m, own, base, tls, what,
-                                                                a.duration)))
+                 (lambda base=base, tls=tls, what=what, k=k: run_own(
+                     m, own, base, tls, what, a.duration, k == "npcopy")))
                 for k in kinds])
         return per_ndt7
 
@@ -272,7 +277,7 @@ def main():
     print()
     for h2, nd in (("h2c download", "ndt7 ws download"), ("h2c upload", "ndt7 ws upload"),
                    ("h2 download", "ndt7 wss download"), ("h2 upload", "ndt7 wss upload")):
-        for kind in ("np", "curl"):
+        for kind in ("np", "npcopy", "curl"):
             name = h2 + " " + kind
             if name not in med:
                 continue

@@ -73,7 +73,12 @@ uint64_t np_h2_conn_skippable(np_h2_conn *c) {
 }
 
 int np_h2_conn_skip(np_h2_conn *c, uint64_t n, uint64_t now_ns) {
-  static const uint8_t zeros[16u << 10];
+  /* Up to 1 MiB per nghttp2 call: a call costs far more than the bytes
+   * (perf of an h2c upload fed in 16 KiB pieces: nghttp2 took 15% of the
+   * server's samples, 4.6% with 1 MiB pieces).
+   * Never written, so it stays in .bss: reading it maps the zero page,
+   * not memory of our own. */
+  static uint8_t zeros[1u << 20];
   if (n > np_h2_conn_skippable(c)) return c->failed ? NP_E_PROTO : NP_E_BADARG;
   while (n > 0) {
     size_t k = n < sizeof zeros ? (size_t)n : sizeof zeros;

@@ -328,6 +328,22 @@ def main(argv):
     # client and the probes (children inherit this) run before ordinary
     # processes (nice -20); the delay line itself runs SCHED_FIFO.
     os.nice(-20)
+    # The figures are timings on a shared host: one out-of-band run (a
+    # neighbour's burst, a cubic flow that collapsed in the 30 KB lab) is
+    # repeated once, whole, and the second run decides. Both are printed; a
+    # path or a client that measures wrong fails both.
+    for attempt in (1, 2):
+        bad = run_lab(args)
+        if not bad:
+            return 0
+        if attempt == 1:
+            print("\n%d figure(s) out of band: %s; the lab runs once more and that "
+                  "run decides" % (len(bad), "; ".join(r[0] for r in bad)), flush=True)
+    return 1
+
+
+def run_lab(args):
+    """One run of every case; returns the figures out of band."""
     rep = Report()
     wait_for_quiet_host(rep)
     # Timing figures need a quiet host: say how busy it was.
@@ -351,8 +367,7 @@ def main(argv):
     rep.table()
     bad = rep.failed()
     print("\n%d figure(s), %d out of band" % (len(rep.rows), len(bad)), flush=True)
-    return 1 if bad else 0
-
+    return bad
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))

@@ -96,7 +96,8 @@ def interop(server_bin, tls, h1=False):
     name = ("h1" if h1 else "h2") + ("" if tls else "c")
     with tempfile.TemporaryDirectory() as tmp:
         datadir = os.path.join(tmp, "spool")
-        srv = ops_lib.Server(server_bin, datadir, tls=tls)
+        srv = ops_lib.Server(server_bin, datadir, "--label", "site=lab1", "--label",
+                             "machine=mlab2", tls=tls)
         port = srv.wss if tls else srv.ws
         watcher = ops_lib.CookieWatcher([port], interval=0.05)
         watcher.start()
@@ -207,6 +208,9 @@ def interop(server_bin, tls, h1=False):
                       r["MeasurementID"] in os.path.basename(f), name + ": file name " + f)
                 check(r["Protocol"] == name, name + ": protocol " + r["Protocol"])
                 check(r["ClientIP"] == "127.0.0.1", name + ": ClientIP")
+                check(r.get("ServerMetadata") == [{"Name": "site", "Value": "lab1"},
+                                                  {"Name": "machine", "Value": "mlab2"}],
+                      name + ": ServerMetadata %r" % r.get("ServerMetadata"))
                 check(r["ClientSummary"] == {"SchemaVersion": 1, "RPM": 812.5,
                                              "Confidence": "High"},
                       name + ": summary kept %r" % r["ClientSummary"])

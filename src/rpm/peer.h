@@ -40,6 +40,7 @@ typedef struct {
   int status;         /* 200, or an error status */
   const char *reason; /* for errors (static) */
   int retry_after;    /* seconds; < 0: none */
+  const char *allow;  /* a 405's Allow value (static); NULL otherwise */
 } np_rpm_verdict;
 
 /* Sets p up for connection c (peer address, congestion control,
@@ -56,6 +57,9 @@ int np_rpm_peer_init(np_rpm_peer *p, np_conn *c, const np_rpm_server_cfg *cfg, c
 
 /* The measurement p joined, while it lives; NULL otherwise. */
 np_rpm_measurement *np_rpm_peer_measurement(np_rpm_peer *p);
+
+/* The method an endpoint takes, for a 405's Allow header. */
+const char *np_rpm_allow(np_rpm_endpoint ep);
 
 /* Splits a request target into endpoint and query, and checks the method.
  * Returns 0, 404 (not an RPM endpoint: *ep is NP_RPM_EP_OTHER) or 405. */

@@ -141,12 +141,13 @@ static void answer_error(session *s, const np_h2_request *rq, const np_rpm_verdi
   char body[128];
   (void)snprintf(body, sizeof body, "{\"status\":%d,\"error\":\"%s\"}\n", v->status, v->reason);
   char ra[24];
-  np_h2_header h[3] = {h_json[0], h_json[1], {"retry-after", ra}};
+  np_h2_header h[4] = {h_json[0], h_json[1]};
   size_t nh = 2;
   if (v->retry_after >= 0) {
     (void)snprintf(ra, sizeof ra, "%d", v->retry_after);
-    nh = 3;
+    h[nh++] = (np_h2_header){"retry-after", ra};
   }
+  if (v->allow) h[nh++] = (np_h2_header){"allow", v->allow}; /* RFC 9110 15.5.6 */
   respond(s, rq, v->status, h, nh, np_slice_cstr(body));
   note_status(s, rq->stream_id, v->status);
 }
@@ -157,7 +158,7 @@ static void answer_other(session *s, const np_h2_request *rq, size_t plen) {
   const np_rpm_host *h = s->cfg->host;
   if (!h->other ||
       h->other(s->cfg->host_ud, rq->method, np_slice_make(rq->path.ptr, plen), &rep) < 0) {
-    answer_error(s, rq, &(np_rpm_verdict){404, "not_found", -1});
+    answer_error(s, rq, &(np_rpm_verdict){404, "not_found", -1, NULL});
     return;
   }
   np_h2_header hdrs[NP_HTTP_REPLY_MAX_FIELDS];
@@ -178,7 +179,7 @@ static int on_request(void *ud, const np_h2_request *rq, uint64_t now) {
     return 0;
   }
   if (st == 405) {
-    answer_error(s, rq, &(np_rpm_verdict){405, "method", -1});
+    answer_error(s, rq, &(np_rpm_verdict){405, "method", -1, np_rpm_allow(ep)});
     return 0;
   }
   np_rpm_verdict v;

@@ -183,6 +183,18 @@ def interop(server_bin, tls, h1=False):
                 check(code == 403, "%s: %s ID gave %d, want 403" % (name, why, code))
             code, *_ = peer.get(peer.base + "/rpm/v1/nothing?mid=" + mid)
             check(code == 404, "%s: unknown path gave %d" % (name, code))
+            # a wrong method names the right ones (RFC 9110 15.5.6)
+            code, _, _, _, hdr, _ = peer.get(urls["small_download_url"], "-X", "POST")
+            check(code == 405 and hdr.get("allow") == "GET",
+                  "%s: POST small gave %d, Allow %r" % (name, code, hdr.get("allow")))
+            code, _, _, _, hdr, _ = peer.get(peer.base + "/rpm/v1/upload?mid=" + mid)
+            check(code == 405 and hdr.get("allow") == "POST",
+                  "%s: GET upload gave %d, Allow %r" % (name, code, hdr.get("allow")))
+            # ... and so does the front door's (an ndt7 path over HTTP/1.1)
+            h1peer = Peer(srv, tls, True)
+            code, _, _, _, hdr, _ = h1peer.get(peer.base + "/ndt/v7/download", "-X", "POST")
+            check(code == 405 and hdr.get("allow") == "GET",
+                  "%s: POST ndt7 gave %d, Allow %r" % (name, code, hdr.get("allow")))
             # the client's summary, with members the server must drop
             p = run(peer.curl + ["-d", json.dumps({"SchemaVersion": 1, "RPM": 812.5,
                                                    "Confidence": "High",

@@ -232,6 +232,7 @@ void np_rpm_peer_result(np_rpm_peer *p, np_rpm_measurement *m, const np_buf *bod
 
 int np_rpm_peer_request(np_rpm_peer *p, np_rpm_endpoint ep, int32_t id, uint64_t now) {
   np_rpm_measurement *m = np_rpm_peer_measurement(p);
+  if (ep == NP_RPM_EP_LARGE) p->large_open++;
   return m ? np_rpm_record_add_request(&m->rec, p->conn_idx, ep, id, now) : -1;
 }
 
@@ -256,6 +257,7 @@ void np_rpm_peer_first_byte(np_rpm_peer *p, int req, uint64_t now) {
 
 void np_rpm_peer_request_done(np_rpm_peer *p, int req, np_rpm_endpoint ep, uint64_t sent,
                               uint64_t received, uint32_t h2_error, uint64_t now) {
+  if (ep == NP_RPM_EP_LARGE && p->large_open) p->large_open--;
   np_rpm_measurement *m = np_rpm_peer_measurement(p);
   if (!m) return;
   np_rpm_req_rec *q = req_of(p, req, &m);
@@ -292,12 +294,19 @@ static int report_sent(np_rpm_peer *p, np_rpm_measurement *m) {
 
 int np_rpm_peer_report(np_rpm_peer *p) {
   np_rpm_measurement *m = np_rpm_peer_measurement(p);
-  if (!m || !report_sent(p, m)) return 0;
-  /* Every connection of it stops: this one now, the others at their next
-   * write or tick, so the overshoot is what was queued, not a tick's worth
-   * of a fast path. */
-  np_rpm_service_end(p->cfg->svc, m, np_wall_ns(), "budget");
-  return 1;
+  if (!m) return 0;
+  if (report_sent(p, m) && !m->budget_ns) m->budget_ns = np_mono_ns();
+  /* Every connection carrying a large download stops: this one now, the
+   * others at their next write or tick, so the overshoot is what was
+   * queued, not a tick's worth of a fast path. The rest of the
+   * measurement (upload, which sends almost nothing, probes, the
+   * summary) goes on: the client keeps what it measured. */
+  return np_rpm_peer_over(p);
+}
+
+int np_rpm_peer_over(np_rpm_peer *p) {
+  np_rpm_measurement *m = np_rpm_peer_measurement(p);
+  return m && m->budget_ns && p->large_open;
 }
 
 /* Bounds what waits ahead of a self probe's answer on this connection in

@@ -33,6 +33,7 @@ typedef struct {
   uint64_t base_sent, base_read; /* wire bytes before the measurement joined */
   size_t out_cap;                /* bytes the protocol layer queues at most (np_rpm_peer_tick) */
   uint64_t acked_prev, acked_prev_ns; /* tcpi_bytes_acked at the last pacing sample */
+  uint32_t large_open;                /* large downloads in progress on it */
 } np_rpm_peer;
 
 /* What a request gets, decided without regard to protocol. */
@@ -100,8 +101,13 @@ void np_rpm_peer_request_done(np_rpm_peer *p, int req, np_rpm_endpoint ep, uint6
 
 /* Reports the socket bytes written since the last report to the host
  * (for the transmit budget). Returns 1 when the measurement has used its
- * allowance: it has been ended, and the caller closes its connection. */
+ * allowance and this connection carries a large download: the caller
+ * closes it (the measurement goes on, its record ends "budget"). */
 int np_rpm_peer_report(np_rpm_peer *p);
+
+/* Whether p carries a large download of a measurement that has sent its
+ * allowance (without reporting anything). */
+int np_rpm_peer_over(np_rpm_peer *p);
 
 /* Every 250 ms: bytes sent go to the host, a TCP_INFO sample to the
  * record. Returns 1 when the connection should close now: its

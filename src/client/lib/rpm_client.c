@@ -174,8 +174,13 @@ static void ev_closed(rpm_link *l, void *ud, int status) {
       finish(k, e, text);
     }
   }
+  /* A link of this phase: an aborted download link may close during the
+   * upload phase that followed. */
+  int mine = k->phase == NP_RPM_PHASE_PARALLEL ||
+             (k->phase == NP_RPM_PHASE_DOWNLOAD && l->dir == DIR_DOWN) ||
+             (k->phase == NP_RPM_PHASE_UPLOAD && l->dir == DIR_UP);
   if (l->role == ROLE_LOAD && l->goaway && l->goaway_code == 0 && l->goaway_why[0] && !k->done &&
-      k->algo_on && k->phase > NP_RPM_PHASE_IDLE && k->phase < NP_RPM_PHASE_COUNT)
+      k->algo_on && mine)
     server_ended_load(k, l);
   k->handles--;
   maybe_free(k);

@@ -85,6 +85,13 @@ typedef struct {
   int goodput_stable, rpm_stable;
   int confidence; /* 0 Low, 1 Medium, 2 High */
   double duration_ms;
+  /* The server ended the load (its transmit allowance: HTTP/2 GOAWAY with
+   * NO_ERROR and a reason) before the algorithm did: the phase's result is
+   * what was measured until then, with Low confidence. */
+  int server_ended;
+  char server_ended_why[64]; /* the server's words, printable */
+  double server_ended_s;     /* seconds into the phase */
+  double server_ended_mb;    /* megabytes (10^6) of load the phase moved by then */
 } np_rpm_phase_result;
 
 typedef struct {

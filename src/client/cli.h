@@ -142,6 +142,10 @@ json_t *np_cli_rpm_json(const np_rpm_result *r, json_t *samples, const char *fai
                         const char *hint);
 json_t *np_cli_rpm_sample_json(const np_rpm_probe_sample *s);
 void np_cli_rpm_print_human(FILE *f, const np_rpm_result *r, const char *failure, const char *hint);
+
+/* "the server ended the load at its transmit allowance after X s / N MB"
+ * for the first phase the server cut short, into out; NULL when none. */
+const char *np_cli_rpm_server_note(const np_rpm_result *r, char *out, size_t cap);
 int np_cli_rpm_progress_format(char *out, size_t cap, const np_rpm_progress *p);
 
 #endif

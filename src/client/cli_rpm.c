@@ -101,7 +101,10 @@ static void usage(FILE *f) {
   fprintf(f, "\nOutput: the result on stdout (human, or one JSON object with --json);\n"
              "live progress on stderr when it is a terminal.\n"
              "Exit status: 0 when the test produced a result, 1 when it failed, 2 for usage\n"
-             "errors or when the data policy was not accepted, 130 when interrupted.\n"
+             "errors or when the data policy was not accepted, 130 when interrupted. A\n"
+             "server that ends a phase's load at its transmit allowance (HTTP/2 GOAWAY)\n"
+             "leaves that phase with what it measured, Low confidence and a note: 0 when\n"
+             "probes completed, else 1 with that cause.\n"
              "\nFlags (each can also be set with the environment variable in brackets):\n");
   np_flags_usage(f, kRpmFlags, NRPMFLAGS, NP_CLI_ENV_PREFIX);
   fprintf(f, "  %-34s %s\n", "-h, --help", "show this help");
@@ -238,7 +241,13 @@ int np_cli_rpm_run(uv_loop_t *loop, const np_rpm_options *o, int json, int verbo
     (void)snprintf(text, sizeof text, "%s", a.interrupted ? "interrupted" : r->error_text);
     failure = text;
   } else if (!(r->rpm > 0)) {
+    char note[160];
     failure = "no probe completed: no RPM could be computed";
+    if (np_cli_rpm_server_note(r, note, sizeof note)) {
+      (void)snprintf(text, sizeof text, "%s before any probe completed: no RPM could be computed",
+                     note);
+      failure = text;
+    }
   }
   const char *hint = r->error ? hint_for(r, o->verify_tls) : NULL;
   if (json) {

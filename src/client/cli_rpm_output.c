@@ -14,6 +14,17 @@ static json_t *rnum(double v) { return json_real(round(rfin(v) * 1000) / 1000); 
 
 int np_cli_rpm_failed(const np_rpm_result *r) { return r->error != 0 || !(r->rpm > 0); }
 
+/* What a user reads when the server ended a phase's load early. */
+static void server_note(const np_rpm_phase_result *p, char *out, size_t cap) {
+  if (strstr(p->server_ended_why, "allowance"))
+    (void)snprintf(out, cap,
+                   "the server ended the load at its transmit allowance after %.1f s / %.0f MB",
+                   rfin(p->server_ended_s), rfin(p->server_ended_mb));
+  else
+    (void)snprintf(out, cap, "the server ended the load (\"%s\") after %.1f s / %.0f MB",
+                   p->server_ended_why, rfin(p->server_ended_s), rfin(p->server_ended_mb));
+}
+
 json_t *np_cli_rpm_json(const np_rpm_result *r, json_t *samples, const char *failure,
                         const char *hint) {
   json_t *o = np_rpm_summary_object(r);
@@ -55,6 +66,16 @@ json_t *np_cli_rpm_json(const np_rpm_result *r, json_t *samples, const char *fai
     (void)json_array_append_new(errs, e);
   }
   (void)json_object_set_new(o, "Errors", errs);
+  /* Each phase the server cut short says so in words, beside the
+   * summary's LoadEndedBy/AfterMs/MB. */
+  static const char *const keys[NP_RPM_PHASE_COUNT] = {NULL, "Download", "Upload", "Parallel"};
+  for (int i = NP_RPM_PHASE_DOWNLOAD; i < NP_RPM_PHASE_COUNT; i++) {
+    json_t *ph = json_object_get(o, keys[i]);
+    if (!ph || !r->phase[i].server_ended) continue;
+    char note[160];
+    server_note(&r->phase[i], note, sizeof note);
+    (void)json_object_set_new(ph, "Note", json_string(note));
+  }
   if (samples) (void)json_object_set(o, "Samples", samples);
   return o;
 }
@@ -81,6 +102,20 @@ static void print_phase(FILE *f, const char *title, const np_rpm_phase_result *p
           rfin(p->throughput_mbps), p->flows, rfin(p->duration_ms) / 1000, rfin(p->rpm),
           np_rpm_confidence_text(p->confidence), (unsigned long long)p->probes_foreign,
           (unsigned long long)p->probes_self);
+  if (p->server_ended) {
+    char note[160];
+    server_note(p, note, sizeof note);
+    fprintf(f, "  %16s  note: %s; confidence is Low\n", "", note);
+  }
+}
+
+const char *np_cli_rpm_server_note(const np_rpm_result *r, char *out, size_t cap) {
+  for (int i = NP_RPM_PHASE_DOWNLOAD; i < NP_RPM_PHASE_COUNT; i++) {
+    if (!r->phase[i].server_ended) continue;
+    server_note(&r->phase[i], out, cap);
+    return out;
+  }
+  return NULL;
 }
 
 void np_cli_rpm_print_human(FILE *f, const np_rpm_result *r, const char *failure,

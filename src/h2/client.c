@@ -38,6 +38,9 @@ struct np_h2c {
   long long flushed; /* bytes handed to write in the current flush */
   size_t flush_max;  /* what the current flush may hand to write */
   uint64_t received, sent;
+  int goaway; /* the peer sent GOAWAY with goaway_code */
+  uint32_t goaway_code;
+  char goaway_why[64]; /* its debug data, printable ASCII only, cut */
 };
 
 static void unlink_stream(np_h2c *h, cstream *st) {
@@ -93,6 +96,18 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   np_h2c *h = ud;
+  if (f->hd.type == NGHTTP2_GOAWAY) {
+    /* Untrusted text: kept short and printable, to be shown to a user. */
+    h->goaway = 1;
+    h->goaway_code = f->goaway.error_code;
+    size_t n = 0;
+    for (size_t i = 0; i < f->goaway.opaque_data_len && n + 1 < sizeof h->goaway_why; i++) {
+      uint8_t ch = f->goaway.opaque_data[i];
+      h->goaway_why[n++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+    }
+    h->goaway_why[n] = '\0';
+    return 0;
+  }
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_RESPONSE) return 0;
   cstream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
   if (st && h->cb->on_response)
@@ -271,6 +286,12 @@ long long np_h2c_flush(np_h2c *h, size_t max_bytes) {
 }
 
 int np_h2c_want_write(const np_h2c *h) { return !h->failed && nghttp2_session_want_write(h->s); }
+
+const char *np_h2c_goaway_reason(const np_h2c *h, uint32_t *code) {
+  if (!h->goaway) return NULL;
+  *code = h->goaway_code;
+  return h->goaway_why;
+}
 
 int np_h2c_dead(const np_h2c *h) {
   if (h->failed) return 1;

@@ -55,6 +55,10 @@ long long np_h2c_flush(np_h2c *h, size_t max_bytes);
  * control allows). */
 int np_h2c_want_write(const np_h2c *h);
 
+/* The peer's GOAWAY: its debug data (printable, at most 63 bytes, maybe
+ * empty) and *code, or NULL when it sent none. Valid until np_h2c_free. */
+const char *np_h2c_goaway_reason(const np_h2c *h, uint32_t *code);
+
 /* Whether the peer sent GOAWAY or the session can no longer be used. */
 int np_h2c_dead(const np_h2c *h);
 

@@ -406,6 +406,14 @@ int np_h2_conn_shutdown(np_h2_conn *c) {
              : NP_E_PROTO;
 }
 
+int np_h2_conn_goaway(np_h2_conn *c, const char *why) {
+  return nghttp2_submit_goaway(c->s, NGHTTP2_FLAG_NONE,
+                               nghttp2_session_get_last_proc_stream_id(c->s), NGHTTP2_NO_ERROR,
+                               (const uint8_t *)why, strlen(why)) == 0
+             ? 0
+             : NP_E_PROTO;
+}
+
 /* ---- responses ------------------------------------------------------------ */
 
 static int submit(np_h2_conn *c, stream *st, int status, const np_h2_header *hdrs, size_t nhdrs,

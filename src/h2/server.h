@@ -142,6 +142,10 @@ int np_h2_conn_done(const np_h2_conn *c);
 /* Queues a graceful GOAWAY (NO_ERROR): streams already open finish. */
 int np_h2_conn_shutdown(np_h2_conn *c);
 
+/* Queues a GOAWAY (NO_ERROR) whose debug data says why (a short static
+ * text): no new streams; those open go on unless reset. */
+int np_h2_conn_goaway(np_h2_conn *c, const char *why);
+
 /* Bytes queued for the socket and not yet written. */
 size_t np_h2_conn_queued(const np_h2_conn *c);
 

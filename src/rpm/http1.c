@@ -90,13 +90,17 @@ static void send_answer(session *s, int status, const char *const *hdrs, np_slic
 
 /* An error answer with the JSON body both protocols use. */
 static void send_error(session *s, const np_rpm_verdict *v) {
-  char body[128], ra[40];
+  char body[128], ra[40], allow[24];
   (void)snprintf(body, sizeof body, "{\"status\":%d,\"error\":\"%s\"}\n", v->status, v->reason);
-  const char *h[5] = {h_json[0], h_json[1], NULL, NULL, NULL};
+  const char *h[6] = {h_json[0], h_json[1], NULL, NULL, NULL, NULL};
   size_t n = 2;
   if (v->retry_after >= 0) {
     (void)snprintf(ra, sizeof ra, "Retry-After: %d", v->retry_after);
     h[n++] = ra;
+  }
+  if (v->allow) { /* RFC 9110 15.5.6 */
+    (void)snprintf(allow, sizeof allow, "Allow: %s", v->allow);
+    h[n++] = allow;
   }
   if (!s->keep) h[n] = "Connection: close";
   np_buf out;
@@ -172,7 +176,7 @@ static void body_done(session *s) {
     return;
   }
   if (s->ep == NP_RPM_EP_UPLOAD || s->ep == NP_RPM_EP_RESULT) {
-    np_rpm_verdict v = {200, NULL, -1};
+    np_rpm_verdict v = {200, NULL, -1, NULL};
     char answer[128] = "{\"status\":200}\n";
     if (s->ep == NP_RPM_EP_RESULT && m)
       np_rpm_peer_result(&s->p, m, &s->summary, s->too_big, &v, answer, sizeof answer);
@@ -228,7 +232,7 @@ static int start_request(session *s, const np_http_request *req) {
   int rc = np_http_body_init_request(&s->body, req, max);
   if (rc < 0) {
     np_rpm_verdict v = {np_http_status_for_error(rc),
-                        rc == NP_E_TOOBIG ? "body_too_big" : "bad_framing", -1};
+                        rc == NP_E_TOOBIG ? "body_too_big" : "bad_framing", -1, NULL};
     np_rpm_peer_rejected(&s->p, v.status, v.reason);
     refuse_and_close(s, &v);
     return -1;
@@ -240,7 +244,7 @@ static int start_request(session *s, const np_http_request *req) {
     prepare_other(s, req);
     return 0;
   }
-  np_rpm_verdict v = {405, "method", -1};
+  np_rpm_verdict v = {405, "method", -1, np_rpm_allow(s->ep)};
   np_rpm_measurement *m = NULL;
   if (st == 0 && s->ep == NP_RPM_EP_CONFIG) {
     np_buf js;
@@ -292,7 +296,7 @@ static size_t read_body(session *s, uint8_t *data, size_t len) {
   int rc = np_http_body_read(&s->body, data, len, &n);
   if (rc < 0) {
     np_rpm_verdict v = {np_http_status_for_error(rc),
-                        rc == NP_E_TOOBIG ? "body_too_big" : "bad_framing", -1};
+                        rc == NP_E_TOOBIG ? "body_too_big" : "bad_framing", -1, NULL};
     np_rpm_peer_rejected(&s->p, v.status, v.reason);
     refuse_and_close(s, &v);
     return len;
@@ -319,7 +323,7 @@ static size_t on_data(np_conn *c, void *ud, uint8_t *data, size_t len) {
     int rc = np_http_parse_request(data + done, len - done, &req);
     if (rc == 0) break; /* the parser caps the head at 8 KiB */
     if (rc < 0) {
-      np_rpm_verdict v = {np_http_status_for_error(rc), "bad_request", -1};
+      np_rpm_verdict v = {np_http_status_for_error(rc), "bad_request", -1, NULL};
       np_rpm_peer_rejected(&s->p, v.status, v.reason);
       refuse_and_close(s, &v);
       return len;

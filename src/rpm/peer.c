@@ -69,6 +69,10 @@ np_rpm_measurement *np_rpm_peer_measurement(np_rpm_peer *p) {
   return p->joined ? np_rpm_service_get(p->cfg->svc, p->mid) : NULL;
 }
 
+const char *np_rpm_allow(np_rpm_endpoint ep) {
+  return ep == NP_RPM_EP_UPLOAD || ep == NP_RPM_EP_RESULT ? "POST" : "GET";
+}
+
 int np_rpm_route(np_slice method, np_slice target, np_rpm_endpoint *ep, np_slice *query,
                  size_t *path_len) {
   const uint8_t *qm = memchr(target.ptr, '?', target.len);
@@ -90,7 +94,7 @@ void np_rpm_peer_rejected(np_rpm_peer *p, int status, const char *reason) {
 
 static void refuse(np_rpm_peer *p, np_rpm_verdict *v, int status, const char *reason,
                    int retry_after) {
-  *v = (np_rpm_verdict){status, reason, retry_after};
+  *v = (np_rpm_verdict){status, reason, retry_after, NULL};
   np_rpm_peer_rejected(p, status, reason);
 }
 
@@ -119,7 +123,7 @@ static np_rpm_measurement *begin(np_rpm_peer *p, np_slice query, uint64_t now, n
   np_rpm_refusal no = {503, 10, "busy"};
   void *host = NULL;
   if (p->cfg->host->admit(p->cfg->host_ud, query, p->ip, p->proto, &host, &no) < 0) {
-    *v = (np_rpm_verdict){no.status, no.reason, no.retry_after}; /* counted by the host */
+    *v = (np_rpm_verdict){no.status, no.reason, no.retry_after, NULL}; /* counted by the host */
     return NULL;
   }
   np_rpm_measurement *m = NULL;
@@ -176,7 +180,7 @@ np_rpm_measurement *np_rpm_peer_config(np_rpm_peer *p, const char *scheme, np_sl
     refuse(p, v, 500, "internal", -1);
     return NULL;
   }
-  *v = (np_rpm_verdict){200, NULL, -1};
+  *v = (np_rpm_verdict){200, NULL, -1, NULL};
   return m;
 }
 
@@ -203,7 +207,7 @@ np_rpm_measurement *np_rpm_peer_authorise(np_rpm_peer *p, np_slice query, uint64
     refuse(p, v, 403, "mid_other_measurement", -1);
     return NULL;
   }
-  *v = (np_rpm_verdict){200, NULL, -1};
+  *v = (np_rpm_verdict){200, NULL, -1, NULL};
   return m;
 }
 
@@ -219,7 +223,7 @@ void np_rpm_peer_result(np_rpm_peer *p, np_rpm_measurement *m, const np_buf *bod
     json_decref(m->rec.client_summary); /* the last one sent counts */
     m->rec.client_summary = sum;
     np_rpm_measurement_result(m, np_mono_ns());
-    *v = (np_rpm_verdict){200, NULL, -1};
+    *v = (np_rpm_verdict){200, NULL, -1, NULL};
     (void)snprintf(answer, cap, "{\"status\":200,\"dropped\":%u}\n", dropped);
     return;
   }
@@ -228,6 +232,7 @@ void np_rpm_peer_result(np_rpm_peer *p, np_rpm_measurement *m, const np_buf *bod
 
 int np_rpm_peer_request(np_rpm_peer *p, np_rpm_endpoint ep, int32_t id, uint64_t now) {
   np_rpm_measurement *m = np_rpm_peer_measurement(p);
+  if (ep == NP_RPM_EP_LARGE) p->large_open++;
   return m ? np_rpm_record_add_request(&m->rec, p->conn_idx, ep, id, now) : -1;
 }
 
@@ -252,6 +257,7 @@ void np_rpm_peer_first_byte(np_rpm_peer *p, int req, uint64_t now) {
 
 void np_rpm_peer_request_done(np_rpm_peer *p, int req, np_rpm_endpoint ep, uint64_t sent,
                               uint64_t received, uint32_t h2_error, uint64_t now) {
+  if (ep == NP_RPM_EP_LARGE && p->large_open) p->large_open--;
   np_rpm_measurement *m = np_rpm_peer_measurement(p);
   if (!m) return;
   np_rpm_req_rec *q = req_of(p, req, &m);
@@ -288,12 +294,19 @@ static int report_sent(np_rpm_peer *p, np_rpm_measurement *m) {
 
 int np_rpm_peer_report(np_rpm_peer *p) {
   np_rpm_measurement *m = np_rpm_peer_measurement(p);
-  if (!m || !report_sent(p, m)) return 0;
-  /* Every connection of it stops: this one now, the others at their next
-   * write or tick, so the overshoot is what was queued, not a tick's worth
-   * of a fast path. */
-  np_rpm_service_end(p->cfg->svc, m, np_wall_ns(), "budget");
-  return 1;
+  if (!m) return 0;
+  if (report_sent(p, m) && !m->budget_ns) m->budget_ns = np_mono_ns();
+  /* Every connection carrying a large download stops: this one now, the
+   * others at their next write or tick, so the overshoot is what was
+   * queued, not a tick's worth of a fast path. The rest of the
+   * measurement (upload, which sends almost nothing, probes, the
+   * summary) goes on: the client keeps what it measured. */
+  return np_rpm_peer_over(p);
+}
+
+int np_rpm_peer_over(np_rpm_peer *p) {
+  np_rpm_measurement *m = np_rpm_peer_measurement(p);
+  return m && m->budget_ns && p->large_open;
 }
 
 /* Bounds what waits ahead of a self probe's answer on this connection in

@@ -34,6 +34,7 @@ typedef struct {
   size_t out_cap;                /* bytes the protocol layer queues at most (np_rpm_peer_tick) */
   uint64_t acked_prev, acked_prev_ns; /* tcpi_bytes_acked at the last pacing sample */
   int paced;                          /* out_cap comes from a rate sample */
+  uint32_t large_open;                /* large downloads in progress on it */
 } np_rpm_peer;
 
 /* What a request gets, decided without regard to protocol. */
@@ -41,6 +42,7 @@ typedef struct {
   int status;         /* 200, or an error status */
   const char *reason; /* for errors (static) */
   int retry_after;    /* seconds; < 0: none */
+  const char *allow;  /* a 405's Allow value (static); NULL otherwise */
 } np_rpm_verdict;
 
 /* Sets p up for connection c (peer address, congestion control,
@@ -58,6 +60,9 @@ int np_rpm_peer_init(np_rpm_peer *p, np_conn *c, const np_rpm_server_cfg *cfg, c
 
 /* The measurement p joined, while it lives; NULL otherwise. */
 np_rpm_measurement *np_rpm_peer_measurement(np_rpm_peer *p);
+
+/* The method an endpoint takes, for a 405's Allow header. */
+const char *np_rpm_allow(np_rpm_endpoint ep);
 
 /* Splits a request target into endpoint and query, and checks the method.
  * Returns 0, 404 (not an RPM endpoint: *ep is NP_RPM_EP_OTHER) or 405. */
@@ -98,8 +103,13 @@ void np_rpm_peer_request_done(np_rpm_peer *p, int req, np_rpm_endpoint ep, uint6
 
 /* Reports the socket bytes written since the last report to the host
  * (for the transmit budget). Returns 1 when the measurement has used its
- * allowance: it has been ended, and the caller closes its connection. */
+ * allowance and this connection carries a large download: the caller
+ * closes it (the measurement goes on, its record ends "budget"). */
 int np_rpm_peer_report(np_rpm_peer *p);
+
+/* Whether p carries a large download of a measurement that has sent its
+ * allowance (without reporting anything). */
+int np_rpm_peer_over(np_rpm_peer *p);
 
 /* Every 250 ms: bytes sent go to the host, a TCP_INFO sample to the
  * record. Returns 1 when the connection should close now: its

@@ -252,6 +252,8 @@ json_t *np_rpm_record_json(const np_rpm_record *r, const char *git_commit, const
   }
   (void)json_object_set_new(o, "Requests", reqs);
   set_int(o, "RequestsDropped", r->reqs_dropped);
+  json_t *labels = r->server_metadata ? json_deep_copy(r->server_metadata) : json_array();
+  if (labels) (void)json_object_set_new(o, "ServerMetadata", labels);
   if (r->client_summary) (void)json_object_set(o, "ClientSummary", r->client_summary);
   return o;
 }

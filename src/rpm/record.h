@@ -90,6 +90,9 @@ typedef struct {
   uint32_t nreqs, reqs_cap;
   uint32_t reqs_dropped;
   json_t *client_summary; /* owned; NULL until the client sends one */
+  /* borrowed: the operator's --label pairs as ndt7 records carry them
+   * ({Name, Value} array); NULL writes [] */
+  const json_t *server_metadata;
 } np_rpm_record;
 
 /* Starts a record (zeroed, no allocation). */

@@ -39,6 +39,7 @@ typedef struct {
   rstream *streams;
   uv_timer_t timer;
   int closing;
+  int budget_out; /* the allowance's GOAWAY is queued */
 } session;
 
 static const np_h2_header h_bytes[] = {{"content-type", "application/octet-stream"},
@@ -71,6 +72,19 @@ static int is_payload(const session *s, const void *p) {
   return b >= s->cfg->payload.ptr && b < s->cfg->payload.ptr + s->cfg->payload.len;
 }
 
+/* The measurement sent its transmit allowance: the client learns why
+ * (GOAWAY, NO_ERROR, with a reason) rather than from a bare close, and
+ * the large downloads stop (RST_STREAM CANCEL). The connection stays up
+ * for what is in flight: closing a socket with unread bytes resets it,
+ * and a reset loses the client's unread data, the GOAWAY with it. */
+static void allowance_reached(session *s) {
+  if (s->budget_out) return;
+  s->budget_out = 1;
+  (void)np_h2_conn_goaway(s->h2, "transmit allowance reached");
+  for (rstream *r = s->streams; r; r = r->next)
+    if (r->ep == NP_RPM_EP_LARGE) (void)np_h2_reset(s->h2, r->id, 0x8 /* CANCEL */);
+}
+
 static void flush_at(session *s, uint64_t now) {
   if (s->closing) return;
   /* The queue's bound follows the connection's rate (peer.c); the h2
@@ -98,11 +112,7 @@ static void flush_at(session *s, uint64_t now) {
     np_h2_conn_sent(s->h2, total);
     /* A fast socket takes a whole flow-control window in one loop: the
      * allowance is checked at every write. */
-    if (np_rpm_peer_report(&s->p)) {
-      s->closing = 1;
-      np_conn_close(s->c);
-      return;
-    }
+    if (np_rpm_peer_report(&s->p)) allowance_reached(s);
   }
   if (np_h2_conn_done(s->h2)) {
     s->closing = 1;
@@ -142,12 +152,13 @@ static void answer_error(session *s, const np_h2_request *rq, const np_rpm_verdi
   char body[128];
   (void)snprintf(body, sizeof body, "{\"status\":%d,\"error\":\"%s\"}\n", v->status, v->reason);
   char ra[24];
-  np_h2_header h[3] = {h_json[0], h_json[1], {"retry-after", ra}};
+  np_h2_header h[4] = {h_json[0], h_json[1]};
   size_t nh = 2;
   if (v->retry_after >= 0) {
     (void)snprintf(ra, sizeof ra, "%d", v->retry_after);
-    nh = 3;
+    h[nh++] = (np_h2_header){"retry-after", ra};
   }
+  if (v->allow) h[nh++] = (np_h2_header){"allow", v->allow}; /* RFC 9110 15.5.6 */
   respond(s, rq, v->status, h, nh, np_slice_cstr(body));
   note_status(s, rq->stream_id, v->status);
 }
@@ -158,7 +169,7 @@ static void answer_other(session *s, const np_h2_request *rq, size_t plen) {
   const np_rpm_host *h = s->cfg->host;
   if (!h->other ||
       h->other(s->cfg->host_ud, rq->method, np_slice_make(rq->path.ptr, plen), &rep) < 0) {
-    answer_error(s, rq, &(np_rpm_verdict){404, "not_found", -1});
+    answer_error(s, rq, &(np_rpm_verdict){404, "not_found", -1, NULL});
     return;
   }
   np_h2_header hdrs[NP_HTTP_REPLY_MAX_FIELDS];
@@ -179,7 +190,7 @@ static int on_request(void *ud, const np_h2_request *rq, uint64_t now) {
     return 0;
   }
   if (st == 405) {
-    answer_error(s, rq, &(np_rpm_verdict){405, "method", -1});
+    answer_error(s, rq, &(np_rpm_verdict){405, "method", -1, np_rpm_allow(ep)});
     return 0;
   }
   np_rpm_verdict v;
@@ -324,7 +335,15 @@ static void on_close(np_conn *c, void *ud, int status) {
  * measurement has ended (or that never joined one). */
 static void on_tick(uv_timer_t *t) {
   session *s = t->data;
-  if (s->closing || !np_rpm_peer_tick(&s->p, np_mono_ns(), s->streams == NULL)) return;
+  if (s->closing) return;
+  int end = np_rpm_peer_tick(&s->p, np_mono_ns(), s->streams == NULL);
+  if (end && np_rpm_peer_over(&s->p)) {
+    allowance_reached(s);
+    flush(s);
+    return;
+  }
+  /* After the allowance's GOAWAY the connection has nothing to carry. */
+  if (!end && !(s->budget_out && s->streams == NULL)) return;
   (void)np_h2_conn_shutdown(s->h2);
   flush(s);
   if (!s->closing) {

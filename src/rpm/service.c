@@ -58,6 +58,9 @@ static void unlink_m(np_rpm_service *s, np_rpm_measurement *m) {
 void np_rpm_service_end(np_rpm_service *s, np_rpm_measurement *m, int64_t wall_ns,
                         const char *reason) {
   unlink_m(s, m);
+  /* The allowance ended its download load; the rest (upload, probes, the
+   * summary) went on, but the record says what cut the test short. */
+  if (m->budget_ns && strcmp(reason, "shutdown") != 0) reason = "budget";
   m->rec.end_wall_ns = wall_ns;
   (void)snprintf(m->rec.end_reason, sizeof m->rec.end_reason, "%s", reason);
   if (s->done) s->done(s->ud, m);

@@ -34,6 +34,7 @@ typedef struct np_rpm_measurement {
   uint32_t open_conns;
   uint64_t last_close_ns; /* when open_conns fell to 0 */
   uint64_t result_ns;     /* when the client's summary arrived (0: not yet) */
+  uint64_t budget_ns;     /* when it sent its transmit allowance (0: not yet) */
   void *host;             /* the caller's per-measurement state (e.g. admission) */
 } np_rpm_measurement;
 

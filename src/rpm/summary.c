@@ -20,6 +20,7 @@ static const char *const confidence[] = {"Low", "Medium", "High", NULL};
 static const char *const direction[] = {"download", "upload", "parallel", "sequential", NULL};
 static const char *const variant[] = {"draft-09", "browser", NULL};
 static const char *const protocol[] = {"h2", "h2c", "h1", NULL};
+static const char *const ended_by[] = {"budget", "server", NULL};
 
 /* Members of one direction's result (and of the overall one). */
 static const member result_members[] = {
@@ -39,6 +40,9 @@ static const member result_members[] = {
     {"TrimmedHTTPSelfMs", NUM, NULL},
     {"GoodputStable", INT, NULL},
     {"ResponsivenessStable", INT, NULL},
+    {"LoadEndedBy", WORD, ended_by},
+    {"LoadEndedAfterMs", NUM, NULL},
+    {"LoadEndedMB", NUM, NULL},
     {NULL, NUM, NULL},
 };
 

@@ -102,10 +102,21 @@ void np_front_pressure(np_server *s) {
 /* An error answer that ends the connection. To a HEAD (head != 0) it is
  * the same head, Content-Length included, without the body (RFC 9110
  * §9.3.2). */
-static void answer(front *f, int status, int head) {
+static const np_routes *table(const front *f) {
+  const np_server *s = f->srv;
+  return f->kind == KIND_FRONT    ? &s->routes_front
+         : f->kind == KIND_HEALTH ? &s->routes_health
+                                  : &s->routes_metrics;
+}
+
+static void answer(front *f, int status, int head, np_slice path) {
   np_buf out;
   np_buf_init(&out, 4096);
-  if (np_http_write_error(&out, status, -1, NULL) == 0) {
+  /* A 405 names what the path takes (RFC 9110 15.5.6). */
+  char allow[64] = "Allow: ";
+  np_routes_allow(table(f), path, allow + 7, sizeof allow - 7);
+  const char *extra[2] = {status == 405 && allow[7] ? allow : NULL, NULL};
+  if (np_http_write_error(&out, status, -1, extra) == 0) {
     const uint8_t *end = head ? memmem(out.data, out.len, "\r\n\r\n", 4) : NULL;
     (void)np_conn_write(f->c, out.data, end ? (size_t)(end - out.data) + 4 : out.len);
   }
@@ -149,13 +160,6 @@ static void route_h2(front *f, uint8_t *data, size_t len) {
   handed_over(f); /* from here it counts as an RPM session (np_rpm_sessions) */
 }
 
-static const np_routes *table(const front *f) {
-  const np_server *s = f->srv;
-  return f->kind == KIND_FRONT    ? &s->routes_front
-         : f->kind == KIND_HEALTH ? &s->routes_health
-                                  : &s->routes_metrics;
-}
-
 /* Routes one complete request head at data[0..head). Returns how the
  * handler left the connection and, in *used, the bytes it consumed. */
 static np_route_result dispatch(front *f, const np_http_request *req, uint8_t *data, size_t len,
@@ -164,7 +168,7 @@ static np_route_result dispatch(front *f, const np_http_request *req, uint8_t *d
   const np_route *r = np_routes_find(table(f), req->method, req->path, &status);
   *used = len;
   if (!r) {
-    answer(f, status, np_slice_eq(req->method, np_slice_cstr("HEAD")));
+    answer(f, status, np_slice_eq(req->method, np_slice_cstr("HEAD")), req->path);
     return NP_ROUTE_CLOSING;
   }
   np_route_req rq = {.srv = f->srv,
@@ -203,7 +207,7 @@ static size_t one_request(front *f, uint8_t *data, size_t len, int *more) {
     np_log(NP_LOG_DEBUG, "bad request", "uuid=%s status=%d reason=\"%s\"", f->uuid, status,
            np_strerror(rc));
     np_metrics_early_close(f->srv, "bad_request");
-    answer(f, status, 0); /* no request line to trust */
+    answer(f, status, 0, np_slice_make("", 0)); /* no request line to trust */
     return len;
   }
   np_conn_read_enable(f->c, 1);

@@ -1,6 +1,7 @@
 /* Route lookup: exact paths before prefixes, longest prefix first. */
 #include "server/route.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/error.h"
@@ -39,4 +40,18 @@ const np_route *np_routes_find(const np_routes *t, np_slice method, np_slice pat
   }
   if (!best) *ret_status = path_seen ? 405 : 404;
   return best;
+}
+
+void np_routes_allow(const np_routes *t, np_slice path, char *out, size_t cap) {
+  size_t len = 0;
+  if (cap) out[0] = '\0';
+  /* Exact routes only: a path with one never reaches a prefix route. */
+  for (size_t i = 0; i < t->n; i++) {
+    const np_route *r = &t->r[i];
+    if (r->prefix || !r->method || !path_matches(r, path)) continue;
+    if (cap && strstr(out, r->method)) continue;
+    int w = snprintf(out + len, cap - len, "%s%s", len ? ", " : "", r->method);
+    if (w < 0 || (size_t)w >= cap - len) break;
+    len += (size_t)w;
+  }
 }

@@ -60,4 +60,8 @@ int np_routes_add(np_routes *t, const char *method, const char *path, int prefix
  * *ret_status 404 (no path matched) or 405 (only other methods did). */
 const np_route *np_routes_find(const np_routes *t, np_slice method, np_slice path, int *ret_status);
 
+/* The methods path's routes take, as a 405's Allow header wants them
+ * ("GET, POST"), into out. Empty when any method is routed or none. */
+void np_routes_allow(const np_routes *t, np_slice path, char *out, size_t cap);
+
 #endif

@@ -88,6 +88,7 @@ static void on_done(void *ud, np_rpm_measurement *m) {
     np_server_test_end(t, t->tx_bytes);
     s->active_tests--;
   }
+  m->rec.server_metadata = s->server_metadata; /* --label, as in every data file */
   write_record(s, r);
 }
 

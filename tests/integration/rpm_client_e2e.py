@@ -229,7 +229,56 @@ def case_embed(a):
             srv.stop()
 
 
+def case_budget(a):
+    """A server under a transmit budget stops the downloads at the bytes it
+    reserved (100 MB here: a fraction of a second on loopback) with a GOAWAY
+    that says so; the client ends the download phase with what it measured
+    (Low confidence, a note), the upload phase still runs, the exit status
+    is 0 and the record ends "budget"."""
+    with tempfile.TemporaryDirectory() as tmp:
+        datadir = os.path.join(tmp, "spool")
+        srv = ops_lib.Server(a.server_bin, datadir, "--bandwidth-budget", "1G",
+                             "--budget-test-bytes", "100M")
+        try:
+            base = [a.client_bin, "rpm", "--server", "127.0.0.1:%d" % srv.ws, "--scheme", "http",
+                    "--accept-data-policy", "-q"] + SHORT
+            p = run_client(base + ["--json"])
+            check(p.returncode == 0, "budget: json run exit %d" % p.returncode)
+            res = one_json(p, "budget")
+            down, up = res.get("Download") or {}, res.get("Upload") or {}
+            check(down.get("LoadEndedBy") == "budget", "budget: Download %r" % down)
+            check("at its transmit allowance after" in down.get("Note", ""),
+                  "budget: Download note %r" % down.get("Note"))
+            check(50 < down.get("LoadEndedMB", 0) < 150, "budget: LoadEndedMB %r" %
+                  down.get("LoadEndedMB"))
+            check(down.get("Confidence") == "Low" and res.get("Confidence") == "Low",
+                  "budget: confidence %r / %r" % (down.get("Confidence"), res.get("Confidence")))
+            check(down.get("ProbesForeign", 0) + down.get("ProbesSelf", 0) >= 1 and
+                  down.get("RPM", 0) > 0, "budget: no download RPM from its probes")
+            check(up.get("RPM", 0) > 0 and "LoadEndedBy" not in up and
+                  up.get("ThroughputMbps", 0) > 0, "budget: upload did not run: %r" % up)
+            check(res.get("Errors") == [], "budget: errors %r" % res.get("Errors"))
+            p = run_client(base)
+            check(p.returncode == 0, "budget: human run exit %d" % p.returncode)
+            check("note: the server ended the load at its transmit allowance after" in p.stdout
+                  and "Confidence: Low" in p.stdout, "budget: human output " + p.stdout[-800:])
+            files = wait_records(datadir, 2)
+            check(len(files) == 2, "budget: %d records, want 2" % len(files))
+            for f in files:
+                with open(f) as fh:
+                    rec = json.load(fh)
+                check(rec.get("EndReason") == "budget", "budget: EndReason %r" %
+                      rec.get("EndReason"))
+                d = (rec.get("ClientSummary") or {}).get("Download") or {}
+                check(d.get("LoadEndedBy") == "budget", "budget: summary kept %r" % d)
+            n, errs = datafiles.check_tree(datadir)
+            check(n >= 2 and not errs, "budget: datafiles %s" % errs[:3])
+        finally:
+            srv.stop()
+
+
 CASES = {
+    "budget": case_budget,
     "embed": case_embed,
     "h2c": lambda a: case_rpm(a, "h2c", False, []),
     "h2": lambda a: case_rpm(a, "h2", True, []),

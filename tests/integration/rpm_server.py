@@ -96,7 +96,8 @@ def interop(server_bin, tls, h1=False):
     name = ("h1" if h1 else "h2") + ("" if tls else "c")
     with tempfile.TemporaryDirectory() as tmp:
         datadir = os.path.join(tmp, "spool")
-        srv = ops_lib.Server(server_bin, datadir, tls=tls)
+        srv = ops_lib.Server(server_bin, datadir, "--label", "site=lab1", "--label",
+                             "machine=mlab2", tls=tls)
         port = srv.wss if tls else srv.ws
         watcher = ops_lib.CookieWatcher([port], interval=0.05)
         watcher.start()
@@ -182,6 +183,18 @@ def interop(server_bin, tls, h1=False):
                 check(code == 403, "%s: %s ID gave %d, want 403" % (name, why, code))
             code, *_ = peer.get(peer.base + "/rpm/v1/nothing?mid=" + mid)
             check(code == 404, "%s: unknown path gave %d" % (name, code))
+            # a wrong method names the right ones (RFC 9110 15.5.6)
+            code, _, _, _, hdr, _ = peer.get(urls["small_download_url"], "-X", "POST")
+            check(code == 405 and hdr.get("allow") == "GET",
+                  "%s: POST small gave %d, Allow %r" % (name, code, hdr.get("allow")))
+            code, _, _, _, hdr, _ = peer.get(peer.base + "/rpm/v1/upload?mid=" + mid)
+            check(code == 405 and hdr.get("allow") == "POST",
+                  "%s: GET upload gave %d, Allow %r" % (name, code, hdr.get("allow")))
+            # ... and so does the front door's (an ndt7 path over HTTP/1.1)
+            h1peer = Peer(srv, tls, True)
+            code, _, _, _, hdr, _ = h1peer.get(peer.base + "/ndt/v7/download", "-X", "POST")
+            check(code == 405 and hdr.get("allow") == "GET",
+                  "%s: POST ndt7 gave %d, Allow %r" % (name, code, hdr.get("allow")))
             # the client's summary, with members the server must drop
             p = run(peer.curl + ["-d", json.dumps({"SchemaVersion": 1, "RPM": 812.5,
                                                    "Confidence": "High",
@@ -207,6 +220,9 @@ def interop(server_bin, tls, h1=False):
                       r["MeasurementID"] in os.path.basename(f), name + ": file name " + f)
                 check(r["Protocol"] == name, name + ": protocol " + r["Protocol"])
                 check(r["ClientIP"] == "127.0.0.1", name + ": ClientIP")
+                check(r.get("ServerMetadata") == [{"Name": "site", "Value": "lab1"},
+                                                  {"Name": "machine", "Value": "mlab2"}],
+                      name + ": ServerMetadata %r" % r.get("ServerMetadata"))
                 check(r["ClientSummary"] == {"SchemaVersion": 1, "RPM": 812.5,
                                              "Confidence": "High"},
                       name + ": summary kept %r" % r["ClientSummary"])

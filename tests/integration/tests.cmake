@@ -300,7 +300,7 @@ endif()
 # --- the RPM client against netpulse-server: h2 and h2c, sequential and
 # parallel, the summary in the record, and a plain `netpulse` run.
 if(Python3_Interpreter_FOUND)
-  foreach(case h2c h2 parallel parallel_h2 nosend all embed)
+  foreach(case h2c h2 parallel parallel_h2 nosend all embed budget)
     add_test(NAME integration.rpm_client_${case}
              COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/rpm_client_e2e.py
                      --server-bin $<TARGET_FILE:netpulse-server>

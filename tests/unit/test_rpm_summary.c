@@ -52,6 +52,23 @@ static void test_drops_everything_else(void **state) {
   json_decref(o);
 }
 
+/* A phase the server's transmit allowance cut short: the client's words
+ * for it are allow-listed, a free text (the CLI's Note) is not. */
+static void test_load_ended(void **state) {
+  (void)state;
+  uint32_t dropped = 0;
+  json_t *o = clean("{\"Download\":{\"LoadEndedBy\":\"budget\",\"LoadEndedAfterMs\":812.5,"
+                    "\"LoadEndedMB\":49.25,\"Note\":\"the server ended the load\"},"
+                    "\"Upload\":{\"LoadEndedBy\":\"tired\"}}",
+                    &dropped, 0);
+  assert_int_equal(dropped, 2);
+  char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+  assert_string_equal(text, "{\"Download\":{\"LoadEndedAfterMs\":812.5,\"LoadEndedBy\":\"budget\","
+                            "\"LoadEndedMB\":49.25},\"Upload\":{}}");
+  free(text);
+  json_decref(o);
+}
+
 static void test_refusals(void **state) {
   (void)state;
   uint32_t dropped = 0;
@@ -85,6 +102,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_keeps_allowed),
       cmocka_unit_test(test_drops_everything_else),
+      cmocka_unit_test(test_load_ended),
       cmocka_unit_test(test_refusals),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -120,6 +120,30 @@ static void ev_ready(rpm_link *l, void *ud) {
   }
 }
 
+static void end_phase(np_rpm_client *k);
+
+/* A load connection the server closed with a GOAWAY saying why (NO_ERROR:
+ * its transmit allowance, not a failure): the phase ends with what it
+ * measured, and says so. */
+static void server_ended_load(np_rpm_client *k, const rpm_link *l) {
+  np_rpm_phase_result *pr = &k->res.phase[k->phase];
+  pr->server_ended = 1;
+  (void)snprintf(pr->server_ended_why, sizeof pr->server_ended_why, "%s", l->goaway_why);
+  pr->server_ended_s = (double)(np_mono_ns() - k->phase_t0) / 1e9;
+  /* The intervals' count, and what came since on every load connection
+   * (fast paths reach the allowance within the first interval). */
+  uint64_t b =
+      k->phase_bytes + (l->bytes_in_final > l->mark_bytes ? l->bytes_in_final - l->mark_bytes : 0);
+  for (rpm_link *o = k->links; o; o = o->next) {
+    uint64_t v = o->role == ROLE_LOAD && o->dir == DIR_DOWN ? rpm_link_bytes_in(o) : 0;
+    b += v > o->mark_bytes ? v - o->mark_bytes : 0;
+  }
+  pr->server_ended_mb = (double)b / 1e6;
+  /* Before a first interval the moving average has no goodput yet. */
+  k->ended_mbps = pr->server_ended_s > 0 ? (double)b * 8 / pr->server_ended_s / 1e6 : 0;
+  end_phase(k);
+}
+
 static void ev_closed(rpm_link *l, void *ud, int status) {
   np_rpm_client *k = ud;
   if (l->prev)
@@ -150,6 +174,14 @@ static void ev_closed(rpm_link *l, void *ud, int status) {
       finish(k, e, text);
     }
   }
+  /* A link of this phase: an aborted download link may close during the
+   * upload phase that followed. */
+  int mine = k->phase == NP_RPM_PHASE_PARALLEL ||
+             (k->phase == NP_RPM_PHASE_DOWNLOAD && l->dir == DIR_DOWN) ||
+             (k->phase == NP_RPM_PHASE_UPLOAD && l->dir == DIR_UP);
+  if (l->role == ROLE_LOAD && l->goaway && l->goaway_code == 0 && l->goaway_why[0] && !k->done &&
+      k->algo_on && mine)
+    server_ended_load(k, l);
   k->handles--;
   maybe_free(k);
 }
@@ -326,6 +358,9 @@ static void fill_phase(np_rpm_client *k, int phase) {
   pr->rpm_stable = o.rpm_stable;
   pr->confidence = (int)o.confidence;
   pr->duration_ms = (double)(np_mono_ns() - k->phase_t0) / 1e6;
+  /* Cut short by the server: neither stability was reached. */
+  if (pr->server_ended) pr->confidence = 0;
+  if (pr->server_ended && !(pr->throughput_mbps > 0)) pr->throughput_mbps = k->ended_mbps;
   pr->down_mbps = k->last_mbps[DIR_DOWN];
   pr->up_mbps = k->last_mbps[DIR_UP];
 }
@@ -422,6 +457,7 @@ static void on_interval(uv_timer_t *t) {
   }
   double secs = (double)k->p.interval_ns / 1e9;
   for (int d = 0; d < 2; d++) k->last_mbps[d] = (double)bytes[d] * 8 / secs / 1e6;
+  k->phase_bytes += bytes[0] + bytes[1];
   uint32_t flows = k->flows[0] > k->flows[1] ? k->flows[0] : k->flows[1];
   np_rpm_step st = np_rpm_algo_interval(&k->algo, now, bytes[0] + bytes[1], flows);
   k->foreign_gap_ns = np_rpm_foreign_gap(k, phase_ns(k, k->phase));
@@ -436,6 +472,7 @@ static void start_phase(np_rpm_client *k, int phase) {
   k->phase_t0 = np_mono_ns();
   k->flows[0] = k->flows[1] = 0;
   k->last_mbps[0] = k->last_mbps[1] = 0;
+  k->phase_bytes = 0;
   k->foreign_used = 0;
   k->last_foreign_ns = 0;
   int rc = np_rpm_algo_init(&k->algo, &k->p, k->phase_t0);

@@ -58,6 +58,8 @@ struct np_rpm_client {
   uint32_t flows[2], load_open;
   uint32_t foreign_budget, foreign_used, foreign_inflight, self_inflight;
   double last_mbps[2];
+  uint64_t phase_bytes; /* load bytes the phase's intervals counted */
+  double ended_mbps;    /* the phase's mean rate when the server ended its load */
   uint64_t rng;
   int done, start_error;
   rpm_link *config_link;

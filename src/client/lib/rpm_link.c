@@ -108,10 +108,15 @@ static void on_connected(np_conn *c, void *ud, int status) {
 
 static void on_close(np_conn *c, void *ud, int status) {
   rpm_link *l = ud;
-  (void)c;
+  l->bytes_in_final = np_conn_get_stats(c)->wire_read;
   l->c = NULL;
   np_h2c *h = l->h;
   l->h = NULL;
+  const char *why = h ? np_h2c_goaway_reason(h, &l->goaway_code) : NULL;
+  if (why) {
+    l->goaway = 1;
+    (void)snprintf(l->goaway_why, sizeof l->goaway_why, "%s", why);
+  }
   np_h2c_free(h); /* open streams get no callback: the owner sees on_closed */
   if (l->ev->on_closed) l->ev->on_closed(l, l->ud, status);
   free(l);

@@ -42,7 +42,11 @@ struct rpm_link {
   uint64_t mark_bytes;            /* the owner's interval bookkeeping */
   size_t queue;                   /* send queue target (user space, and kernel unsent) */
   int32_t load_stream;
-  char scheme[6]; /* "https" or "http" */
+  int goaway;              /* the server sent GOAWAY (known once the link closed) */
+  uint32_t goaway_code;    /* its error code */
+  char goaway_why[64];     /* its debug data, printable */
+  uint64_t bytes_in_final; /* wire bytes read, once the link closed */
+  char scheme[6];          /* "https" or "http" */
   char authority[300];
 };
 

@@ -3,6 +3,7 @@
  * extends for its output; names of bands, confidences and phases. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "client/lib/rpm_client.h"
 #include "core/clock.h"
@@ -49,6 +50,13 @@ static json_t *phase_json(const np_rpm_phase_result *p) {
   (void)json_object_set_new(o, "TrimmedHTTPSelfMs", num(p->tm_http_self_ms));
   (void)json_object_set_new(o, "GoodputStable", cnt((uint64_t)(p->goodput_stable != 0)));
   (void)json_object_set_new(o, "ResponsivenessStable", cnt((uint64_t)(p->rpm_stable != 0)));
+  if (p->server_ended) {
+    /* A word, not the server's text: the summary is allow-listed. */
+    int budget = strstr(p->server_ended_why, "allowance") != NULL;
+    (void)json_object_set_new(o, "LoadEndedBy", json_string(budget ? "budget" : "server"));
+    (void)json_object_set_new(o, "LoadEndedAfterMs", num(p->server_ended_s * 1000));
+    (void)json_object_set_new(o, "LoadEndedMB", num(p->server_ended_mb));
+  }
   return o;
 }
 

@@ -269,8 +269,12 @@ def t_drain(binary, tmp):
     for kind in ("h2c", "h1c"):
         st, _, doc, _ = config(srv, kind)
         check(st == 200, kind + ": admitted before SIGTERM")
+        # The loads only need to be running when SIGTERM comes: paced, so
+        # that two full-speed loopback downloads do not take both CPUs from
+        # a sanitized server whose health answer is being timed.
         loads.append(subprocess.Popen(
-            ["curl", "-sS", "-o", "/dev/null", "-m", "3"] + curl_flags(kind) +
+            ["curl", "-sS", "-o", "/dev/null", "-m", "3", "--limit-rate", "20M"] +
+            curl_flags(kind) +
             [doc["urls"]["large_download_url"]], stderr=subprocess.DEVNULL))
     check(L.wait_for(lambda: sum(val(scrape(srv), "netpulse_active_tests", protocol=p)
                                  for p in ("rpm+h2c", "rpm+h1c")) == 2, 5),

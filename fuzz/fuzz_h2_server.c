@@ -90,6 +90,19 @@ static int give(np_h2_conn *h2, const uint8_t *p, size_t n, int skip, uint64_t n
   return 0;
 }
 
+/* A GOAWAY sent for a protocol error always has a reason, and it is one
+ * the metrics know. */
+static void check_reason(np_h2_conn *h2, int failed) {
+  const char *r = np_h2_conn_goaway_reason(h2);
+  if (!r) {
+    CHECK(!failed);
+    return;
+  }
+  int known = 0;
+  for (const char *const *k = np_h2_goaway_reasons; *k; k++) known |= strcmp(*k, r) == 0;
+  CHECK(known);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static int init;
   if (!init) {
@@ -119,6 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     now += 1000000;
     int rc = give(a.h2, data + off, n, split & 0x80, now);
     drain(a.h2, room, now);
+    check_reason(a.h2, rc == NP_E_PROTO);
     if (rc < 0) {
       CHECK(rc == NP_E_PROTO || rc == -ENOMEM);
       break;
@@ -126,6 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   if (mode & 0x08) (void)np_h2_conn_shutdown(a.h2);
   drain(a.h2, 1u << 20, now);
+  check_reason(a.h2, 0);
   (void)np_h2_conn_done(a.h2);
   np_h2_conn_free(a.h2);
   return 0;

@@ -27,6 +27,7 @@ void np_h2_config_default(np_h2_config *cfg) {
   cfg->max_header_list = 16u << 10;
   cfg->max_control_per_s = 1000;
   cfg->max_resets_per_s = 100;
+  cfg->window_update_slack = 1000;
   cfg->out_high = 256u << 10;
   cfg->max_frame = 1u << 20;
 }
@@ -45,55 +46,12 @@ static void stream_free(np_h2_conn *c, stream *st) {
   free(st);
 }
 
-/* Frames a peer can send for free count against a per-second budget. */
-static int control_budget(np_h2_conn *c) {
-  if (c->now - c->ctl_window >= NP_NS_PER_S) {
-    c->ctl_window = c->now;
-    c->ctl_count = 0;
-    c->ctl_earned = 0;
-    c->rst_count = 0;
-  }
-  return ++c->ctl_count <= c->cfg.max_control_per_s + 2ull * c->ctl_earned;
-}
-
-static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *ud) {
-  np_h2_conn *c = ud;
-  int cheap = 0;
-  switch (hd->type) {
-  case NGHTTP2_SETTINGS:
-  case NGHTTP2_PING:
-    cheap = !(hd->flags & NGHTTP2_FLAG_ACK);
-    break;
-  case NGHTTP2_RST_STREAM:
-    /* Resets earn nothing from DATA: a stream opened and reset over and
-     * over (CVE-2023-44487) costs the server a stream each time. */
-    if (control_budget(c) && ++c->rst_count <= c->cfg.max_resets_per_s) return 0;
-    c->goaway = 1;
-    (void)nghttp2_session_terminate_session(s, NGHTTP2_ENHANCE_YOUR_CALM);
-    return NGHTTP2_ERR_CALLBACK_FAILURE;
-  case NGHTTP2_PRIORITY:
-  case NGHTTP2_WINDOW_UPDATE:
-    cheap = 1;
-    break;
-  case NGHTTP2_DATA:
-    cheap = hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM);
-    break;
-  default:
-    break;
-  }
-  if (cheap && !control_budget(c)) {
-    c->goaway = 1;
-    (void)nghttp2_session_terminate_session(s, NGHTTP2_ENHANCE_YOUR_CALM);
-    return NGHTTP2_ERR_CALLBACK_FAILURE;
-  }
-  return 0;
-}
-
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   np_h2_conn *c = ud;
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   if (++c->streams > c->cfg.max_streams_total) {
     /* Enough streams for one connection's life: finish gracefully. */
+    np_h2_note_goaway(c, "stream_limit", NGHTTP2_NO_ERROR);
     (void)nghttp2_submit_goaway(s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s),
                                 NGHTTP2_NO_ERROR, NULL, 0);
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -216,7 +174,7 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
     memcpy(buf, st->body + st->body_off, n);
     st->body_off += n;
     st->sent += n;
-    if (c->ctl_earned < UINT32_MAX / 4) c->ctl_earned++;
+    np_h2_guard_earn(c, st, n);
     if (n) first_byte(c, st);
     if (st->body_off == st->body_len) *flags |= NGHTTP2_DATA_FLAG_EOF;
     return (ssize_t)n;
@@ -240,9 +198,13 @@ static ssize_t frame_length(nghttp2_session *s, uint8_t type, int32_t id, int32_
   np_h2_conn *c = ud;
   (void)s;
   (void)type;
-  (void)conn_window; /* nghttp2 applies the windows to what this returns */
-  (void)stream_window;
+  /* nghttp2 applies the windows to what this returns; the guard wants
+   * them too (server_guard.c). */
   stream *st = np_h2_stream_of(c, id);
+  if (st) {
+    st->win_stream = stream_window;
+    st->win_conn = conn_window;
+  }
   size_t n = FRAME_DEFAULT;
   if (st && !st->body) {
     n = peer_max < c->frame_max ? peer_max : c->frame_max;
@@ -269,7 +231,7 @@ static int send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *frameh
   c->payload_off += length;
   st->sent += length;
   if (length) first_byte(c, st);
-  if (c->ctl_earned < UINT32_MAX / 4) c->ctl_earned++;
+  np_h2_guard_earn(c, st, length);
   return 0;
 }
 
@@ -290,6 +252,7 @@ int np_h2_conn_new(np_h2_conn **ret, const np_h2_config *cfg, const np_h2_callba
   DEF(max_header_list);
   DEF(max_control_per_s);
   DEF(max_resets_per_s);
+  DEF(window_update_slack);
   DEF(out_high);
   DEF(max_frame);
 #undef DEF
@@ -307,7 +270,8 @@ int np_h2_conn_new(np_h2_conn **ret, const np_h2_config *cfg, const np_h2_callba
   nghttp2_option *opt = NULL;
   int rc = -ENOMEM;
   if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0) goto out;
-  nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, on_begin_frame);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, np_h2_guard_begin_frame);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, np_h2_guard_frame_sent);
   nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
   nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
@@ -379,9 +343,11 @@ int np_h2_conn_recv(np_h2_conn *c, const uint8_t *data, size_t len, uint64_t now
     c->failed = 1;
     if (n == NGHTTP2_ERR_NOMEM) return -ENOMEM;
     /* nghttp2 queues a GOAWAY for protocol errors; make sure of one. */
-    if (!c->goaway)
-      (void)nghttp2_session_terminate_session(
-          c->s, n == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
+    if (!c->goaway) {
+      uint32_t code = n == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR;
+      np_h2_note_goaway(c, np_h2_recv_error_reason(c, n), code);
+      (void)nghttp2_session_terminate_session(c->s, code);
+    }
     c->goaway = 1;
     return NP_E_PROTO;
   }
@@ -399,6 +365,7 @@ int np_h2_conn_done(const np_h2_conn *c) {
 }
 
 int np_h2_conn_shutdown(np_h2_conn *c) {
+  np_h2_note_goaway(c, "shutdown", NGHTTP2_NO_ERROR);
   return nghttp2_submit_shutdown_notice(c->s) == 0 &&
                  nghttp2_session_terminate_session2(
                      c->s, nghttp2_session_get_last_proc_stream_id(c->s), NGHTTP2_NO_ERROR) == 0
@@ -406,7 +373,8 @@ int np_h2_conn_shutdown(np_h2_conn *c) {
              : NP_E_PROTO;
 }
 
-int np_h2_conn_goaway(np_h2_conn *c, const char *why) {
+int np_h2_conn_goaway(np_h2_conn *c, const char *reason, const char *why) {
+  np_h2_note_goaway(c, reason, NGHTTP2_NO_ERROR);
   return nghttp2_submit_goaway(c->s, NGHTTP2_FLAG_NONE,
                                nghttp2_session_get_last_proc_stream_id(c->s), NGHTTP2_NO_ERROR,
                                (const uint8_t *)why, strlen(why)) == 0

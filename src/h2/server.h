@@ -30,10 +30,14 @@ typedef struct {
   uint32_t max_streams_total;      /* streams one connection may open (10000) */
   uint32_t window;                 /* stream and connection receive window (16 MiB) */
   uint32_t max_header_list;        /* decoded header bytes per request (16 KiB) */
-  uint32_t max_control_per_s;      /* SETTINGS/PING/RST/WINDOW_UPDATE/PRIORITY
-                                      and empty DATA frames per second (1000),
-                                      plus two per DATA frame sent */
+  uint32_t max_control_per_s;      /* SETTINGS, PING, PRIORITY, empty DATA and
+                                      other frames that carry nothing, per
+                                      second (1000) */
   uint32_t max_resets_per_s;       /* RST_STREAM frames per second (100) */
+  uint32_t window_update_slack;    /* WINDOW_UPDATE frames a peer may send in the
+                                      connection's life beyond the credit it
+                                      can have to return (1000): see
+                                      src/h2/server_guard.c */
   size_t out_high;                 /* bytes queued for the socket before more
                                       frames are made (256 KiB) */
   uint32_t max_frame;              /* SETTINGS_MAX_FRAME_SIZE advertised, and the
@@ -143,8 +147,20 @@ int np_h2_conn_done(const np_h2_conn *c);
 int np_h2_conn_shutdown(np_h2_conn *c);
 
 /* Queues a GOAWAY (NO_ERROR) whose debug data says why (a short static
- * text): no new streams; those open go on unless reset. */
-int np_h2_conn_goaway(np_h2_conn *c, const char *why);
+ * text): no new streams; those open go on unless reset. reason is the
+ * static token np_h2_conn_goaway_reason reports for it. */
+int np_h2_conn_goaway(np_h2_conn *c, const char *reason, const char *why);
+
+/* Why this side has sent or queued a GOAWAY: a short static token, one of
+ * np_h2_goaway_reasons or the reason given to np_h2_conn_goaway; NULL
+ * while there is none. "shutdown" is np_h2_conn_shutdown's; a GOAWAY for
+ * an error (a flood, a protocol error) replaces a graceful one's reason.
+ * The caller (a main) logs and counts it: this layer never logs. */
+const char *np_h2_conn_goaway_reason(const np_h2_conn *c);
+
+/* Every token np_h2_conn_goaway_reason returns on its own, NULL-terminated
+ * (for metrics that register their label values up front). */
+extern const char *const np_h2_goaway_reasons[];
 
 /* Bytes queued for the socket and not yet written. */
 size_t np_h2_conn_queued(const np_h2_conn *c);

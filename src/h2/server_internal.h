@@ -11,6 +11,7 @@
 #include "h2/server_scan.h"
 
 #define SEG_MAX 256            /* queued output segments */
+#define NP_H2_CTL_KINDS 5      /* frame kinds sharing the per-second budget */
 #define CTL_COMPACT (64 << 10) /* copied bytes written before compacting */
 
 typedef struct {
@@ -36,7 +37,8 @@ typedef struct stream {
   np_buf hdr;
   size_t method_off, method_len, path_off, path_len, auth_off, auth_len, scheme_off, scheme_len;
   int has_authority;
-  int discard; /* the application does not read the body */
+  int discard;                  /* the application does not read the body */
+  int32_t win_stream, win_conn; /* the peer's windows before the DATA frame being made */
 } stream;
 
 struct np_h2_conn {
@@ -49,15 +51,19 @@ struct np_h2_conn {
   int goaway;          /* this side has queued a GOAWAY for an error */
   struct stream *live; /* streams with state, for free */
   uint32_t streams;    /* opened in the connection's life */
-  uint64_t ctl_window; /* start of the current control-frame second */
-  uint32_t ctl_count;
-  uint32_t rst_count;  /* RST_STREAM frames this second */
-  uint32_t ctl_earned; /* DATA frames sent this second: each may draw a
-                          WINDOW_UPDATE or two from an honest peer */
-  size_t payload_off;  /* where the next streamed slice starts */
-  size_t frame_max;    /* largest streamed DATA frame now (np_h2_conn_set_frame_max) */
-  size_t stage_limit;  /* bytes staged before frames wait: out_high or what the
-                          current np_h2_conn_pull asks for, the smaller */
+  /* the control-frame guard (server_guard.c) */
+  uint64_t ctl_window;                 /* start of the current control-frame second */
+  uint32_t ctl_count[NP_H2_CTL_KINDS]; /* frames of each kind this second */
+  uint32_t rst_count;                  /* RST_STREAM frames this second */
+  uint64_t wu_count;                   /* WINDOW_UPDATE frames in the connection's life */
+  uint64_t wu_earned;                  /* those an honest receiver may send for the
+                                          DATA sent so far */
+  const char *goaway_reason;           /* np_h2_conn_goaway_reason */
+  int goaway_for_error;                /* it is an error's, not a graceful one's */
+  size_t payload_off;                  /* where the next streamed slice starts */
+  size_t frame_max;   /* largest streamed DATA frame now (np_h2_conn_set_frame_max) */
+  size_t stage_limit; /* bytes staged before frames wait: out_high or what the
+                         current np_h2_conn_pull asks for, the smaller */
   /* output queue: segments in order, head..tail */
   seg segs[SEG_MAX];
   size_t seg_head, seg_count;
@@ -74,5 +80,24 @@ static inline stream *np_h2_stream_of(np_h2_conn *c, int32_t id) {
  * -ENOBUFS (SEG_MAX segments queued) or -ENOMEM. */
 int np_h2_out_copy(np_h2_conn *c, const uint8_t *p, size_t n);
 int np_h2_out_ref(np_h2_conn *c, const uint8_t *p, size_t n);
+
+/* server_guard.c: nghttp2's on_begin_frame and on_frame_send callbacks
+ * (frames a peer sends without cost are capped; every GOAWAY gets a
+ * reason). */
+int np_h2_guard_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *ud);
+int np_h2_guard_frame_sent(nghttp2_session *s, const nghttp2_frame *f, void *ud);
+
+/* A DATA frame of st with n bytes of payload was made (within the
+ * windows st->win_*): the WINDOW_UPDATEs an honest receiver may send for
+ * it are earned. */
+void np_h2_guard_earn(np_h2_conn *c, const stream *st, size_t n);
+
+/* The reason for a GOAWAY after nghttp2_session_mem_recv failed with n. */
+const char *np_h2_recv_error_reason(const np_h2_conn *c, ssize_t n);
+
+/* This side decided on a GOAWAY with error_code for reason (static):
+ * recorded unless a reason is already there (an error's beats a graceful
+ * one's). */
+void np_h2_note_goaway(np_h2_conn *c, const char *reason, uint32_t error_code);
 
 #endif

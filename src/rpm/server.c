@@ -80,7 +80,7 @@ static int is_payload(const session *s, const void *p) {
 static void allowance_reached(session *s) {
   if (s->budget_out) return;
   s->budget_out = 1;
-  (void)np_h2_conn_goaway(s->h2, "transmit allowance reached");
+  (void)np_h2_conn_goaway(s->h2, NP_RPM_GOAWAY_BUDGET, "transmit allowance reached");
   for (rstream *r = s->streams; r; r = r->next)
     if (r->ep == NP_RPM_EP_LARGE) (void)np_h2_reset(s->h2, r->id, 0x8 /* CANCEL */);
 }

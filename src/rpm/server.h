@@ -13,6 +13,10 @@
 #include "net/conn.h"
 #include "rpm/service.h"
 
+/* The reason of the GOAWAY that stops a measurement's downloads at its
+ * transmit allowance. */
+#define NP_RPM_GOAWAY_BUDGET "transmit_budget"
+
 /* A refusal decided by the host: the session encodes it as an HTTP/2
  * response on the config request's stream. */
 typedef struct {
@@ -40,6 +44,11 @@ typedef struct {
   void (*rejected)(void *ud, const char *proto, const char *reason);
   /* A session's connection closed (np_rpm_sessions went down by one). */
   void (*closed)(void *ud);
+  /* An HTTP/2 connection that sent a GOAWAY closed: reason is
+   * np_h2_conn_goaway_reason's token (or NP_RPM_GOAWAY_BUDGET), uuid the
+   * connection's, mid its measurement (0: none). The host logs and counts
+   * it; the record already says "goaway:<reason>". May be NULL. */
+  void (*goaway)(void *ud, const char *proto, const char *reason, const char *uuid, uint64_t mid);
   /* A request for a path that is not an RPM endpoint (the test page):
    * 0 with *ret to send (the session frees it), or < 0 for a 404. May be
    * NULL. */

@@ -90,6 +90,22 @@ static const np_h2_callbacks app_cb = {.on_request = app_request,
 
 /* ---- the client side: nghttp2's own client session -------------------- */
 
+/* Go x/net's receive window (http2/flow.go, inflow): credit read is
+ * returned once 4 KiB of it are unsent, or when it would at least double
+ * the window the sender has left. */
+typedef struct {
+  int64_t avail, unsent;
+} go_inflow;
+
+static int64_t go_inflow_add(go_inflow *f, int64_t n) {
+  f->unsent += n;
+  if (f->unsent < 4096 && f->unsent < f->avail) return 0;
+  int64_t r = f->unsent;
+  f->avail += r;
+  f->unsent = 0;
+  return r;
+}
+
 typedef struct {
   nghttp2_session *s;
   int status;
@@ -100,7 +116,30 @@ typedef struct {
   uint32_t goaway_code;
   int rst_frames;
   int body_matches; /* every body byte is a byte of payload */
+  /* go_read > 0: credit is returned as Go's client does (client_init_go),
+   * after each body read of go_read bytes */
+  size_t go_read;
+  go_inflow go_conn, go_stream[8]; /* by (stream id / 2) */
+  uint64_t go_buffered[8];         /* received, not read yet */
+  uint64_t window_updates;         /* WINDOW_UPDATE frames sent (cl_sent) */
+  uint64_t data_frames;
+  uint64_t credit_quanta; /* sum over DATA frames of ceil(length / 4 KiB) */
 } client;
+
+static void go_return(client *c, int32_t id, int64_t conn_add, int64_t stream_add) {
+  if (conn_add > 0) (void)nghttp2_submit_window_update(c->s, 0, 0, (int32_t)conn_add);
+  /* Refused once the stream is closed, or dropped unsent (nghttp2 sends
+   * none on a half-closed stream): cl_sent counts what goes out. */
+  if (stream_add > 0) (void)nghttp2_submit_window_update(c->s, 0, id, (int32_t)stream_add);
+}
+
+/* The application reads n buffered body bytes of stream id. */
+static void go_read(client *c, int32_t id, uint64_t n) {
+  int k = (id / 2) % 8;
+  c->go_buffered[k] -= n;
+  int64_t ca = go_inflow_add(&c->go_conn, (int64_t)n);
+  go_return(c, id, ca, go_inflow_add(&c->go_stream[k], (int64_t)n));
+}
 
 static int cl_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *n, size_t nl,
                      const uint8_t *v, size_t vl, uint8_t fl, void *ud) {
@@ -113,6 +152,13 @@ static int cl_data(nghttp2_session *s, uint8_t fl, int32_t id, const uint8_t *d,
                    void *ud) {
   client *c = ud;
   c->body += len;
+  if (c->go_read) {
+    int k = (id / 2) % 8;
+    c->go_conn.avail -= (int64_t)len;
+    c->go_stream[k].avail -= (int64_t)len;
+    c->go_buffered[k] += len;
+    while (c->go_buffered[k] >= c->go_read) go_read(c, id, c->go_read);
+  }
   return 0;
 }
 
@@ -120,6 +166,7 @@ static int cl_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud) {
   client *c = ud;
   c->closed++;
   c->close_code = code;
+  if (c->go_read && c->go_buffered[(id / 2) % 8]) go_read(c, id, c->go_buffered[(id / 2) % 8]);
   return 0;
 }
 
@@ -130,19 +177,38 @@ static int cl_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
     c->goaway_code = f->goaway.error_code;
   }
   if (f->hd.type == NGHTTP2_RST_STREAM) c->rst_frames++;
+  if (f->hd.type == NGHTTP2_DATA) {
+    c->data_frames++;
+    c->credit_quanta += (f->hd.length + 4095) / 4096;
+  }
   return 0;
 }
 
-static void client_init(client *c) {
+static int cl_sent(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  client *c = ud;
+  if (f->hd.type == NGHTTP2_WINDOW_UPDATE) c->window_updates++;
+  return 0;
+}
+
+static void client_new(client *c, int manual_credit) {
   memset(c, 0, sizeof *c);
   nghttp2_session_callbacks *cb;
+  nghttp2_option *opt;
   assert_int_equal(nghttp2_session_callbacks_new(&cb), 0);
+  assert_int_equal(nghttp2_option_new(&opt), 0);
+  nghttp2_option_set_no_auto_window_update(opt, manual_credit);
   nghttp2_session_callbacks_set_on_header_callback(cb, cl_header);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, cl_data);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, cl_close);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, cl_frame);
-  assert_int_equal(nghttp2_session_client_new(&c->s, cb, c), 0);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cb, cl_sent);
+  assert_int_equal(nghttp2_session_client_new2(&c->s, cb, c, opt), 0);
   nghttp2_session_callbacks_del(cb);
+  nghttp2_option_del(opt);
+}
+
+static void client_init(client *c) {
+  client_new(c, 0);
   assert_int_equal(nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, NULL, 0), 0);
 }
 

@@ -351,7 +351,7 @@ static void on_close(np_conn *c, void *ud, int status) {
    * an upload it gave up) still counts with its bytes. */
   if (s->req >= 0)
     np_rpm_peer_request_done(&s->p, s->req, s->ep, s->sent, s->received, 0, np_mono_ns());
-  np_rpm_peer_closed(&s->p, status, s->state == ST_CLOSING);
+  np_rpm_peer_closed(&s->p, status, s->state == ST_CLOSING, NULL);
   (void)uv_timer_stop(&s->timer);
   uv_close((uv_handle_t *)&s->timer, timer_closed);
 }

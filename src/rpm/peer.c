@@ -362,7 +362,7 @@ int np_rpm_peer_tick(np_rpm_peer *p, uint64_t now, int idle) {
   return idle && m->result_ns != 0;
 }
 
-void np_rpm_peer_closed(np_rpm_peer *p, int status, int server_closed) {
+void np_rpm_peer_closed(np_rpm_peer *p, int status, int server_closed, const char *goaway) {
   np_rpm_measurement *m = np_rpm_peer_measurement(p);
   if (m) {
     np_rpm_conn_rec *cr = &m->rec.conns[p->conn_idx];
@@ -376,6 +376,13 @@ void np_rpm_peer_closed(np_rpm_peer *p, int status, int server_closed) {
                       : status == -ECONNRESET || status == -EPIPE ? "reset"
                       : server_closed                             ? "server-closed"
                                                                   : "error";
+    /* A GOAWAY says more than how the socket ended, unless it is the
+     * measurement's own ending (server-closed says that). */
+    char buf[sizeof m->rec.conns[0].end_reason];
+    if (goaway && strcmp(goaway, "shutdown") != 0) {
+      (void)snprintf(buf, sizeof buf, "goaway:%s", goaway);
+      why = buf;
+    }
     np_rpm_measurement_leave(m, p->conn_idx, np_mono_ns(), why);
     (void)report_sent(p, m); /* it ends anyway; the budget sees the bytes */
   }

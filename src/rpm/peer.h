@@ -123,8 +123,10 @@ int np_rpm_peer_tick(np_rpm_peer *p, uint64_t now, int idle);
 void np_rpm_peer_pace_early(np_rpm_peer *p, uint64_t now);
 
 /* The connection closed with status (np_conn's on_close; server_closed:
- * the session closed it): the record gets its end, the host its bytes and
- * the close, and the live session count goes down. */
-void np_rpm_peer_closed(np_rpm_peer *p, int status, int server_closed);
+ * the session closed it; goaway: the reason of the GOAWAY it sent, or
+ * NULL): the record gets its end ("goaway:<reason>" for any GOAWAY but the
+ * measurement's own "shutdown"), the host its bytes and the close, and the
+ * live session count goes down. */
+void np_rpm_peer_closed(np_rpm_peer *p, int status, int server_closed, const char *goaway);
 
 #endif

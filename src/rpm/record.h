@@ -52,7 +52,7 @@ typedef struct {
   int64_t accept_ns;     /* relative to the measurement's start (may be < 0) */
   uint64_t handshake_ns; /* TLS handshake duration, 0 for cleartext */
   int64_t end_ns;        /* -1 while open */
-  char end_reason[24];
+  char end_reason[32];   /* e.g. "peer-closed", "goaway:window_update_flood" */
   uint64_t wire_sent, wire_received;
   uint64_t body_sent, body_received;
   uint32_t requests[NP_RPM_EP_COUNT];

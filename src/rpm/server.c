@@ -326,7 +326,12 @@ static void on_close(np_conn *c, void *ud, int status) {
   session *s = ud;
   /* Streams still open end with the connection: their bytes count. */
   np_h2_conn_end_streams(s->h2, NP_H2_CANCEL, np_mono_ns());
-  np_rpm_peer_closed(&s->p, status, s->closing);
+  /* Guard trips and protocol errors must not pass for a clean close. */
+  const char *goaway = np_h2_conn_goaway_reason(s->h2);
+  const np_rpm_host *h = s->cfg->host;
+  if (goaway && h->goaway)
+    h->goaway(s->cfg->host_ud, s->p.proto, goaway, s->p.uuid, s->p.joined ? s->p.mid : 0);
+  np_rpm_peer_closed(&s->p, status, s->closing, goaway);
   (void)uv_timer_stop(&s->timer);
   uv_close((uv_handle_t *)&s->timer, timer_closed);
 }

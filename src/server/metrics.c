@@ -104,9 +104,14 @@ int np_metrics_setup(np_server *s) {
                                     "Connections closed before their request head was "
                                     "complete, by reason.",
                                     1, l_reason);
+  m->h2_goaways = np_prom_counter(reg, "netpulse_h2_goaway_total",
+                                  "HTTP/2 connections the server sent a GOAWAY, by reason "
+                                  "(floods, protocol errors, limits, shutdown).",
+                                  1, l_reason);
   if (!m->tests || !m->bytes_sent || !m->bytes_received || !m->duration || !m->rate || !m->active ||
       !m->rejections || !m->files || !m->meta_dropped || !m->cm_dropped || !m->cm_members_dropped ||
-      !sat || !build || !m->open_conns || !m->conn_cap || !m->accept_pauses || !m->early_closes)
+      !sat || !build || !m->open_conns || !m->conn_cap || !m->accept_pauses || !m->early_closes ||
+      !m->h2_goaways)
     return -1;
   static const char *const v_con[] = {"concurrency"}, *const v_tx[] = {"tx_rate"},
                            *const v_bud[] = {"budget"}, *const v_sp[] = {"spool"};
@@ -153,6 +158,9 @@ int np_metrics_setup(np_server *s) {
   static const char *const closes[] = {"header_timeout", "header_timeout_pressure", "peer_closed",
                                        "bad_request"};
   for (size_t i = 0; i < NB(closes); i++) (void)np_prom_with(m->early_closes, &closes[i]);
+  for (const char *const *r = np_h2_goaway_reasons; *r; r++) (void)np_prom_with(m->h2_goaways, r);
+  static const char *const budget = NP_RPM_GOAWAY_BUDGET;
+  (void)np_prom_with(m->h2_goaways, &budget);
   return np_procstat_register(reg) < 0 ? -1 : 0;
 }
 
@@ -208,6 +216,10 @@ void np_metrics_accept_paused(np_server *s, const char *reason) {
 
 void np_metrics_early_close(np_server *s, const char *reason) {
   np_prom_inc(np_prom_with(s->m.early_closes, &reason), 1);
+}
+
+void np_metrics_h2_goaway(np_server *s, const char *reason) {
+  np_prom_inc(np_prom_with(s->m.h2_goaways, &reason), 1);
 }
 
 void np_metrics_respond(np_server *s, np_buf *out) {

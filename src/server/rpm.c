@@ -135,6 +135,20 @@ static void host_rejected(void *ud, const char *proto, const char *reason) {
 
 static void host_closed(void *ud) { np_server_conns_changed(ud, 1); }
 
+/* One line per GOAWAY: a warning for floods and protocol errors, news for
+ * the limits a client meets in the normal course, and the measurement's
+ * own ending only when debugging (the "test finished" line tells it). */
+static void host_goaway(void *ud, const char *proto, const char *reason, const char *uuid,
+                        uint64_t mid) {
+  int level = strcmp(reason, "shutdown") == 0 ? NP_LOG_DEBUG
+              : strcmp(reason, NP_RPM_GOAWAY_BUDGET) == 0 || strcmp(reason, "stream_limit") == 0
+                  ? NP_LOG_INFO
+                  : NP_LOG_WARN;
+  np_log(level, "http/2 goaway sent", "uuid=%s proto=%s reason=%s measurement=%016llx", uuid, proto,
+         reason, (unsigned long long)mid);
+  np_metrics_h2_goaway(ud, reason);
+}
+
 static int host_other(void *ud, np_slice method, np_slice path, np_http_reply *ret) {
   return np_server_web_reply(ud, method, path, ret);
 }
@@ -143,6 +157,7 @@ static const np_rpm_host kHost = {.admit = host_admit,
                                   .sent = host_sent,
                                   .rejected = host_rejected,
                                   .closed = host_closed,
+                                  .goaway = host_goaway,
                                   .other = host_other};
 
 static void on_tick(uv_timer_t *h) {

@@ -104,7 +104,7 @@ typedef struct {
 typedef struct {
   np_prom_registry *reg;
   np_prom_family *tests, *bytes_sent, *bytes_received, *duration, *rate, *active;
-  np_prom_family *rejections, *files, *accept_pauses, *early_closes;
+  np_prom_family *rejections, *files, *accept_pauses, *early_closes, *h2_goaways;
   np_prom_family *meta_dropped, *cm_dropped, *cm_members_dropped;
   np_prom_series *sat_concurrency, *sat_tx, *sat_budget, *sat_spool;
   np_prom_series *tx_rate, *tx_total, *spool_bytes, *spool_max, *lame_duck, *window_bytes;
@@ -232,6 +232,8 @@ void np_metrics_active(np_server *s, const char *proto, int delta);
 void np_metrics_client_drops(np_server *s, const np_ndt7_outcome *o);
 void np_metrics_accept_paused(np_server *s, const char *reason);
 void np_metrics_early_close(np_server *s, const char *reason);
+/* An HTTP/2 connection sent a GOAWAY for reason (np_h2_conn_goaway_reason). */
+void np_metrics_h2_goaway(np_server *s, const char *reason);
 /* Writes the whole /metrics HTTP response (200, or 500 when too big). */
 void np_metrics_respond(np_server *s, np_buf *out);
 

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Hostile HTTP/2 clients against the responsiveness server (h2c, raw
 frames from Python): SETTINGS, PING and RST_STREAM floods (rapid reset,
-CVE-2023-44487), CONTINUATION floods (CVE-2024-28182), header-size bombs,
+CVE-2023-44487), CONTINUATION floods (CVE-2024-28182), a WINDOW_UPDATE
+flood from a connection of a measurement, header-size bombs,
 a client whose window stays at zero, one that never reads the large
 object, and connections that never ask for anything. Each must be cut off
 in bounded time and memory, and the server must serve a normal request
-afterwards.
+afterwards. Every GOAWAY must say why: a log line, the
+netpulse_h2_goaway_total counter, and (for a connection of a measurement)
+its EndReason in the record.
 
 Usage: rpm_hostile.py --server-bin PATH [--case NAME]"""
 
@@ -18,6 +21,7 @@ import sys
 import tempfile
 import time
 import json
+import re
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -145,8 +149,35 @@ def valid_mid(srv):
     return urllib.parse.urlparse(url).query  # "mid=..."
 
 
-def attack(name, srv, fn, limit_s=10, rss_mb=16, cpu_max=None, want_goaway=None):
+def goaway_count(srv, reason):
+    m = re.search(r'^netpulse_h2_goaway_total\{reason="%s"\} (\S+)$' % reason,
+                  srv.metrics_text(), re.M)
+    return float(m.group(1)) if m else None
+
+
+def goaway_logged(srv, reason):
+    return len(re.findall(r'msg="http/2 goaway sent" .*reason=%s ' % reason, srv.log_text()))
+
+
+def check_reason(name, srv, reason, count0, logged0):
+    """The GOAWAY's reason reaches the metric and the log (both at the
+    connection's close, which may follow the client's EOF by a moment)."""
+    end = time.monotonic() + 3
+    while time.monotonic() < end and goaway_count(srv, reason) == count0:
+        time.sleep(0.05)
+    n = goaway_count(srv, reason)
+    check(n is not None and n >= count0 + 1,
+          "%s: netpulse_h2_goaway_total{reason=%s} %r -> %r" % (name, reason, count0, n))
+    check(goaway_logged(srv, reason) >= logged0 + 1, "%s: no log line for %s" % (name, reason))
+
+
+def attack(name, srv, fn, limit_s=10, rss_mb=16, cpu_max=None, want_goaway=None,
+           want_reason=None):
     pid = srv.proc.pid
+    count0 = goaway_count(srv, want_reason) if want_reason else None
+    logged0 = goaway_logged(srv, want_reason) if want_reason else 0
+    if want_reason:
+        check(count0 is not None, "%s: %s not pre-registered" % (name, want_reason))
     rss0, cpu0, t0 = rss_kb(pid), cpu_s(pid), time.monotonic()
     closed, goaway, peak = fn(srv, limit_s, lambda: rss_kb(pid))
     secs = time.monotonic() - t0
@@ -157,6 +188,8 @@ def attack(name, srv, fn, limit_s=10, rss_mb=16, cpu_max=None, want_goaway=None)
     check(closed, "%s: connection not closed within %d s" % (name, limit_s))
     if want_goaway is not None:
         check(goaway == want_goaway, "%s: GOAWAY %r, want %r" % (name, goaway, want_goaway))
+    if want_reason:
+        check_reason(name, srv, want_reason, count0, logged0)
     check(grew <= rss_mb, "%s: RSS grew %.1f MiB (> %d)" % (name, grew, rss_mb))
     if cpu_max is not None:
         check(used <= cpu_max, "%s: %.2f CPU s (> %.1f)" % (name, used, cpu_max))
@@ -209,6 +242,35 @@ def continuation_flood(srv, limit_s, rss):
     peak = max(peak, rss())
     closed, goaway, _ = c.read_until_closed(limit_s)
     c.close()
+    return closed, goaway, max(peak, rss())
+
+
+def window_update_flood(srv, limit_s, rss):
+    """A connection asks for a config (it joins the new measurement), then
+    returns credit it was never given: cut off after the 1000 free
+    updates and the few its config answer earned. Its record says so."""
+    c = Conn(srv.ws)
+    peak = rss()
+    c.send(frame(HEADERS, 0x5, 1, request_block("/.well-known/nq")))
+    wu = frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 1)) * 100
+    for _ in range(50):
+        if not c.send(wu):
+            break
+        peak = max(peak, rss())
+    closed, goaway, _ = c.read_until_closed(limit_s)
+    c.close()
+    # Its measurement ends 5 s after its last connection closed.
+    want = "goaway:window_update_flood"
+    found = []
+    end = time.monotonic() + 15
+    while time.monotonic() < end and not found:
+        time.sleep(0.5)
+        for path in ops_lib.data_files(srv.datadir, "responsiveness1"):
+            with open(path) as f:
+                rec = json.load(f)
+            found += [k for k in rec.get("Connections") or [] if k.get("EndReason") == want]
+    check(len(found) == 1, "window_update_flood: %d record connection(s) ended %s" %
+          (len(found), want))
     return closed, goaway, max(peak, rss())
 
 
@@ -283,11 +345,13 @@ def idle(srv, limit_s, rss):
 
 CASES = {
     "settings_flood": (flood(lambda i: frame(SETTINGS, 0, 0, struct.pack(">HI", 3, 100)), 20000),
-                       {"want_goaway": 11}),
+                       {"want_goaway": 11, "want_reason": "settings_flood"}),
     "ping_flood": (flood(lambda i: frame(PING, 0, 0, struct.pack(">Q", i)), 50000),
-                   {"want_goaway": 11}),
-    "rapid_reset": (rapid_reset, {"want_goaway": 11}),
-    "continuation_flood": (continuation_flood, {}),
+                   {"want_goaway": 11, "want_reason": "ping_flood"}),
+    "rapid_reset": (rapid_reset, {"want_goaway": 11, "want_reason": "rst_flood"}),
+    "continuation_flood": (continuation_flood, {"want_reason": "header_list"}),
+    "window_update_flood": (window_update_flood, {"want_goaway": 11, "limit_s": 20,
+                                                  "want_reason": "window_update_flood"}),
     "header_bomb": (header_bomb, {}),
     "zero_window": (zero_window, {"limit_s": 12}),
     "never_reads": (never_reads, {"limit_s": 12}),

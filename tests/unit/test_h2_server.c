@@ -76,6 +76,7 @@ static void test_upload_counted_and_discarded(void **state) {
   run(&c, &a, 0, &rc);
   assert_int_equal(rc, 0);
   assert_int_equal(a.body, 50u << 20);
+  assert_null(np_h2_conn_goaway_reason(a.h2)); /* uploads need no credit earned */
   assert_int_equal(a.ends, 1);
   assert_int_equal(c.status, 200);
   assert_int_equal(c.closed, 1);

@@ -158,17 +158,44 @@ static void move_on(np_rpm_peer *p, uint64_t now) {
   p->joined = 0;
 }
 
-/* The authority the config's URLs name, or an empty slice (refused). */
-static np_slice config_authority(np_rpm_peer *p, np_slice authority, np_rpm_verdict *v) {
+/* An IPv6 literal without brackets, with or without a port: what Node's
+ * http2 client (v20) sends as :authority for http://[::1]:PORT/. */
+static int bare_v6(np_slice a) {
+  int colons = 0;
+  for (size_t i = 0; i < a.len; i++) {
+    uint8_t c = a.ptr[i];
+    colons += c == ':';
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' ||
+          c == '.'))
+      return 0;
+  }
+  return a.len <= 64 && colons >= 2;
+}
+
+/* The authority the config's URLs name (in tmp if made here), or an empty
+ * slice (refused). A bare IPv6 literal cannot be split into address and
+ * port ("::1:8080" is an address too), so its URLs name the address and
+ * port the client connected to instead. */
+static np_slice config_authority(np_rpm_peer *p, np_slice authority, char *tmp, size_t cap,
+                                 np_rpm_verdict *v) {
   np_slice auth = p->cfg->public_host ? np_slice_cstr(p->cfg->public_host) : authority;
   if (np_rpm_authority_ok(auth)) return auth;
+  char ip[64];
+  int port = 0;
+  if (!p->cfg->public_host && bare_v6(auth) &&
+      np_conn_local_addr(p->c, ip, sizeof ip, &port) == 0 && strchr(ip, ':')) {
+    int n = snprintf(tmp, cap, "[%s]:%d", ip, port);
+    auth = np_slice_make(tmp, n > 0 && (size_t)n < cap ? (size_t)n : 0);
+    if (np_rpm_authority_ok(auth)) return auth;
+  }
   refuse(p, v, 400, "bad_authority", -1);
   return np_slice_make("", 0);
 }
 
 int np_rpm_peer_config_length(np_rpm_peer *p, const char *scheme, np_slice authority,
                               np_rpm_verdict *v) {
-  np_slice auth = config_authority(p, authority, v);
+  char tmp[NP_RPM_MAX_AUTHORITY + 1];
+  np_slice auth = config_authority(p, authority, tmp, sizeof tmp, v);
   if (!auth.len) return NP_E_BADARG;
   char mid[NP_RPM_MID_LEN + 1];
   memset(mid, 'A', NP_RPM_MID_LEN);
@@ -188,7 +215,8 @@ int np_rpm_peer_config_length(np_rpm_peer *p, const char *scheme, np_slice autho
 np_rpm_measurement *np_rpm_peer_config(np_rpm_peer *p, const char *scheme, np_slice authority,
                                        np_slice query, int idle, uint64_t now, np_buf *json,
                                        np_rpm_verdict *v) {
-  np_slice auth = config_authority(p, authority, v);
+  char tmp[NP_RPM_MAX_AUTHORITY + 1];
+  np_slice auth = config_authority(p, authority, tmp, sizeof tmp, v);
   if (!auth.len) return NULL;
   np_rpm_measurement *m = NULL;
   if (p->joined) {

@@ -6,7 +6,8 @@ ipv6          the server on [::1] only: URLs carry the bracketed address,
               test_endpoint the bare one ("::1": clients join it with the
               port themselves); a measurement over those URLs (small,
               upload, large, result) gives a record with ClientIP ::1;
-              a cleartext config names no *_https_* keys
+              a cleartext config names no *_https_* keys; Node's http2
+              client, whose :authority lacks the brackets, gets a config
 head_cors     on h2, h2c, HTTP/1.1 over TLS and cleartext: HEAD on the
               config (the GET's content-length, no body, no measurement),
               small and large (headers only, at once); OPTIONS preflights
@@ -16,7 +17,8 @@ head_cors     on h2, h2c, HTTP/1.1 over TLS and cleartext: HEAD on the
 config_twice  the config asked again on one HTTP/2 connection while its
               measurement runs: the same measurement (h2 with curl, h2c
               with nghttp); after the measurement's result, on the same
-              connection: a new one
+              connection: a new one; with Node's http2 (rpm_h2_config.mjs)
+              409 conn_busy while a download of the finished one runs
 
 Usage: rpm_compat.py --server-bin PATH [--case NAME]"""
 
@@ -24,6 +26,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -33,6 +36,7 @@ import ops_lib  # noqa: E402
 import rpm_server  # noqa: E402
 from rpm_server import Peer, check, mid_of, run  # noqa: E402
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 V6 = ["--ndt7-addr-cleartext", "[::1]:0", "--ndt7-addr", "[::1]:0"]
 
 
@@ -84,18 +88,26 @@ def ipv6(server_bin):
                       "http://[::1]:%d/" % srv.ws) and
                   not any("https" in k for k in cdoc["urls"]),
                   "ipv6: cleartext config %r" % cdoc)
+            # Node's http2 client sends ":authority: ::1:PORT" (no brackets):
+            # the config names the address it connected to
+            node = shutil.which("node")
+            if check(node is not None, "ipv6: node missing"):
+                for b in ("http://[::1]:%d" % srv.ws, base):
+                    p = run([node, os.path.join(HERE, "rpm_h2_config.mjs"), b], timeout=30)
+                    print("  node http2 %s: %s" % (b, p.stdout.strip()))
+                    check(p.returncode == 0, "ipv6: node http2 %s: %s %s" %
+                          (b, p.stdout.strip(), p.stderr[-300:]))
             deadline = time.monotonic() + rpm_server.GRACE + 15
             mine = []
             while time.monotonic() < deadline and not mine:
                 time.sleep(0.3)
                 mine = [r for r in map(rpm_server.load_record, rpm_server.record_files(datadir))
-                        if r.get("ClientSummary")]
-            check(len(mine) == 1, "ipv6: %d records with a summary" % len(mine))
+                        if r.get("ClientSummary") == {"RPM": 321}]
+            check(len(mine) == 1, "ipv6: %d records with curl's summary" % len(mine))
             if mine:
                 r = mine[0]
                 check(r["ClientIP"] == "::1" and r["ServerIP"] == "::1",
                       "ipv6: record addresses %s %s" % (r["ClientIP"], r["ServerIP"]))
-                check(r["ClientSummary"] == {"RPM": 321}, "ipv6: summary %r" % r["ClientSummary"])
         finally:
             srv.stop()
 
@@ -212,6 +224,15 @@ def config_twice(server_bin):
                   "config_twice: after the result %r (first %s): %s" %
                   (set(mids), mid1, p.stdout[-300:]))
             check('"status":200' in p.stdout, "config_twice: result " + p.stdout[:200])
+            # Node's http2 client: config again while a download runs, and
+            # 409 conn_busy after the summary while it still runs
+            node = shutil.which("node")
+            if check(node is not None, "config_twice: node missing"):
+                for base in ("http://127.0.0.1:%d" % srv.ws, "https://127.0.0.1:%d" % srv.wss):
+                    p = run([node, os.path.join(HERE, "rpm_h2_config.mjs"), base], timeout=30)
+                    print("  node http2 %s: %s" % (base, p.stdout.strip()))
+                    check(p.returncode == 0, "config_twice: node http2 %s: %s %s" %
+                          (base, p.stdout.strip(), p.stderr[-300:]))
         finally:
             srv.stop()
 

@@ -32,12 +32,20 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import datafiles  # noqa: E402
 import ops_lib  # noqa: E402
 import rpm_server  # noqa: E402
 from rpm_server import Peer, check, mid_of, run  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 V6 = ["--ndt7-addr-cleartext", "[::1]:0", "--ndt7-addr", "[::1]:0"]
+
+
+def valid(datadir, name):
+    """Every record the server wrote (at the latest at its exit) fits the
+    shipped schemas."""
+    n, errs = datafiles.check_tree(datadir)
+    check(n >= 1 and not errs, "%s: data files %d %s" % (name, n, errs[:3]))
 
 
 def curl_doc(argv):
@@ -110,6 +118,7 @@ def ipv6(server_bin):
                       "ipv6: record addresses %s %s" % (r["ClientIP"], r["ServerIP"]))
         finally:
             srv.stop()
+        valid(datadir, "ipv6")
 
 
 def curl_head(peer, url, *extra):
@@ -123,13 +132,15 @@ def curl_head(peer, url, *extra):
 def head_cors(server_bin):
     for tls in (True, False):
         with tempfile.TemporaryDirectory() as tmp:
-            srv = ops_lib.Server(server_bin, os.path.join(tmp, "spool"), tls=tls)
+            datadir = os.path.join(tmp, "spool")
+            srv = ops_lib.Server(server_bin, datadir, tls=tls)
             try:
                 for h1 in (False, True):
                     head_cors_one(srv, Peer(srv, tls, h1), ("h1" if h1 else "h2") +
                                   ("" if tls else "c"))
             finally:
                 srv.stop()
+            valid(datadir, "head_cors")
 
 
 def head_cors_one(srv, peer, name):
@@ -193,7 +204,8 @@ def head_cors_one(srv, peer, name):
 
 def config_twice(server_bin):
     with tempfile.TemporaryDirectory() as tmp:
-        srv = ops_lib.Server(server_bin, os.path.join(tmp, "spool"), tls=True)
+        datadir = os.path.join(tmp, "spool")
+        srv = ops_lib.Server(server_bin, datadir, tls=True)
         try:
             peer = Peer(srv, True)
             cfg = peer.base + "/.well-known/nq"
@@ -235,6 +247,7 @@ def config_twice(server_bin):
                           (base, p.stdout.strip(), p.stderr[-300:]))
         finally:
             srv.stop()
+        valid(datadir, "config_twice")
 
 
 def main():

@@ -117,7 +117,7 @@ def ipv6(server_bin):
                 check(r["ClientIP"] == "::1" and r["ServerIP"] == "::1",
                       "ipv6: record addresses %s %s" % (r["ClientIP"], r["ServerIP"]))
         finally:
-            srv.stop()
+            check(srv.stop() == 0, "server exit status (sanitizers report there)")
         valid(datadir, "ipv6")
 
 
@@ -139,7 +139,7 @@ def head_cors(server_bin):
                     head_cors_one(srv, Peer(srv, tls, h1), ("h1" if h1 else "h2") +
                                   ("" if tls else "c"))
             finally:
-                srv.stop()
+                check(srv.stop() == 0, "server exit status (sanitizers report there)")
             valid(datadir, "head_cors")
 
 
@@ -246,7 +246,7 @@ def config_twice(server_bin):
                     check(p.returncode == 0, "config_twice: node http2 %s: %s %s" %
                           (base, p.stdout.strip(), p.stderr[-300:]))
         finally:
-            srv.stop()
+            check(srv.stop() == 0, "server exit status (sanitizers report there)")
         valid(datadir, "config_twice")
 
 

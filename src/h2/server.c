@@ -422,7 +422,8 @@ int np_h2_respond(np_h2_conn *c, int32_t stream_id, int status, const np_h2_head
   }
   char cl[24];
   (void)snprintf(cl, sizeof cl, "%zu", body.len);
-  int rc = submit(c, st, status, hdrs, nhdrs, cl);
+  /* RFC 9110 8.6: no Content-Length on a 204 (a CORS preflight's answer). */
+  int rc = submit(c, st, status, hdrs, nhdrs, status == 204 ? NULL : cl);
   if (rc < 0) {
     free(st->body);
     st->body = NULL;

@@ -172,7 +172,8 @@ typedef struct {
 } np_h2_header;
 
 /* Answers stream_id with status, headers and a body copied from body
- * (may be empty). 0, NP_E_BADARG (unknown or answered stream), -ENOMEM. */
+ * (may be empty; a 204 has none and no content-length). 0, NP_E_BADARG
+ * (unknown or answered stream), -ENOMEM. */
 int np_h2_respond(np_h2_conn *c, int32_t stream_id, int status, const np_h2_header *hdrs,
                   size_t nhdrs, np_slice body);
 

@@ -82,24 +82,34 @@ int np_rpm_config_json(np_buf *out, const char *scheme, np_slice authority, cons
   int rc = -ENOMEM;
   if (!doc || !urls) goto out;
   /* Draft-09 keys first, then the names Apple's networkQuality and
-   * goresponsiveness read; same URLs. */
+   * goresponsiveness read; same URLs. Those names promise https, and
+   * both clients need it (goresponsiveness rejects any other scheme
+   * there; Apple's server spec is TLS 1.3 over HTTP/2): a cleartext
+   * config leaves them out rather than put http:// under them. */
   static const struct {
     const char *key;
     const char *path;
+    int https_only;
   } keys[] = {
-      {"small_download_url", NP_RPM_PATH_SMALL},
-      {"large_download_url", NP_RPM_PATH_LARGE},
-      {"upload_url", NP_RPM_PATH_UPLOAD},
-      {"small_https_download_url", NP_RPM_PATH_SMALL},
-      {"large_https_download_url", NP_RPM_PATH_LARGE},
-      {"https_upload_url", NP_RPM_PATH_UPLOAD},
-      {"result_url", NP_RPM_PATH_RESULT},
+      {"small_download_url", NP_RPM_PATH_SMALL, 0},
+      {"large_download_url", NP_RPM_PATH_LARGE, 0},
+      {"upload_url", NP_RPM_PATH_UPLOAD, 0},
+      {"small_https_download_url", NP_RPM_PATH_SMALL, 1},
+      {"large_https_download_url", NP_RPM_PATH_LARGE, 1},
+      {"https_upload_url", NP_RPM_PATH_UPLOAD, 1},
+      {"result_url", NP_RPM_PATH_RESULT, 0},
   };
+  int tls = strcmp(scheme, "https") == 0;
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+    if (keys[i].https_only && !tls) continue;
     rc = add_url(urls, keys[i].key, scheme, authority, keys[i].path, mid);
     if (rc < 0) goto out;
   }
+  /* A host to connect to, not an authority: clients join it with the
+   * URL's port themselves (goresponsiveness: net.JoinHostPort, which adds
+   * the brackets of an IPv6 address again), so no brackets here. */
   np_slice host = np_rpm_authority_host(authority);
+  if (host.len >= 2 && host.ptr[0] == '[') host = np_slice_make(host.ptr + 1, host.len - 2);
   char endpoint[NP_RPM_MAX_AUTHORITY + 1];
   (void)snprintf(endpoint, sizeof endpoint, "%.*s", (int)host.len, (const char *)host.ptr);
   rc = -ENOMEM;

@@ -28,7 +28,9 @@ int np_rpm_authority_ok(np_slice s);
 np_slice np_rpm_authority_host(np_slice s);
 
 /* Appends the config JSON to out: {"version":1,"urls":{...},
- * "test_endpoint":host}. scheme is "https" or "http"; authority must pass
+ * "test_endpoint":host}, host without port or brackets ("::1"). The
+ * *_https_* keys are there only when scheme is "https". scheme is "https"
+ * or "http"; authority must pass
  * np_rpm_authority_ok; mid is the measurement ID (base64url). 0,
  * NP_E_BADARG, or the buffer's error. */
 int np_rpm_config_json(np_buf *out, const char *scheme, np_slice authority, const char *mid);

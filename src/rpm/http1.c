@@ -44,17 +44,18 @@ typedef struct {
   uint64_t remaining; /* large body bytes still to send */
 } session;
 
-static const char *const h_bytes[] = {"Content-Type: application/octet-stream",
-                                      "Cache-Control: no-store", NULL, NULL};
-static const char *const h_json[] = {"Content-Type: application/json", "Cache-Control: no-store",
-                                     NULL, NULL};
+#define LINE(n, v) n ": " v,
+#define NH (2 + NP_RPM_CORS_NFIELDS)
+static const char *const h_bytes[NH] = {"Content-Type: application/octet-stream",
+                                        "Cache-Control: no-store", NP_RPM_CORS_FIELDS(LINE)};
+static const char *const h_json[NH] = {"Content-Type: application/json", "Cache-Control: no-store",
+                                       NP_RPM_CORS_FIELDS(LINE)};
 
-/* h with "Connection: close" appended in its spare slot unless keep. */
+/* h's NH lines, then "Connection: close" unless keep, in tmp (NH + 2). */
 static const char *const *with_conn(const char *const *h, int keep, const char **tmp) {
-  tmp[0] = h[0];
-  tmp[1] = h[1];
-  tmp[2] = keep ? NULL : "Connection: close";
-  tmp[3] = NULL;
+  memcpy(tmp, h, NH * sizeof *h);
+  tmp[NH] = keep ? NULL : "Connection: close";
+  tmp[NH + 1] = NULL;
   return tmp;
 }
 
@@ -79,7 +80,7 @@ static void answered(session *s) {
 
 /* Queues a complete answer: head (with Content-Length of body) and body. */
 static void send_answer(session *s, int status, const char *const *hdrs, np_slice body) {
-  const char *tmp[4];
+  const char *tmp[NH + 2];
   np_buf out;
   np_buf_init(&out, body.len + 1024);
   if (np_http_write_head(&out, status, with_conn(hdrs, s->keep, tmp), (int64_t)body.len) == 0 &&
@@ -90,10 +91,11 @@ static void send_answer(session *s, int status, const char *const *hdrs, np_slic
 
 /* An error answer with the JSON body both protocols use. */
 static void send_error(session *s, const np_rpm_verdict *v) {
-  char body[128], ra[40], allow[24];
+  char body[128], ra[40], allow[48];
   (void)snprintf(body, sizeof body, "{\"status\":%d,\"error\":\"%s\"}\n", v->status, v->reason);
-  const char *h[6] = {h_json[0], h_json[1], NULL, NULL, NULL, NULL};
-  size_t n = 2;
+  const char *h[NH + 4] = {NULL};
+  memcpy(h, h_json, sizeof h_json);
+  size_t n = NH;
   if (v->retry_after >= 0) {
     (void)snprintf(ra, sizeof ra, "Retry-After: %d", v->retry_after);
     h[n++] = ra;
@@ -163,10 +165,10 @@ static void body_done(session *s) {
   np_rpm_measurement *m = np_rpm_peer_measurement(&s->p);
   if (s->ep == NP_RPM_EP_LARGE) {
     s->state = ST_LARGE;
-    const char *tmp[4];
+    const char *tmp[NH + 2];
     np_buf out;
     np_buf_init(&out, 1024);
-    s->remaining = s->cfg->large_length;
+    s->remaining = s->head ? 0 : s->cfg->large_length; /* a HEAD: the head alone */
     if (np_http_write_head(&out, 200, with_conn(h_bytes, s->keep, tmp),
                            (int64_t)s->cfg->large_length) == 0)
       (void)np_conn_write(s->c, out.data, out.len);
@@ -213,6 +215,22 @@ static void prepare_other(session *s, const np_http_request *req) {
   np_http_reply_free(&rep);
 }
 
+/* OPTIONS on an RPM endpoint (a CORS preflight): 204, sent when its body
+ * (if any) has been read. */
+static void prepare_options(session *s, np_rpm_endpoint ep) {
+  char methods[64], allow[48];
+  (void)snprintf(methods, sizeof methods, "Access-Control-Allow-Methods: %s", np_rpm_allow(ep));
+  (void)snprintf(allow, sizeof allow, "Allow: %s", np_rpm_allow(ep));
+  const char *h[] = {NP_RPM_CORS_FIELDS(LINE) methods,
+                     "Access-Control-Allow-Headers: " NP_RPM_CORS_ALLOW_HEADERS,
+                     "Access-Control-Max-Age: " NP_RPM_CORS_MAX_AGE,
+                     allow,
+                     s->keep ? NULL : "Connection: close",
+                     NULL};
+  np_buf_init(&s->answer, 1024);
+  (void)np_http_write_head(&s->answer, 204, h, -1);
+}
+
 /* Decides a request at its head. Returns 0 to go on reading its body, or
  * < 0 when it was refused and the connection is closing. */
 static int start_request(session *s, const np_http_request *req) {
@@ -226,6 +244,8 @@ static int start_request(session *s, const np_http_request *req) {
   np_slice query;
   size_t plen;
   int st = np_rpm_route(req->method, req->target, &s->ep, &query, &plen);
+  np_rpm_endpoint asked = s->ep;
+  if (st == 204) s->ep = NP_RPM_EP_OTHER; /* answered like a page, body capped as one */
   uint64_t max = s->ep == NP_RPM_EP_UPLOAD   ? UINT64_MAX
                  : s->ep == NP_RPM_EP_RESULT ? NP_RPM_SUMMARY_MAX_BYTES
                                              : NP_RPM_H1_MAX_OTHER_BODY;
@@ -238,29 +258,41 @@ static int start_request(session *s, const np_http_request *req) {
     return -1;
   }
   int has_body = !np_http_body_done(&s->body);
-  if (st == 404) {
+  if (st == 404 || st == 204) {
     s->ep = NP_RPM_EP_OTHER;
     if (has_body) s->keep = 0;
-    prepare_other(s, req);
+    if (st == 204)
+      prepare_options(s, asked);
+    else
+      prepare_other(s, req);
     return 0;
   }
   np_rpm_verdict v = {405, "method", -1, np_rpm_allow(s->ep)};
   np_rpm_measurement *m = NULL;
-  if (st == 0 && s->ep == NP_RPM_EP_CONFIG) {
+  const char *scheme = np_conn_is_tls(s->c) ? "https" : "http";
+  np_slice host = np_http_header_get(req->headers, req->nheaders, "Host");
+  int len = -1;
+  if (st == 0 && s->ep == NP_RPM_EP_CONFIG && s->head &&
+      (len = np_rpm_peer_config_length(&s->p, scheme, host, &v)) >= 0) {
+    /* begins no measurement: answered like a page */
+    const char *tmp[NH + 2];
+    s->ep = NP_RPM_EP_OTHER;
+    np_buf_init(&s->answer, 1024);
+    (void)np_http_write_head(&s->answer, 200, with_conn(h_json, s->keep, tmp), len);
+    return 0;
+  } else if (st == 0 && s->ep == NP_RPM_EP_CONFIG && !s->head) {
     np_buf js;
     np_buf_init(&js, 8192);
-    np_slice host = np_http_header_get(req->headers, req->nheaders, "Host");
-    m = np_rpm_peer_config(&s->p, np_conn_is_tls(s->c) ? "https" : "http", host, query, 1, now, &js,
-                           &v);
+    m = np_rpm_peer_config(&s->p, scheme, host, query, 1, now, &js, &v);
     if (m) {
-      const char *tmp[4];
+      const char *tmp[NH + 2];
       s->sent = js.len;
       np_buf_init(&s->answer, js.len + 1024);
       (void)np_http_write_head(&s->answer, 200, with_conn(h_json, s->keep, tmp), (int64_t)js.len);
       (void)np_buf_append(&s->answer, js.data, js.len);
     }
     np_buf_free(&js);
-  } else if (st == 0) {
+  } else if (st == 0 && s->ep != NP_RPM_EP_CONFIG) {
     m = np_rpm_peer_authorise(&s->p, query, now, &v);
   }
   if (!m) {
@@ -275,11 +307,11 @@ static int start_request(session *s, const np_http_request *req) {
   s->req = np_rpm_peer_request(&s->p, s->ep, (int32_t)s->nreq, now);
   if (s->ep == NP_RPM_EP_CONFIG || s->ep == NP_RPM_EP_SMALL) np_rpm_peer_status(&s->p, s->req, 200);
   if (s->ep == NP_RPM_EP_SMALL) {
-    const char *tmp[4];
-    s->sent = 1;
+    const char *tmp[NH + 2];
+    s->sent = s->head ? 0 : 1;
     np_buf_init(&s->answer, 1024);
     (void)np_http_write_head(&s->answer, 200, with_conn(h_bytes, s->keep, tmp), 1);
-    (void)np_buf_append(&s->answer, s->cfg->payload.ptr, 1);
+    if (!s->head) (void)np_buf_append(&s->answer, s->cfg->payload.ptr, 1);
   }
   if (s->ep == NP_RPM_EP_RESULT) np_buf_init(&s->summary, NP_RPM_SUMMARY_MAX_BYTES);
   /* curl and others wait for this before a large upload. */

@@ -70,7 +70,7 @@ np_rpm_measurement *np_rpm_peer_measurement(np_rpm_peer *p) {
 }
 
 const char *np_rpm_allow(np_rpm_endpoint ep) {
-  return ep == NP_RPM_EP_UPLOAD || ep == NP_RPM_EP_RESULT ? "POST" : "GET";
+  return ep == NP_RPM_EP_UPLOAD || ep == NP_RPM_EP_RESULT ? "POST, OPTIONS" : "GET, HEAD, OPTIONS";
 }
 
 int np_rpm_route(np_slice method, np_slice target, np_rpm_endpoint *ep, np_slice *query,
@@ -81,8 +81,10 @@ int np_rpm_route(np_slice method, np_slice target, np_rpm_endpoint *ep, np_slice
   *query = qm ? np_slice_make(qm + 1, target.len - plen - 1) : np_slice_make("", 0);
   *ep = np_rpm_endpoint_of((const char *)target.ptr, plen);
   if (*ep == NP_RPM_EP_OTHER) return 404;
+  if (np_slice_eq(method, np_slice_cstr("OPTIONS"))) return 204;
   int post = np_slice_eq(method, np_slice_cstr("POST"));
-  int get = np_slice_eq(method, np_slice_cstr("GET"));
+  /* RFC 9110 9.3.2: a resource that serves GET serves HEAD. */
+  int get = np_slice_eq(method, np_slice_cstr("GET")) || np_slice_eq(method, np_slice_cstr("HEAD"));
   int wants_post = *ep == NP_RPM_EP_UPLOAD || *ep == NP_RPM_EP_RESULT;
   return (wants_post ? post : get) ? 0 : 405;
 }
@@ -156,26 +158,82 @@ static void move_on(np_rpm_peer *p, uint64_t now) {
   p->joined = 0;
 }
 
+/* An IPv6 literal without brackets, with or without a port: what Node's
+ * http2 client (v20) sends as :authority for http://[::1]:PORT/. */
+static int bare_v6(np_slice a) {
+  int colons = 0;
+  for (size_t i = 0; i < a.len; i++) {
+    uint8_t c = a.ptr[i];
+    colons += c == ':';
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' ||
+          c == '.'))
+      return 0;
+  }
+  return a.len <= 64 && colons >= 2;
+}
+
+/* The authority the config's URLs name (in tmp if made here), or an empty
+ * slice (refused). A bare IPv6 literal cannot be split into address and
+ * port ("::1:8080" is an address too), so its URLs name the address and
+ * port the client connected to instead. */
+static np_slice config_authority(np_rpm_peer *p, np_slice authority, char *tmp, size_t cap,
+                                 np_rpm_verdict *v) {
+  np_slice auth = p->cfg->public_host ? np_slice_cstr(p->cfg->public_host) : authority;
+  if (np_rpm_authority_ok(auth)) return auth;
+  char ip[64];
+  int port = 0;
+  if (!p->cfg->public_host && bare_v6(auth) &&
+      np_conn_local_addr(p->c, ip, sizeof ip, &port) == 0 && strchr(ip, ':')) {
+    int n = snprintf(tmp, cap, "[%s]:%d", ip, port);
+    auth = np_slice_make(tmp, n > 0 && (size_t)n < cap ? (size_t)n : 0);
+    if (np_rpm_authority_ok(auth)) return auth;
+  }
+  refuse(p, v, 400, "bad_authority", -1);
+  return np_slice_make("", 0);
+}
+
+int np_rpm_peer_config_length(np_rpm_peer *p, const char *scheme, np_slice authority,
+                              np_rpm_verdict *v) {
+  char tmp[NP_RPM_MAX_AUTHORITY + 1];
+  np_slice auth = config_authority(p, authority, tmp, sizeof tmp, v);
+  if (!auth.len) return NP_E_BADARG;
+  char mid[NP_RPM_MID_LEN + 1];
+  memset(mid, 'A', NP_RPM_MID_LEN);
+  mid[NP_RPM_MID_LEN] = 0;
+  np_buf js;
+  np_buf_init(&js, 8192);
+  int rc = np_rpm_config_json(&js, scheme, auth, mid);
+  if (rc == 0) rc = (int)js.len;
+  np_buf_free(&js);
+  if (rc < 0)
+    refuse(p, v, 500, "internal", -1);
+  else
+    *v = (np_rpm_verdict){200, NULL, -1, NULL};
+  return rc;
+}
+
 np_rpm_measurement *np_rpm_peer_config(np_rpm_peer *p, const char *scheme, np_slice authority,
                                        np_slice query, int idle, uint64_t now, np_buf *json,
                                        np_rpm_verdict *v) {
-  np_slice auth = p->cfg->public_host ? np_slice_cstr(p->cfg->public_host) : authority;
-  if (!np_rpm_authority_ok(auth)) {
-    refuse(p, v, 400, "bad_authority", -1);
-    return NULL;
-  }
+  char tmp[NP_RPM_MAX_AUTHORITY + 1];
+  np_slice auth = config_authority(p, authority, tmp, sizeof tmp, v);
+  if (!auth.len) return NULL;
+  np_rpm_measurement *m = NULL;
   if (p->joined) {
     np_rpm_measurement *old = np_rpm_peer_measurement(p);
-    if (!idle || (old && !old->result_ns)) { /* one live measurement per connection */
-      refuse(p, v, 409, "conn_has_measurement", -1);
+    if (old && !old->result_ns) {
+      m = old; /* asked again while it runs: the same measurement */
+    } else if (!idle) {
+      refuse(p, v, 409, "conn_busy", -1);
       return NULL;
+    } else {
+      move_on(p, now);
     }
-    move_on(p, now);
   }
-  np_rpm_measurement *m = begin(p, query, now, v);
+  if (!m) m = begin(p, query, now, v);
   if (!m) return NULL;
   int rc = np_rpm_config_json(json, scheme, auth, m->mid);
-  if (rc == 0) rc = join(p, m);
+  if (rc == 0) rc = join(p, m); /* 0 at once when p joined m already */
   if (rc < 0) {
     refuse(p, v, 500, "internal", -1);
     return NULL;

@@ -61,24 +61,54 @@ int np_rpm_peer_init(np_rpm_peer *p, np_conn *c, const np_rpm_server_cfg *cfg, c
 /* The measurement p joined, while it lives; NULL otherwise. */
 np_rpm_measurement *np_rpm_peer_measurement(np_rpm_peer *p);
 
-/* The method an endpoint takes, for a 405's Allow header. */
+/* The methods an endpoint takes, for Allow (405, OPTIONS) and a
+ * preflight's Access-Control-Allow-Methods: "GET, HEAD, OPTIONS" or
+ * "POST, OPTIONS". */
 const char *np_rpm_allow(np_rpm_endpoint ep);
 
+/* CORS (docs/responsiveness.md): the endpoints carry no credentials and
+ * no cookies, so any origin's page may use them, read their answers and
+ * time them (Resource Timing needs Timing-Allow-Origin). Every RPM answer
+ * carries these three fields (name, value). */
+#define NP_RPM_CORS_FIELDS(X)                                                                      \
+  X("access-control-allow-origin", "*")                                                            \
+  X("access-control-expose-headers", "retry-after")                                                \
+  X("timing-allow-origin", "*")
+#define NP_RPM_CORS_NFIELDS 3
+/* A preflight's answer (204) adds the endpoint's methods and these.
+ * Headers: a wildcard, which covers any request header but Authorization
+ * for requests without credentials, so no peer bytes are echoed back;
+ * content-type spelled out for browsers older than the wildcard. Max-Age
+ * is Chromium's ceiling (Firefox's is a day). */
+#define NP_RPM_CORS_ALLOW_HEADERS "content-type, *"
+#define NP_RPM_CORS_MAX_AGE "7200"
+
 /* Splits a request target into endpoint and query, and checks the method.
- * Returns 0, 404 (not an RPM endpoint: *ep is NP_RPM_EP_OTHER) or 405. */
+ * Returns 0 (GET, or HEAD, on a download or the config; POST on upload or
+ * result), 204 (OPTIONS on an RPM endpoint: answered at once, with no
+ * measurement), 404 (not an RPM endpoint: *ep is NP_RPM_EP_OTHER) or 405. */
 int np_rpm_route(np_slice method, np_slice target, np_rpm_endpoint *ep, np_slice *query,
                  size_t *path_len);
 
 /* A config request: admission, a new measurement that p joins, and its
  * config JSON (for scheme and authority, unless --rpm-public-host) in
- * json. A connection that joined a measurement may start the next one
- * when that one has ended or has the client's summary and idle is set
- * (no other request of it in progress): a browser has one HTTP/2
- * connection per origin and runs again on it. Returns the measurement, or
- * NULL with *v the refusal (counted). */
+ * json. A browser has one HTTP/2 connection per origin and asks again on
+ * it: on a connection that joined a measurement still running, the
+ * answer is that measurement's config again (no admission, no new ID);
+ * once that one has ended or has the client's summary, a new measurement
+ * starts and the connection moves to it, provided idle is set (no other
+ * request of the old one in progress on it: 409 conn_busy otherwise,
+ * since those requests' records belong to the old one). Returns the
+ * measurement, or NULL with *v the refusal (counted). */
 np_rpm_measurement *np_rpm_peer_config(np_rpm_peer *p, const char *scheme, np_slice authority,
                                        np_slice query, int idle, uint64_t now, np_buf *json,
                                        np_rpm_verdict *v);
+
+/* A HEAD on the config: the length its GET would have (the ID has a fixed
+ * length), with no measurement begun and nothing admitted. The length,
+ * or < 0 with *v the refusal (400 bad_authority). */
+int np_rpm_peer_config_length(np_rpm_peer *p, const char *scheme, np_slice authority,
+                              np_rpm_verdict *v);
 
 /* A load or probe request: checks its ID and joins its measurement.
  * Returns the measurement, or NULL with *v the refusal (counted). */

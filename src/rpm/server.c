@@ -42,10 +42,13 @@ typedef struct {
   int budget_out; /* the allowance's GOAWAY is queued */
 } session;
 
-static const np_h2_header h_bytes[] = {{"content-type", "application/octet-stream"},
-                                       {"cache-control", "no-store"}};
-static const np_h2_header h_json[] = {{"content-type", "application/json"},
-                                      {"cache-control", "no-store"}};
+#define FIELD(n, v) {n, v},
+#define NH (2 + NP_RPM_CORS_NFIELDS)
+static const np_h2_header h_bytes[NH] = {{"content-type", "application/octet-stream"},
+                                         {"cache-control", "no-store"},
+                                         NP_RPM_CORS_FIELDS(FIELD)};
+static const np_h2_header h_json[NH] = {
+    {"content-type", "application/json"}, {"cache-control", "no-store"}, NP_RPM_CORS_FIELDS(FIELD)};
 
 static rstream *find_stream(session *s, int32_t id) {
   for (rstream *r = s->streams; r; r = r->next)
@@ -133,7 +136,7 @@ static void note_status(session *s, int32_t id, int status) {
 }
 
 static void reply_json(session *s, int32_t id, int status, const char *body) {
-  (void)np_h2_respond(s->h2, id, status, h_json, 2, np_slice_cstr(body));
+  (void)np_h2_respond(s->h2, id, status, h_json, NH, np_slice_cstr(body));
   note_status(s, id, status);
 }
 
@@ -152,8 +155,9 @@ static void answer_error(session *s, const np_h2_request *rq, const np_rpm_verdi
   char body[128];
   (void)snprintf(body, sizeof body, "{\"status\":%d,\"error\":\"%s\"}\n", v->status, v->reason);
   char ra[24];
-  np_h2_header h[4] = {h_json[0], h_json[1]};
-  size_t nh = 2;
+  np_h2_header h[NH + 2];
+  memcpy(h, h_json, sizeof h_json);
+  size_t nh = NH;
   if (v->retry_after >= 0) {
     (void)snprintf(ra, sizeof ra, "%d", v->retry_after);
     h[nh++] = (np_h2_header){"retry-after", ra};
@@ -179,6 +183,17 @@ static void answer_other(session *s, const np_h2_request *rq, size_t plen) {
   np_http_reply_free(&rep);
 }
 
+/* OPTIONS on an RPM endpoint: a CORS preflight (or a plain question),
+ * answered without a measurement. */
+static void answer_options(session *s, const np_h2_request *rq, np_rpm_endpoint ep) {
+  const char *allow = np_rpm_allow(ep);
+  const np_h2_header h[] = {NP_RPM_CORS_FIELDS(FIELD){"access-control-allow-methods", allow},
+                            {"access-control-allow-headers", NP_RPM_CORS_ALLOW_HEADERS},
+                            {"access-control-max-age", NP_RPM_CORS_MAX_AGE},
+                            {"allow", allow}};
+  (void)np_h2_respond(s->h2, rq->stream_id, 204, h, sizeof h / sizeof h[0], np_slice_make("", 0));
+}
+
 static int on_request(void *ud, const np_h2_request *rq, uint64_t now) {
   session *s = ud;
   np_rpm_endpoint ep;
@@ -193,13 +208,26 @@ static int on_request(void *ud, const np_h2_request *rq, uint64_t now) {
     answer_error(s, rq, &(np_rpm_verdict){405, "method", -1, np_rpm_allow(ep)});
     return 0;
   }
+  if (st == 204) {
+    answer_options(s, rq, ep);
+    return 0;
+  }
+  const char *scheme = np_conn_is_tls(s->c) ? "https" : "http";
+  int head = np_slice_eq(rq->method, np_slice_cstr("HEAD"));
   np_rpm_verdict v;
+  if (head && ep == NP_RPM_EP_CONFIG) { /* begins no measurement */
+    int len = np_rpm_peer_config_length(&s->p, scheme, rq->authority, &v);
+    if (len < 0)
+      answer_error(s, rq, &v);
+    else
+      (void)np_h2_respond_head(s->h2, rq->stream_id, 200, h_json, NH, (uint64_t)len);
+    return 0;
+  }
   np_rpm_measurement *m;
   np_buf js;
   np_buf_init(&js, 8192);
   if (ep == NP_RPM_EP_CONFIG)
-    m = np_rpm_peer_config(&s->p, np_conn_is_tls(s->c) ? "https" : "http", rq->authority, query,
-                           s->streams == NULL, now, &js, &v);
+    m = np_rpm_peer_config(&s->p, scheme, rq->authority, query, s->streams == NULL, now, &js, &v);
   else
     m = np_rpm_peer_authorise(&s->p, query, now, &v);
   if (!m) {
@@ -222,12 +250,15 @@ static int on_request(void *ud, const np_h2_request *rq, uint64_t now) {
    * dropped unread (in the kernel, on cleartext). */
   if (ep == NP_RPM_EP_UPLOAD) (void)np_h2_discard_body(s->h2, rq->stream_id);
   if (ep == NP_RPM_EP_CONFIG) {
-    (void)np_h2_respond(s->h2, rq->stream_id, 200, h_json, 2, np_buf_slice(&js));
+    (void)np_h2_respond(s->h2, rq->stream_id, 200, h_json, NH, np_buf_slice(&js));
+  } else if (head) { /* the download's headers, without its body */
+    (void)np_h2_respond_head(s->h2, rq->stream_id, 200, h_bytes, NH,
+                             ep == NP_RPM_EP_SMALL ? 1 : s->cfg->large_length);
   } else if (ep == NP_RPM_EP_SMALL) {
-    (void)np_h2_respond(s->h2, rq->stream_id, 200, h_bytes, 2,
+    (void)np_h2_respond(s->h2, rq->stream_id, 200, h_bytes, NH,
                         np_slice_make(s->cfg->payload.ptr, 1));
   } else if (ep == NP_RPM_EP_LARGE) {
-    (void)np_h2_respond_stream(s->h2, rq->stream_id, 200, h_bytes, 2, s->cfg->large_length);
+    (void)np_h2_respond_stream(s->h2, rq->stream_id, 200, h_bytes, NH, s->cfg->large_length);
   }
   np_buf_free(&js);
   if (ep == NP_RPM_EP_CONFIG || ep == NP_RPM_EP_SMALL || ep == NP_RPM_EP_LARGE)

@@ -101,7 +101,7 @@ def check_result(res, name, proto, parallel):
           and par.get("IntervalMs") == 1000, "%s: parameters %r" % (name, par))
 
 
-def check_record(datadir, res, name, sent=True):
+def check_record(datadir, res, name, sent=True, client_ip="127.0.0.1"):
     files = wait_records(datadir, 1)
     check(len(files) == 1, "%s: want exactly one responsiveness1 record, got %d" %
           (name, len(files)))
@@ -111,6 +111,7 @@ def check_record(datadir, res, name, sent=True):
     check(not errs, "%s: record does not fit the schema: %s" % (name, errs[:5]))
     with open(files[0]) as f:
         rec = json.load(f)
+    check(rec.get("ClientIP") == client_ip, "%s: record ClientIP %r" % (name, rec.get("ClientIP")))
     cs = rec.get("ClientSummary")
     if not sent:
         check(cs is None, "%s: ClientSummary stored although --no-send-results" % name)
@@ -143,13 +144,16 @@ def check_record(datadir, res, name, sent=True):
     check(rec.get("ConnectionsRefused", 0) == 0, name + ": connections refused")
 
 
-def case_rpm(a, name, tls, extra, parallel=False, sent=True):
+def case_rpm(a, name, tls, extra, parallel=False, sent=True, v6=False):
     with tempfile.TemporaryDirectory() as tmp:
         datadir = os.path.join(tmp, "spool")
-        srv = ops_lib.Server(a.server_bin, datadir, tls=tls)
+        # v6: the server on [::1] only
+        flags = ["--ndt7-addr-cleartext", "[::1]:0", "--ndt7-addr", "[::1]:0"] if v6 else []
+        srv = ops_lib.Server(a.server_bin, datadir, *flags, tls=tls)
         try:
             port = srv.wss if tls else srv.ws
-            argv = [a.client_bin, "rpm", "--server", "127.0.0.1:%d" % port, "--json",
+            host = "[::1]" if v6 else "127.0.0.1"
+            argv = [a.client_bin, "rpm", "--server", "%s:%d" % (host, port), "--json",
                     "--verbose", "--accept-data-policy", "-q"] + SHORT + extra
             argv += ["--no-verify"] if tls else ["--scheme", "http"]
             p = run_client(argv)
@@ -161,7 +165,9 @@ def case_rpm(a, name, tls, extra, parallel=False, sent=True):
             check(("idle", "foreign") in kinds, "%s: no idle samples" % name)
             check(any(k == "self" for _, k in kinds), "%s: no self samples" % name)
             check(all(s.get("HTTPMs", -1) >= 0 for s in samples), name + ": bad sample")
-            check_record(datadir, res, name, sent)
+            if v6:
+                check(res.get("ServerIP") == "::1", "%s: ServerIP %r" % (name, res.get("ServerIP")))
+            check_record(datadir, res, name, sent, "::1" if v6 else "127.0.0.1")
         finally:
             srv.stop()
 
@@ -282,6 +288,7 @@ CASES = {
     "embed": case_embed,
     "h2c": lambda a: case_rpm(a, "h2c", False, []),
     "h2": lambda a: case_rpm(a, "h2", True, []),
+    "ipv6": lambda a: case_rpm(a, "ipv6", True, [], v6=True),
     "parallel": lambda a: case_rpm(a, "parallel", False, ["--parallel"], parallel=True),
     "parallel_h2": lambda a: case_rpm(a, "parallel_h2", True, ["--parallel"], parallel=True),
     "nosend": lambda a: case_rpm(a, "nosend", False, ["--no-send-results"], sent=False),

@@ -245,6 +245,14 @@ if(EXISTS /usr/bin/python3 AND NP_CURL AND NP_NGHTTP AND NP_H2LOAD AND NP_SS)
     set_tests_properties(integration.rpm_server_${case} PROPERTIES LABELS integration
                          TIMEOUT 120)
   endforeach()
+  # What other clients expect (issue 16): IPv6, HEAD, CORS, config twice.
+  foreach(case ipv6 head_cors config_twice)
+    add_test(NAME integration.rpm_compat_${case}
+             COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/rpm_compat.py
+                     --server-bin $<TARGET_FILE:netpulse-server> --case ${case})
+    set_tests_properties(integration.rpm_compat_${case} PROPERTIES LABELS integration
+                         TIMEOUT 120)
+  endforeach()
 else()
   np_missing_tool("/usr/bin/python3, curl, nghttp, h2load or ss missing: responsiveness server tests")
 endif()
@@ -300,7 +308,7 @@ endif()
 # --- the RPM client against netpulse-server: h2 and h2c, sequential and
 # parallel, the summary in the record, and a plain `netpulse` run.
 if(Python3_Interpreter_FOUND)
-  foreach(case h2c h2 parallel parallel_h2 nosend all embed budget)
+  foreach(case h2c h2 ipv6 parallel parallel_h2 nosend all embed budget)
     add_test(NAME integration.rpm_client_${case}
              COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/rpm_client_e2e.py
                      --server-bin $<TARGET_FILE:netpulse-server>
@@ -357,9 +365,18 @@ if(NP_NODE AND NP_CHROMIUM
                      --rpm-ms 3000 --idle-ms 1000 --rounds 5 --timeout 150)
     set_tests_properties(integration.browser_page_${scheme} PROPERTIES
                          LABELS "integration;browser" TIMEOUT 420 RUN_SERIAL TRUE)
+    # The RPM endpoints from a page of another origin (fetch() and
+    # Chromium's own CORS checks): preflights, HEAD, errors, Resource
+    # Timing, the config asked for twice on one connection (issue 16).
+    add_test(NAME integration.browser_cors_${scheme}
+             COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/with_server.sh $<TARGET_FILE:netpulse-server>
+                     -- ${NP_NODE} ${CMAKE_CURRENT_LIST_DIR}/browser_cors.mjs
+                     --server 127.0.0.1:${port} --scheme ${scheme})
+    set_tests_properties(integration.browser_cors_${scheme} PROPERTIES
+                         LABELS "integration;browser" TIMEOUT 120 RUN_SERIAL TRUE)
   endforeach()
 else()
-  np_missing_tool("node, chromium or the npm peers missing: test page browser tests")
+  np_missing_tool("node, chromium or the npm peers missing: test page and CORS browser tests")
 endif()
 
 # The page's RPM arithmetic (web/stats.js) under Node, no browser needed.

@@ -67,6 +67,22 @@ static void test_document(void **state) {
     assert_string_equal(json_string_value(json_object_get(urls, want[i].key)), exp);
   }
   json_decref(doc);
+  /* IPv6: brackets in URLs, a bare address as test_endpoint; cleartext
+   * claims no https. */
+  b.len = 0;
+  assert_int_equal(np_rpm_config_json(&b, "http", np_slice_cstr("[::1]:8080"), mid), 0);
+  doc = json_loadb((const char *)b.data, b.len, JSON_REJECT_DUPLICATES, &err);
+  assert_non_null(doc);
+  assert_string_equal(json_string_value(json_object_get(doc, "test_endpoint")), "::1");
+  urls = json_object_get(doc, "urls");
+  char exp[256];
+  snprintf(exp, sizeof exp, "http://[::1]:8080/rpm/v1/small?mid=%s", mid);
+  assert_string_equal(json_string_value(json_object_get(urls, "small_download_url")), exp);
+  assert_null(json_object_get(urls, "small_https_download_url"));
+  assert_null(json_object_get(urls, "large_https_download_url"));
+  assert_null(json_object_get(urls, "https_upload_url"));
+  assert_non_null(json_object_get(urls, "result_url"));
+  json_decref(doc);
   np_buf_free(&b);
 }
 

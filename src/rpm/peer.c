@@ -45,6 +45,7 @@ int np_rpm_peer_init(np_rpm_peer *p, np_conn *c, const np_rpm_server_cfg *cfg, c
   p->cfg = cfg;
   p->proto = proto;
   p->alpn = alpn;
+  p->probe_idle_ns = strncmp(proto, "rpm+h2", 6) == 0 ? NP_RPM_PROBE_IDLE_NS : 0;
   /* Until the first rate sample, the smallest queue: whatever is queued
    * before the rate is known is still ahead of the first self probes
    * (starting at the largest held them 1.5 s at 2 Mbit/s). A fast
@@ -368,7 +369,8 @@ int np_rpm_peer_tick(np_rpm_peer *p, uint64_t now, int idle) {
     (void)np_rpm_record_sample(&m->rec, p->conn_idx, &cr->final, now);
     pace(p, cr->final.bytes_acked, now, 100);
   }
-  if (idle && probe_only(cr) && p->last_done_ns && now - p->last_done_ns >= NP_RPM_PROBE_IDLE_NS) {
+  if (idle && p->probe_idle_ns && probe_only(cr) && p->last_done_ns &&
+      now - p->last_done_ns >= p->probe_idle_ns) {
     p->idle_out = 1;
     return 1;
   }

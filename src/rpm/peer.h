@@ -36,6 +36,7 @@ typedef struct {
   int paced;                          /* out_cap comes from a rate sample */
   uint32_t large_open;                /* large downloads in progress on it */
   uint64_t last_done_ns;              /* when its last request ended (0: none yet) */
+  uint64_t probe_idle_ns;             /* NP_RPM_PROBE_IDLE_NS on HTTP/2, 0 on HTTP/1.1 */
   int idle_out;                       /* closed by np_rpm_peer_tick as an idle probe */
 } np_rpm_peer;
 
@@ -44,7 +45,9 @@ typedef struct {
  * goresponsiveness opens one per probe, up to 100 a second, and never
  * closes them; they would fill the measurement's cap on open connections
  * in seconds. A client that wants another probe on it has had a second;
- * a GOAWAY on an idle connection is ordinary HTTP/2 (RFC 9113 §6.8). */
+ * a GOAWAY on an idle connection is ordinary HTTP/2 (RFC 9113 §6.8).
+ * HTTP/1.1 connections keep their own idle close (NP_RPM_H1_IDLE_NS, 5 s),
+ * which browsers' pools meet. */
 #define NP_RPM_PROBE_IDLE_NS 1000000000ull
 
 /* What a request gets, decided without regard to protocol. */

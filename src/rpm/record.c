@@ -141,6 +141,7 @@ int np_rpm_record_close_conn(np_rpm_record *r, int conn, int64_t end_ns, const c
     return 0;
   }
   fold(&r->summary, c);
+  r->samples_alloc -= c->samples_cap;
   free(c->samples);
   c->samples = NULL;
   c->used = 0;
@@ -199,16 +200,20 @@ int np_rpm_record_sample(np_rpm_record *r, int conn, const np_tcpinfo *ti, uint6
   if (!carries_load(c) || c->nsamples == NP_RPM_MAX_SAMPLES ||
       (c->nsamples > 0 && t < c->last_sample_ns + NP_RPM_SAMPLE_NS / 4 * 3))
     return 0;
-  if (r->nsamples_all == NP_RPM_MAX_SAMPLES_ALL) {
-    r->samples_dropped++;
-    return 0;
-  }
   if (c->nsamples == c->samples_cap) {
-    np_rpm_sample *n = grow(c->samples, &c->samples_cap, 8, NP_RPM_MAX_SAMPLES, sizeof *n);
+    /* The measurement's cap is on what is allocated, so the bound holds
+     * whatever the doubling leaves unused. */
+    uint32_t room = NP_RPM_MAX_SAMPLES_ALL - r->samples_alloc, old = c->samples_cap;
+    if (room == 0) {
+      r->samples_dropped++;
+      return 0;
+    }
+    uint32_t max = old + room < NP_RPM_MAX_SAMPLES ? old + room : NP_RPM_MAX_SAMPLES;
+    np_rpm_sample *n = grow(c->samples, &c->samples_cap, 8, max, sizeof *n);
     if (!n) return -ENOMEM;
     c->samples = n;
+    r->samples_alloc += c->samples_cap - old;
   }
-  r->nsamples_all++;
   np_rpm_sample *s = &c->samples[c->nsamples++];
   memset(s, 0, sizeof *s);
   s->t_ns = t;

@@ -28,9 +28,10 @@
 #define NP_RPM_MAX_REQUESTS 8192   /* later ones are counted, not kept */
 #define NP_RPM_MAX_SAMPLES 120     /* TCP_INFO samples per connection */
 #define NP_RPM_SAMPLE_NS 250000000 /* one sample per 250 ms of load */
-/* TCP_INFO samples in one measurement, at most: 32 load flows sampled for
- * 30 s each (the draft's phases last 20 s). Only load connections are
- * sampled; the others keep their last snapshot. Later ones are counted. */
+/* TCP_INFO samples allocated in one measurement, at most: 32 load flows
+ * sampled for 30 s each (the draft's phases last 20 s). Only load
+ * connections are sampled; the others keep their last snapshot. Later
+ * ones are counted. */
 #define NP_RPM_MAX_SAMPLES_ALL 4096
 /* Worst case memory of one measurement's record (64-bit, sizes of this
  * tree): slots 1280 x 816 B = 1.03 MB (grown on demand, so only a
@@ -128,8 +129,8 @@ typedef struct {
   uint32_t kept, kept_other; /* closed connections kept as rows */
   uint32_t conns_refused;    /* over a cap (counted by the caller or here) */
   np_rpm_conn_summary summary;
-  uint32_t nsamples_all, samples_dropped;
-  np_rpm_req_rec *reqs; /* grows up to NP_RPM_MAX_REQUESTS */
+  uint32_t samples_alloc, samples_dropped; /* samples_alloc: capacity of all */
+  np_rpm_req_rec *reqs;                    /* grows up to NP_RPM_MAX_REQUESTS */
   uint32_t nreqs, reqs_cap;
   uint32_t reqs_dropped;
   json_t *client_summary; /* owned; NULL until the client sends one */

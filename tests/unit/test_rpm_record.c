@@ -67,6 +67,19 @@ static void test_caps_and_roles(void **state) {
   for (int i = 2; i < NP_RPM_MAX_SAMPLES + 10; i++)
     (void)np_rpm_record_sample(r, 1, &ti, t0 + (uint64_t)i * NP_NS_PER_S);
   assert_int_equal(r->conns[1].nsamples, NP_RPM_MAX_SAMPLES);
+  /* The measurement's samples are capped, whatever the connections:
+   * 40 load flows of 120 samples each would be 4800. */
+  for (int c = 100; c < 140; c++) {
+    /* (past the request cap: counted on the connection all the same) */
+    assert_int_equal(np_rpm_record_add_request(r, c, NP_RPM_EP_LARGE, 1, t0), NP_E_TOOBIG);
+    for (int i = 0; i < NP_RPM_MAX_SAMPLES; i++)
+      (void)np_rpm_record_sample(r, c, &ti, t0 + (uint64_t)i * NP_NS_PER_S);
+  }
+  uint32_t kept = 0;
+  for (int c = 0; c < 140; c++) kept += r->conns[c].nsamples;
+  assert_int_equal(kept, NP_RPM_MAX_SAMPLES_ALL);
+  assert_int_equal(r->samples_alloc, NP_RPM_MAX_SAMPLES_ALL);
+  assert_int_equal(r->samples_dropped, 40 * NP_RPM_MAX_SAMPLES + NP_RPM_MAX_SAMPLES - kept);
   /* Connections that carry no load keep only their last snapshot. */
   assert_int_equal(np_rpm_record_sample(r, 3, &ti, t0), 0);
   assert_int_equal(r->conns[3].nsamples, 0);

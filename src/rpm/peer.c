@@ -45,6 +45,7 @@ int np_rpm_peer_init(np_rpm_peer *p, np_conn *c, const np_rpm_server_cfg *cfg, c
   p->cfg = cfg;
   p->proto = proto;
   p->alpn = alpn;
+  p->probe_idle_ns = strncmp(proto, "rpm+h2", 6) == 0 ? NP_RPM_PROBE_IDLE_NS : 0;
   /* Until the first rate sample, the smallest queue: whatever is queued
    * before the rate is known is still ahead of the first self probes
    * (starting at the largest held them 1.5 s at 2 Mbit/s). A fast
@@ -316,6 +317,7 @@ void np_rpm_peer_first_byte(np_rpm_peer *p, int req, uint64_t now) {
 void np_rpm_peer_request_done(np_rpm_peer *p, int req, np_rpm_endpoint ep, uint64_t sent,
                               uint64_t received, uint32_t h2_error, uint64_t now) {
   if (ep == NP_RPM_EP_LARGE && p->large_open) p->large_open--;
+  p->last_done_ns = now;
   np_rpm_measurement *m = np_rpm_peer_measurement(p);
   if (!m) return;
   np_rpm_req_rec *q = req_of(p, req, &m);
@@ -401,6 +403,14 @@ void np_rpm_peer_pace_early(np_rpm_peer *p, uint64_t now) {
   if (np_tcpinfo_read(np_conn_fd(p->c), &ti) == 0) pace(p, ti.bytes_acked, now, NP_RPM_EARLY_MS);
 }
 
+/* Only small requests so far: a foreign probe's connection. */
+static int probe_only(const np_rpm_conn_rec *c) {
+  uint32_t other = 0;
+  for (int e = 0; e < NP_RPM_EP_COUNT; e++)
+    if (e != NP_RPM_EP_SMALL) other += c->requests[e];
+  return c->requests[NP_RPM_EP_SMALL] > 0 && other == 0;
+}
+
 int np_rpm_peer_tick(np_rpm_peer *p, uint64_t now, int idle) {
   if (!p->joined) {
     /* Connections that never present a measurement cost a descriptor:
@@ -417,6 +427,11 @@ int np_rpm_peer_tick(np_rpm_peer *p, uint64_t now, int idle) {
     (void)np_rpm_record_sample(&m->rec, p->conn_idx, &cr->final, now);
     pace(p, cr->final.bytes_acked, now, 100);
   }
+  if (idle && p->probe_idle_ns && probe_only(cr) && p->last_done_ns &&
+      now - p->last_done_ns >= p->probe_idle_ns) {
+    p->idle_out = 1;
+    return 1;
+  }
   return idle && m->result_ns != 0;
 }
 
@@ -428,7 +443,8 @@ void np_rpm_peer_closed(np_rpm_peer *p, int status, int server_closed, const cha
     cr->wire_sent = st->wire_written - p->base_sent;
     cr->wire_received = st->wire_read - p->base_read;
     /* The fd is gone by now: the last tick's snapshot stands as final. */
-    const char *why = status == 0                                 ? "peer-closed"
+    const char *why = p->idle_out                                 ? "idle"
+                      : status == 0                               ? "peer-closed"
                       : status == NP_E_CLOSED                     ? "closed"
                       : status == NP_E_TIMEOUT                    ? "timeout"
                       : status == -ECONNRESET || status == -EPIPE ? "reset"
@@ -441,8 +457,9 @@ void np_rpm_peer_closed(np_rpm_peer *p, int status, int server_closed, const cha
       (void)snprintf(buf, sizeof buf, "goaway:%s", goaway);
       why = buf;
     }
-    np_rpm_measurement_leave(m, p->conn_idx, np_mono_ns(), why);
     (void)report_sent(p, m); /* it ends anyway; the budget sees the bytes */
+    /* Last: the row may be summarised, its slot given to another. */
+    np_rpm_measurement_leave(m, p->conn_idx, np_mono_ns(), why);
   }
   live_sessions--;
   if (p->cfg->host->closed) p->cfg->host->closed(p->cfg->host_ud);

@@ -35,7 +35,20 @@ typedef struct {
   uint64_t acked_prev, acked_prev_ns; /* tcpi_bytes_acked at the last pacing sample */
   int paced;                          /* out_cap comes from a rate sample */
   uint32_t large_open;                /* large downloads in progress on it */
+  uint64_t last_done_ns;              /* when its last request ended (0: none yet) */
+  uint64_t probe_idle_ns;             /* NP_RPM_PROBE_IDLE_NS on HTTP/2, 0 on HTTP/1.1 */
+  int idle_out;                       /* closed by np_rpm_peer_tick as an idle probe */
 } np_rpm_peer;
+
+/* A connection that has carried only small requests (a foreign probe) and
+ * has none in progress is closed this long after its last one.
+ * goresponsiveness opens one per probe, up to 100 a second, and never
+ * closes them; they would fill the measurement's cap on open connections
+ * in seconds. A client that wants another probe on it has had a second;
+ * a GOAWAY on an idle connection is ordinary HTTP/2 (RFC 9113 §6.8).
+ * HTTP/1.1 connections keep their own idle close (NP_RPM_H1_IDLE_NS, 5 s),
+ * which browsers' pools meet. */
+#define NP_RPM_PROBE_IDLE_NS 1000000000ull
 
 /* What a request gets, decided without regard to protocol. */
 typedef struct {
@@ -143,8 +156,9 @@ int np_rpm_peer_over(np_rpm_peer *p);
 
 /* Every 250 ms: bytes sent go to the host, a TCP_INFO sample to the
  * record. Returns 1 when the connection should close now: its
- * measurement has ended, it joined none within the join timeout, or it is
- * idle (no request in progress) after the client's summary arrived. */
+ * measurement has ended, it joined none within the join timeout, it is
+ * idle (no request in progress) after the client's summary arrived, or it
+ * is an idle probe connection (NP_RPM_PROBE_IDLE_NS). */
 int np_rpm_peer_tick(np_rpm_peer *p, uint64_t now, int idle);
 
 /* Takes the first rate sample NP_RPM_EARLY_MS after the connection

@@ -1,5 +1,6 @@
 /* responsiveness1 records: what one measurement's connections and requests
- * did, as the server saw them, kept within fixed caps. */
+ * did, as the server saw them, kept within fixed caps: full rows for load
+ * and control connections and the first probes, a summary for the rest. */
 #include "rpm/record.h"
 
 #include <errno.h>
@@ -38,70 +39,183 @@ void np_rpm_record_init(np_rpm_record *r, uint64_t id, uint64_t start_mono_ns,
   r->id = id;
   r->start_mono_ns = start_mono_ns;
   r->start_wall_ns = start_wall_ns;
+  r->free_slot = UINT32_MAX;
 }
 
 void np_rpm_record_free(np_rpm_record *r) {
   if (!r) return;
-  for (uint32_t i = 0; i < r->nconns; i++) free(r->conns[i].samples);
+  for (uint32_t i = 0; i < r->nslots; i++) free(r->conns[i].samples);
+  free(r->conns);
   free(r->reqs);
   json_decref(r->client_summary);
   memset(r, 0, sizeof *r);
+  r->free_slot = UINT32_MAX;
+}
+
+/* arr (cap elements of size) doubled, from first up to max elements:
+ * the new array with *cap updated, or NULL (arr untouched). */
+static void *grow(void *arr, uint32_t *cap, uint32_t first, uint32_t max, size_t size) {
+  uint32_t n = *cap ? *cap * 2 : first;
+  if (n > max) n = max;
+  void *p = realloc(arr, (size_t)n * size);
+  if (p) *cap = n;
+  return p;
+}
+
+static np_rpm_conn_rec *open_slot(const np_rpm_record *r, int conn) {
+  if (conn < 0 || (uint32_t)conn >= r->nslots || !r->conns[conn].used) return NULL;
+  return &r->conns[conn];
+}
+
+/* A free slot (one a summarised connection left), or a new one. */
+static int take_slot(np_rpm_record *r) {
+  if (r->free_slot != UINT32_MAX) {
+    uint32_t i = r->free_slot;
+    r->free_slot = r->conns[i].next_free;
+    return (int)i;
+  }
+  if (r->nslots == NP_RPM_MAX_SLOTS) return NP_E_TOOBIG; /* kept + open: unreachable */
+  if (r->nslots == r->slots_cap) {
+    np_rpm_conn_rec *n = grow(r->conns, &r->slots_cap, 16, NP_RPM_MAX_SLOTS, sizeof *n);
+    if (!n) return -ENOMEM;
+    r->conns = n;
+  }
+  return (int)r->nslots++;
 }
 
 int np_rpm_record_add_conn(np_rpm_record *r, const char *uuid, int client_port, int64_t accept_ns) {
-  if (r->nconns == NP_RPM_MAX_CONNS) {
+  if (r->open >= NP_RPM_MAX_CONNS) {
     r->conns_refused++;
     return NP_E_TOOBIG;
   }
-  np_rpm_conn_rec *c = &r->conns[r->nconns];
+  int i = take_slot(r);
+  if (i < 0) {
+    if (i == NP_E_TOOBIG) r->conns_refused++;
+    return i;
+  }
+  np_rpm_conn_rec *c = &r->conns[i];
   memset(c, 0, sizeof *c);
   (void)snprintf(c->uuid, sizeof c->uuid, "%s", uuid ? uuid : "");
   c->client_port = client_port;
   c->accept_ns = accept_ns;
   c->end_ns = -1;
-  return (int)r->nconns++;
+  c->seq = r->nconns++;
+  c->used = 1;
+  if (++r->open > r->peak_open) r->peak_open = r->open;
+  return i;
+}
+
+static int carries_load(const np_rpm_conn_rec *c) {
+  return c->requests[NP_RPM_EP_LARGE] || c->requests[NP_RPM_EP_UPLOAD];
+}
+
+static void fold(np_rpm_conn_summary *s, const np_rpm_conn_rec *c) {
+  if (s->count == 0 || c->accept_ns < s->first_accept_ns) s->first_accept_ns = c->accept_ns;
+  if (s->count == 0 || c->accept_ns > s->last_accept_ns) s->last_accept_ns = c->accept_ns;
+  s->count++;
+  s->tls += c->tls ? 1 : 0;
+  s->handshake_ns_sum += c->handshake_ns;
+  if (c->handshake_ns > s->handshake_ns_max) s->handshake_ns_max = c->handshake_ns;
+  uint64_t d = c->end_ns > c->accept_ns ? (uint64_t)(c->end_ns - c->accept_ns) : 0;
+  s->duration_ns_sum += d;
+  if (d > s->duration_ns_max) s->duration_ns_max = d;
+  s->wire_sent += c->wire_sent;
+  s->wire_received += c->wire_received;
+  s->body_sent += c->body_sent;
+  s->body_received += c->body_received;
+  for (int e = 0; e < NP_RPM_EP_COUNT; e++) s->requests[e] += c->requests[e];
+}
+
+int np_rpm_record_close_conn(np_rpm_record *r, int conn, int64_t end_ns, const char *reason) {
+  np_rpm_conn_rec *c = open_slot(r, conn);
+  if (!c || c->end_ns >= 0) return NP_E_BADARG;
+  c->end_ns = end_ns;
+  (void)snprintf(c->end_reason, sizeof c->end_reason, "%s", reason ? reason : "");
+  r->open--;
+  /* Load and control connections are what the record is for; probes past
+   * the first few are alike, and a client opens 100 a second of them. */
+  int other = !carries_load(c) && !c->requests[NP_RPM_EP_CONFIG] && !c->requests[NP_RPM_EP_RESULT];
+  if (r->kept < NP_RPM_KEEP_CONNS && (!other || r->kept_other < NP_RPM_KEEP_OTHER)) {
+    r->kept++;
+    r->kept_other += other ? 1 : 0;
+    return 0;
+  }
+  fold(&r->summary, c);
+  r->samples_alloc -= c->samples_cap;
+  free(c->samples);
+  c->samples = NULL;
+  c->used = 0;
+  c->next_free = r->free_slot;
+  r->free_slot = (uint32_t)conn;
+  return 0;
+}
+
+void np_rpm_record_totals(const np_rpm_record *r, uint64_t *ret_sent, uint64_t *ret_received,
+                          uint64_t *ret_load) {
+  const np_rpm_conn_summary *s = &r->summary;
+  uint64_t sent = s->wire_sent, received = s->wire_received;
+  uint64_t load = (uint64_t)s->requests[NP_RPM_EP_LARGE] + s->requests[NP_RPM_EP_UPLOAD];
+  for (uint32_t i = 0; i < r->nslots; i++) {
+    const np_rpm_conn_rec *c = &r->conns[i];
+    if (!c->used) continue;
+    sent += c->wire_sent;
+    received += c->wire_received;
+    load += (uint64_t)c->requests[NP_RPM_EP_LARGE] + c->requests[NP_RPM_EP_UPLOAD];
+  }
+  *ret_sent = sent;
+  *ret_received = received;
+  *ret_load = load;
 }
 
 int np_rpm_record_add_request(np_rpm_record *r, int conn, np_rpm_endpoint ep, int32_t stream_id,
                               uint64_t now_ns) {
-  if (conn < 0 || (uint32_t)conn >= r->nconns) return NP_E_BADARG;
-  r->conns[conn].requests[ep < NP_RPM_EP_COUNT ? ep : NP_RPM_EP_OTHER]++;
+  np_rpm_conn_rec *c = open_slot(r, conn);
+  if (!c) return NP_E_BADARG;
+  c->requests[ep < NP_RPM_EP_COUNT ? ep : NP_RPM_EP_OTHER]++;
   if (r->nreqs == NP_RPM_MAX_REQUESTS) {
     r->reqs_dropped++;
     return NP_E_TOOBIG;
   }
   if (r->nreqs == r->reqs_cap) {
-    uint32_t cap = r->reqs_cap ? r->reqs_cap * 2 : 64;
-    if (cap > NP_RPM_MAX_REQUESTS) cap = NP_RPM_MAX_REQUESTS;
-    np_rpm_req_rec *n = realloc(r->reqs, cap * sizeof *n);
+    np_rpm_req_rec *n = grow(r->reqs, &r->reqs_cap, 64, NP_RPM_MAX_REQUESTS, sizeof *n);
     if (!n) return -ENOMEM;
     r->reqs = n;
-    r->reqs_cap = cap;
   }
   np_rpm_req_rec *q = &r->reqs[r->nreqs];
   memset(q, 0, sizeof *q);
   q->ep = ep;
-  q->conn = (uint16_t)conn;
+  q->conn = c->seq;
   q->stream_id = stream_id;
   q->arrival_ns = now_ns > r->start_mono_ns ? now_ns - r->start_mono_ns : 0;
   return (int)r->nreqs++;
 }
 
 int np_rpm_record_sample(np_rpm_record *r, int conn, const np_tcpinfo *ti, uint64_t now_ns) {
-  if (conn < 0 || (uint32_t)conn >= r->nconns) return NP_E_BADARG;
-  np_rpm_conn_rec *c = &r->conns[conn];
+  np_rpm_conn_rec *c = open_slot(r, conn);
+  if (!c) return NP_E_BADARG;
   uint64_t t = now_ns > r->start_mono_ns ? now_ns - r->start_mono_ns : 0;
   /* The sessions sample on a NP_RPM_SAMPLE_NS timer, whose ticks come a
    * little early as often as late: the gate is a quarter shorter, or every
    * other tick would be lost to jitter. */
-  if (c->nsamples == NP_RPM_MAX_SAMPLES ||
+  if (!carries_load(c) || c->nsamples == NP_RPM_MAX_SAMPLES ||
       (c->nsamples > 0 && t < c->last_sample_ns + NP_RPM_SAMPLE_NS / 4 * 3))
     return 0;
-  if (!c->samples) {
-    c->samples = calloc(NP_RPM_MAX_SAMPLES, sizeof *c->samples);
-    if (!c->samples) return -ENOMEM;
+  if (c->nsamples == c->samples_cap) {
+    /* The measurement's cap is on what is allocated, so the bound holds
+     * whatever the doubling leaves unused. */
+    uint32_t room = NP_RPM_MAX_SAMPLES_ALL - r->samples_alloc, old = c->samples_cap;
+    if (room == 0) {
+      r->samples_dropped++;
+      return 0;
+    }
+    uint32_t max = old + room < NP_RPM_MAX_SAMPLES ? old + room : NP_RPM_MAX_SAMPLES;
+    np_rpm_sample *n = grow(c->samples, &c->samples_cap, 8, max, sizeof *n);
+    if (!n) return -ENOMEM;
+    c->samples = n;
+    r->samples_alloc += c->samples_cap - old;
   }
   np_rpm_sample *s = &c->samples[c->nsamples++];
+  memset(s, 0, sizeof *s);
   s->t_ns = t;
   s->rtt = ti->rtt;
   s->rttvar = ti->rttvar;
@@ -201,11 +315,57 @@ static json_t *conn_json(const np_rpm_record *r, const np_rpm_conn_rec *c) {
   return o;
 }
 
-static json_t *req_json(const np_rpm_req_rec *q) {
+/* The rows in join order: Connections[i] is the i-th of them. */
+typedef struct {
+  uint32_t seq, slot;
+} row_ref;
+
+static int by_seq(const void *a, const void *b) {
+  uint32_t x = ((const row_ref *)a)->seq, y = ((const row_ref *)b)->seq;
+  return x < y ? -1 : x > y;
+}
+
+/* The position in Connections of the connection with seq, or -1 when it
+ * was summarised. */
+static int64_t row_of(const row_ref *rows, uint32_t n, uint32_t seq) {
+  row_ref key = {seq, 0};
+  const row_ref *hit = bsearch(&key, rows, n, sizeof *rows, by_seq);
+  return hit ? hit - rows : -1;
+}
+
+static json_t *summary_json(const np_rpm_conn_summary *s) {
+  json_t *o = json_object(), *reqs = json_object();
+  if (!o || !reqs) {
+    json_decref(o);
+    json_decref(reqs);
+    return NULL;
+  }
+  set_int(o, "Count", s->count);
+  set_int(o, "TLS", s->tls);
+  if (s->count) {
+    set_int(o, "FirstAcceptTime", s->first_accept_ns / (int64_t)NP_NS_PER_US);
+    set_int(o, "LastAcceptTime", s->last_accept_ns / (int64_t)NP_NS_PER_US);
+  }
+  set_int(o, "HandshakeTimeSum", us(s->handshake_ns_sum));
+  set_int(o, "HandshakeTimeMax", us(s->handshake_ns_max));
+  set_int(o, "DurationSum", us(s->duration_ns_sum));
+  set_int(o, "DurationMax", us(s->duration_ns_max));
+  set_int(o, "WireBytesSent", (int64_t)s->wire_sent);
+  set_int(o, "WireBytesReceived", (int64_t)s->wire_received);
+  set_int(o, "BodyBytesSent", (int64_t)s->body_sent);
+  set_int(o, "BodyBytesReceived", (int64_t)s->body_received);
+  for (int e = 0; e < NP_RPM_EP_COUNT; e++) set_int(reqs, ep_names[e], s->requests[e]);
+  (void)json_object_set_new(o, "RequestCounts", reqs);
+  return o;
+}
+
+static json_t *req_json(const np_rpm_req_rec *q, const row_ref *rows, uint32_t nrows) {
   json_t *o = json_object();
   if (!o) return NULL;
   set_str(o, "Endpoint", np_rpm_endpoint_name(q->ep));
-  set_int(o, "Connection", q->conn);
+  /* Absent when its connection has no row (SummarizedConnections). */
+  int64_t row = row_of(rows, nrows, q->conn);
+  if (row >= 0) set_int(o, "Connection", row);
   set_int(o, "StreamID", q->stream_id);
   set_int(o, "Status", q->status);
   set_int(o, "Arrival", us(q->arrival_ns));
@@ -240,18 +400,37 @@ json_t *np_rpm_record_json(const np_rpm_record *r, const char *git_commit, const
   set_str(o, "StartTime", start);
   set_str(o, "EndTime", end);
   set_str(o, "EndReason", r->end_reason);
-  for (uint32_t i = 0; i < r->nconns; i++) {
-    json_t *c = conn_json(r, &r->conns[i]);
+  row_ref *rows = malloc((r->nslots ? r->nslots : 1) * sizeof *rows);
+  json_t *sum = summary_json(&r->summary);
+  if (!rows || !sum) {
+    free(rows);
+    json_decref(sum);
+    json_decref(o);
+    json_decref(conns);
+    json_decref(reqs);
+    return NULL;
+  }
+  uint32_t nrows = 0;
+  for (uint32_t i = 0; i < r->nslots; i++)
+    if (r->conns[i].used) rows[nrows++] = (row_ref){r->conns[i].seq, i};
+  qsort(rows, nrows, sizeof *rows, by_seq);
+  for (uint32_t i = 0; i < nrows; i++) {
+    json_t *c = conn_json(r, &r->conns[rows[i].slot]);
     if (c) (void)json_array_append_new(conns, c);
   }
   (void)json_object_set_new(o, "Connections", conns);
   set_int(o, "ConnectionsRefused", r->conns_refused);
+  set_int(o, "ConnectionsJoined", r->nconns);
+  set_int(o, "ConnectionsPeakOpen", r->peak_open);
+  (void)json_object_set_new(o, "SummarizedConnections", sum);
   for (uint32_t i = 0; i < r->nreqs; i++) {
-    json_t *q = req_json(&r->reqs[i]);
+    json_t *q = req_json(&r->reqs[i], rows, nrows);
     if (q) (void)json_array_append_new(reqs, q);
   }
+  free(rows);
   (void)json_object_set_new(o, "Requests", reqs);
   set_int(o, "RequestsDropped", r->reqs_dropped);
+  set_int(o, "TCPInfoSamplesDropped", r->samples_dropped);
   json_t *labels = r->server_metadata ? json_deep_copy(r->server_metadata) : json_array();
   if (labels) (void)json_object_set_new(o, "ServerMetadata", labels);
   if (r->client_summary) (void)json_object_set(o, "ClientSummary", r->client_summary);

@@ -24,7 +24,15 @@ void np_rpm_service_cfg_default(np_rpm_service_cfg *cfg) {
   cfg->max_runtime_ns = 120 * NP_NS_PER_S;
   cfg->idle_grace_ns = 5 * NP_NS_PER_S;
   cfg->key_rotate_ns = 3600 * NP_NS_PER_S;
-  cfg->max_conns = 200; /* a foreign probe is a connection of its own */
+  /* Open at once, not over the measurement's life: a foreign probe is a
+   * connection of its own, 100 a second at the draft's MPS, and
+   * goresponsiveness never closes them (the server closes idle probe
+   * connections after NP_RPM_PROBE_IDLE_NS). 32 load flows, plus 100/s x
+   * (two loaded round trips of up to 2 s each before the answer, TLS and
+   * HTTP, + 1.25 s idle until closed) = 32 + 525, rounded up: a
+   * conforming client on a badly bloated path stays under it, and the
+   * server-wide connection cap (conns.c) still bounds all measurements. */
+  cfg->max_conns = 600;
   cfg->max_measurements = 256;
 }
 
@@ -117,7 +125,7 @@ np_rpm_measurement *np_rpm_service_get(np_rpm_service *s, uint64_t id) {
 
 int np_rpm_measurement_join(np_rpm_service *s, np_rpm_measurement *m, const char *uuid,
                             int client_port, uint64_t accept_mono_ns) {
-  if (m->rec.nconns >= s->cfg.max_conns) {
+  if (m->open_conns >= s->cfg.max_conns) {
     m->rec.conns_refused++;
     return NP_E_TOOBIG;
   }
@@ -129,11 +137,8 @@ int np_rpm_measurement_join(np_rpm_service *s, np_rpm_measurement *m, const char
 
 void np_rpm_measurement_leave(np_rpm_measurement *m, int conn, uint64_t now_ns,
                               const char *reason) {
-  if (conn < 0 || (uint32_t)conn >= m->rec.nconns) return;
-  np_rpm_conn_rec *c = &m->rec.conns[conn];
-  if (c->end_ns >= 0) return; /* already left */
-  c->end_ns = (int64_t)(now_ns - m->rec.start_mono_ns);
-  (void)snprintf(c->end_reason, sizeof c->end_reason, "%s", reason ? reason : "");
+  int64_t end = (int64_t)(now_ns - m->rec.start_mono_ns);
+  if (np_rpm_record_close_conn(&m->rec, conn, end, reason) < 0) return; /* left already */
   if (m->open_conns > 0 && --m->open_conns == 0) m->last_close_ns = now_ns;
 }
 

@@ -17,7 +17,8 @@ typedef struct {
   uint64_t idle_grace_ns;    /* ... or this long after its last connection closed,
                                 or after the client's summary (5 s) */
   uint64_t key_rotate_ns;    /* secret rotation (longer than max_runtime; 1 h) */
-  uint32_t max_conns;        /* connections per measurement (200) */
+  uint32_t max_conns;        /* connections open at once per measurement (600;
+                                at most NP_RPM_MAX_CONNS) */
   uint32_t max_measurements; /* live at once (memory bound; 256) */
 } np_rpm_service_cfg;
 
@@ -68,12 +69,13 @@ np_rpm_mid_status np_rpm_service_find(np_rpm_service *s, np_slice mid, np_slice 
  * keep ids, never pointers, since a measurement can end under them). */
 np_rpm_measurement *np_rpm_service_get(np_rpm_service *s, uint64_t id);
 
-/* A connection joins m: its record index, or NP_E_TOOBIG over max_conns
- * (or the record's cap). */
+/* A connection joins m: its record slot (until it leaves), or NP_E_TOOBIG
+ * when max_conns are open (or the record's cap; counted in conns_refused). */
 int np_rpm_measurement_join(np_rpm_service *s, np_rpm_measurement *m, const char *uuid,
                             int client_port, uint64_t accept_mono_ns);
 
-/* Connection index conn of m closed at now_ns with reason. */
+/* Connection slot conn of m closed at now_ns with reason (once; the slot
+ * may be summarised and reused: the caller forgets it). */
 void np_rpm_measurement_leave(np_rpm_measurement *m, int conn, uint64_t now_ns, const char *reason);
 
 /* The client sent its summary at now_ns: its sessions close their idle

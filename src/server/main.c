@@ -45,8 +45,9 @@ static const np_flag kFlags[] = {
     {"rpm-max-runtime", 0, NP_FLAG_INT, &g_srv.cfg.rpm_max_runtime_s, "SECONDS",
      "a responsiveness measurement ends this long after its config request", "120", 5, 3600, 0},
     {"rpm-max-conns", 0, NP_FLAG_INT, &g_srv.cfg.rpm_max_conns, "N",
-     "connections one measurement may use (16 load each way plus foreign probes)", "200", 2,
-     NP_RPM_MAX_CONNS, 0},
+     "connections one measurement may have open at once (16 load each way plus foreign probes "
+     "in flight; any number over its life)",
+     "600", 2, NP_RPM_MAX_CONNS, 0},
     {"web-dir", 0, NP_FLAG_STRING, &g_srv.cfg.web_dir, "DIR",
      "serve the test page from this directory (read at request time) instead of the copy built "
      "into the binary",

@@ -69,19 +69,16 @@ static void on_done(void *ud, np_rpm_measurement *m) {
   np_server_test *t = m->host;
   const np_rpm_record *r = &m->rec;
   uint64_t sent = 0, received = 0, load = 0;
-  for (uint32_t i = 0; i < r->nconns; i++) {
-    sent += r->conns[i].wire_sent;
-    received += r->conns[i].wire_received;
-    load += r->conns[i].requests[NP_RPM_EP_LARGE] + r->conns[i].requests[NP_RPM_EP_UPLOAD];
-  }
+  np_rpm_record_totals(r, &sent, &received, &load);
   double secs = (double)(r->end_wall_ns - r->start_wall_ns) / 1e9;
   double mbps = secs > 0 ? 8.0 * (double)(sent + received) / secs / 1e6 : 0;
   int success = load > 0; /* a measurement that never loaded the path measured nothing */
   np_log(NP_LOG_INFO, "test finished",
          "measurement=%016llx proto=%s test=responsiveness result=%s%s end=%s conns=%u "
-         "requests=%u seconds=%.3f",
+         "conns_summarized=%u conns_refused=%u peak_open=%u requests=%u seconds=%.3f",
          (unsigned long long)r->id, t ? t->proto : "rpm", success ? "success" : "failure",
-         success ? "" : " stage=no_load", r->end_reason, r->nconns, r->nreqs, secs);
+         success ? "" : " stage=no_load", r->end_reason, r->nconns, r->summary.count,
+         r->conns_refused, r->peak_open, r->nreqs, secs);
   if (t) {
     np_metrics_test_done(s, t, success, success ? NULL : "no_load", sent, received, secs, mbps);
     np_metrics_active(s, t->proto, -1);

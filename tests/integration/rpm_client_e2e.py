@@ -137,10 +137,17 @@ def check_record(datadir, res, name, sent=True, client_ip="127.0.0.1"):
           "%s: ClientSummary Parameters %r" % (name, par))
     # Foreign probes still in their handshakes when a phase ends are
     # dropped before they reach the server (two at most per phase).
+    # Probe connections past the first ones have no row, only a count.
     conns = rec.get("Connections") or []
+    summed = (rec.get("SummarizedConnections") or {}).get("Count", 0)
+    total = len(conns) + summed
     opened = res.get("ConnectionsOpened", 0)
-    check(opened - 8 <= len(conns) <= opened,
-          "%s: record has %d connections, the client opened %d" % (name, len(conns), opened))
+    check(opened - 8 <= total <= opened,
+          "%s: record has %d + %d summarised connections, the client opened %d" %
+          (name, len(conns), summed, opened))
+    check(rec.get("ConnectionsJoined") == total,
+          "%s: ConnectionsJoined %r, rows and summary %d" % (name, rec.get("ConnectionsJoined"),
+                                                            total))
     check(rec.get("ConnectionsRefused", 0) == 0, name + ": connections refused")
 
 

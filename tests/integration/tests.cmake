@@ -256,6 +256,21 @@ if(EXISTS /usr/bin/python3 AND NP_CURL AND NP_NGHTTP AND NP_H2LOAD AND NP_SS)
 else()
   np_missing_tool("/usr/bin/python3, curl, nghttp, h2load or ss missing: responsiveness server tests")
 endif()
+# Probe churn (issue 16): a new h2c connection per foreign probe, 100 a
+# second for 15 s, half of them never closed by the client, to one
+# measurement: none refused, one record that counts them all; and the cap
+# on connections open at once refuses and counts (rpm_churn.py).
+if(EXISTS /usr/bin/python3 AND NP_CURL)
+  foreach(case churn cap)
+    add_test(NAME integration.rpm_conns_${case}
+             COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/rpm_churn.py
+                     --server-bin $<TARGET_FILE:netpulse-server> --case ${case})
+    set_tests_properties(integration.rpm_conns_${case} PROPERTIES LABELS integration
+                         TIMEOUT 120)
+  endforeach()
+else()
+  np_missing_tool("/usr/bin/python3 or curl missing: responsiveness probe churn tests")
+endif()
 # Operations of the responsiveness server: metrics and logs per protocol,
 # admission refusals (concurrency, budget, spool), drain, SIGHUP reload.
 # Debian's python3-prometheus-client parses /metrics (so /usr/bin/python3).

@@ -109,9 +109,49 @@ static void test_caps(void **state) {
   assert_string_not_equal(m[0]->mid, m[1]->mid);
   for (int i = 0; i < 3; i++) assert_int_equal(np_rpm_measurement_join(v, m[0], "u", i, 0), i);
   assert_int_equal(np_rpm_measurement_join(v, m[0], "u", 9, 0), NP_E_TOOBIG);
-  assert_int_equal(m[0]->rec.conns_refused, 1);
+  assert_int_equal(np_rpm_measurement_join(v, m[0], "u", 10, 0), NP_E_TOOBIG);
+  assert_int_equal(m[0]->rec.conns_refused, 2);
+  /* The cap is on connections open at once: one leaves, one more joins. */
+  np_rpm_measurement_leave(m[0], 1, NP_NS_PER_S, "peer-closed");
+  assert_true(np_rpm_measurement_join(v, m[0], "u", 11, NP_NS_PER_S) >= 0);
+  assert_int_equal(np_rpm_measurement_join(v, m[0], "u", 12, NP_NS_PER_S), NP_E_TOOBIG);
+  assert_int_equal(m[0]->rec.conns_refused, 3);
   assert_int_equal(np_rpm_service_begin(v, np_slice_make(addr, 3), 0, 0, &m[2]), NP_E_BADARG);
   np_rpm_service_free(v, 0);
+}
+
+/* 5,000 short connections one after another (a probe each, 100 a second)
+ * with the defaults: none is refused, whatever their number. */
+static void test_churn(void **state) {
+  (void)state;
+  seen s = {0};
+  np_rpm_service *v = svc(&s, NULL);
+  np_rpm_measurement *m = NULL;
+  assert_int_equal(np_rpm_service_begin(v, np_slice_make(addr, 4), 0, 0, &m), 0);
+  int load = np_rpm_measurement_join(v, m, "u_load", 1, 0);
+  assert_true(load >= 0);
+  assert_true(np_rpm_record_add_request(&m->rec, load, NP_RPM_EP_LARGE, 1, 0) >= 0);
+  for (int i = 0; i < 5000; i++) {
+    uint64_t t = (uint64_t)i * 10 * NP_NS_PER_MS;
+    int c = np_rpm_measurement_join(v, m, "u", 2 + i, t);
+    assert_true(c >= 0);
+    assert_true(np_rpm_record_add_request(&m->rec, c, NP_RPM_EP_SMALL, 1, t) >= 0);
+    np_rpm_measurement_leave(m, c, t + 5 * NP_NS_PER_MS, "idle");
+  }
+  assert_int_equal(m->rec.conns_refused, 0);
+  assert_int_equal(m->rec.nconns, 5001);
+  assert_int_equal(m->open_conns, 1);
+  /* ... and the default cap holds what a probe a second at 100/s keeps
+   * open (the load, and probes answered within 2 s of loaded RTT). */
+  np_rpm_service_cfg d;
+  np_rpm_service_cfg_default(&d);
+  for (uint32_t i = 1; i < d.max_conns; i++)
+    assert_true(np_rpm_measurement_join(v, m, "u", 1, 60 * NP_NS_PER_S) >= 0);
+  assert_int_equal(np_rpm_measurement_join(v, m, "u", 1, 60 * NP_NS_PER_S), NP_E_TOOBIG);
+  assert_int_equal(m->rec.conns_refused, 1);
+  np_rpm_service_free(v, 0);
+  assert_int_equal(s.done, 1);
+  assert_int_equal(s.nconns, 5000 + d.max_conns + 0);
 }
 
 static void test_rotation(void **state) {
@@ -137,9 +177,8 @@ static void test_rotation(void **state) {
 int main(void) {
   for (int i = 0; i < NP_RPM_KEY_LEN; i++) key[i] = (uint8_t)(i * 29 + 3);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_lifecycle_idle),
-      cmocka_unit_test(test_runtime_and_shutdown),
-      cmocka_unit_test(test_caps),
+      cmocka_unit_test(test_lifecycle_idle), cmocka_unit_test(test_runtime_and_shutdown),
+      cmocka_unit_test(test_caps),           cmocka_unit_test(test_churn),
       cmocka_unit_test(test_rotation),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,8 +8,10 @@
 //
 // Usage: np_goh2 -config URL [-conns 4] [-seconds 10] [-probe-ms 10]
 //
-//	[-mode sequential|parallel|download|upload] [-insecure] [-no-result]
+//	[-mode sequential|parallel|download|upload] [-insecure] [-no-result] [-close-probes]
 //
+// Foreign probe connections are left open, as goresponsiveness leaves
+// them (a Transport per probe, never closed): the server has to close them.
 // An https:// config URL means h2 over TLS (ALPN h2, certificate not
 // checked with -insecure); http:// means h2c with prior knowledge.
 package main
@@ -60,6 +62,11 @@ type run struct {
 	// A load flow's Transport that dials again has lost its connection
 	// (e.g. to a GOAWAY): its later "self" probes ran elsewhere.
 	redials int64
+	// goresponsiveness makes a Transport per foreign probe and never
+	// closes it: the connection stays open until the server closes it or
+	// the process exits. keepProbes does the same (-close-probes: not).
+	keepProbes bool
+	kept       []*http2.Transport
 	// Set once the summary is posted: the server then closes idle
 	// connections with GOAWAY NO_ERROR, which is not a cut-off.
 	afterResult int32
@@ -267,6 +274,16 @@ func (r *run) transport() *http2.Transport {
 	return t
 }
 
+func (r *run) probeDone(t *http2.Transport) {
+	if !r.keepProbes {
+		t.CloseIdleConnections()
+		return
+	}
+	r.mu.Lock()
+	r.kept = append(r.kept, t)
+	r.mu.Unlock()
+}
+
 // get fetches a small object; it returns the time the whole exchange took.
 func (r *run) get(ctx context.Context, t *http2.Transport, u string) (time.Duration, bool) {
 	t0 := time.Now()
@@ -387,7 +404,7 @@ func (r *run) load(cfg nqConfig, dir string, flows int, d, interval time.Duratio
 				pctx, c := context.WithTimeout(context.Background(), 5*time.Second)
 				ph.Foreign.add(r.get(pctx, t, cfg.URLs["small_download_url"]))
 				c()
-				t.CloseIdleConnections()
+				r.probeDone(t)
 			}()
 			go func(t *http2.Transport) {
 				defer pwg.Done()
@@ -522,13 +539,15 @@ func main() {
 	mode := flag.String("mode", "sequential", "sequential, parallel, download or upload")
 	insecure := flag.Bool("insecure", false, "do not verify the server certificate")
 	noResult := flag.Bool("no-result", false, "do not post a summary to result_url")
+	closeProbes := flag.Bool("close-probes", false,
+		"close each foreign probe's connection after its answer (goresponsiveness leaves it open)")
 	flag.Parse()
 	u, err := url.Parse(*cfgURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || *conns < 1 || *secs <= 0 {
 		fmt.Fprintln(os.Stderr, "usage: np_goh2 -config https://HOST:PORT/.well-known/nq [flags]")
 		os.Exit(2)
 	}
-	r := &run{tlsOn: u.Scheme == "https", insecure: *insecure}
+	r := &run{tlsOn: u.Scheme == "https", insecure: *insecure, keepProbes: !*closeProbes}
 	out := map[string]interface{}{"proto": map[bool]string{true: "h2", false: "h2c"}[r.tlsOn]}
 	ctl := r.transport()
 	cfg, err := fetchConfig(r, ctl, *cfgURL)
@@ -561,6 +580,9 @@ func main() {
 		}
 	}
 	ctl.CloseIdleConnections()
+	r.mu.Lock()
+	out["probe_transports_kept"] = len(r.kept)
+	r.mu.Unlock()
 	for _, p := range phases {
 		out[p.Direction] = p
 	}

@@ -75,10 +75,12 @@ def run_peer(a, base, seconds):
 def check_peer(a, s, seconds):
     floor, share = floors(a.server_bin)
     name = "%s %s" % (a.peer, a.case)
-    # Once the summary is in, the server closes idle connections with
-    # GOAWAY NO_ERROR: the peers tag those "after result:".
+    # Keys are "[after result: ]KIND CODE [debug]". The server closes idle
+    # probe connections (the Go peer leaves them open, as goresponsiveness
+    # does) and, once the summary is in, every idle connection, with GOAWAY
+    # NO_ERROR; any other GOAWAY is a cut-off.
     goaways = {k: v for k, v in (s.get("goaways") or {}).items()
-               if not k.startswith("after result: NO_ERROR")}
+               if not re.match(r"(after result: \w+|probe) NO_ERROR$", k)}
     check(not goaways, name + ": GOAWAY seen: %r" % goaways)
     check(not s.get("statuses"), name + ": refused (status: count) %r" % s.get("statuses"))
     check(not s.get("errors"), name + ": errors %r" % s.get("errors"))

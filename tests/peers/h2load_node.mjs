@@ -39,13 +39,15 @@ const codeName = (c) => {
   return String(c);
 };
 
-function connect(origin) {
+function connect(origin, kind) {
   out.dials++;
   const s = http2.connect(origin, tlsOn ? { rejectUnauthorized: false } : {});
   s.on('goaway', (code, _last, data) => {
     // after the summary the server closes idle connections (NO_ERROR)
+    // "KIND CODE debug": the server closes idle probe connections with
+    // NO_ERROR too
     bump(out.goaways, (afterResult ? 'after result: ' : '') +
-      (codeName(code) + ' ' + (data ? data.toString() : '')).trim());
+      (kind + ' ' + codeName(code) + ' ' + (data ? data.toString() : '')).trim());
   });
   s.on('error', (e) => bump(out.errors, 'session: ' + (e.code || e.message)));
   return s;
@@ -103,7 +105,7 @@ async function phase(cfg, dir, flows, seconds, probeMs) {
   const t0 = process.hrtime.bigint();
   const running = [];
   for (let i = 0; i < flows; i++) {
-    const s = connect(origin);
+    const s = connect(origin, 'load');
     sessions.push(s);
     if (dir === 'download') {
       running.push(new Promise((resolve) => {
@@ -146,7 +148,7 @@ async function phase(cfg, dir, flows, seconds, probeMs) {
     if (Date.now() >= end) break;
     ph.foreign_probes.attempted++;
     ph.self_probes.attempted++;
-    const fs = connect(origin);
+    const fs = connect(origin, 'probe');
     inflight.push(probe(fs, cfg.urls.small_download_url, ph.foreign_probes)
       .then(() => fs.close()));
     inflight.push(probe(sessions[i++ % flows], cfg.urls.small_download_url, ph.self_probes));
@@ -165,7 +167,7 @@ async function phase(cfg, dir, flows, seconds, probeMs) {
 }
 
 async function main() {
-  const ctl = connect(cfgURL.origin);
+  const ctl = connect(cfgURL.origin, 'control');
   let cfgText = '';
   const cfg = await new Promise((resolve) => {
     const req = ctl.request({ ':path': cfgURL.pathname });

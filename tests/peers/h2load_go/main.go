@@ -185,7 +185,7 @@ func (c *scanConn) ConnectionState() tls.ConnectionState {
 	return tls.ConnectionState{}
 }
 
-func (r *run) wrap(c net.Conn) net.Conn {
+func (r *run) wrap(c net.Conn, kind string) net.Conn {
 	atomic.AddInt64(&r.dials, 1)
 	s := &scanConn{Conn: c}
 	s.out.skip = len(http2.ClientPreface)
@@ -199,7 +199,10 @@ func (r *run) wrap(c net.Conn) net.Conn {
 			}
 		case 7:
 			if len(p) >= 8 {
-				k := strings.TrimSpace(http2.ErrCode(be32(p[4:])).String() + " " + string(p[8:]))
+				// "KIND CODE debug": the server closes idle probe connections
+				// (and, after the summary, all idle ones) with NO_ERROR.
+				k := strings.TrimSpace(kind + " " + http2.ErrCode(be32(p[4:])).String() + " " +
+					string(p[8:]))
 				if atomic.LoadInt32(&r.afterResult) != 0 {
 					k = "after result: " + k
 				}
@@ -224,7 +227,8 @@ func be32(p []byte) uint32 {
 
 // transport is one x/net http2.Transport: with one per load flow, each flow
 // and its self probes share exactly one connection, as in goresponsiveness.
-func (r *run) transport() *http2.Transport {
+// kind (load, probe, control) labels the GOAWAYs its connections get.
+func (r *run) transport(kind string) *http2.Transport {
 	var mine int64
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if atomic.AddInt64(&mine, 1) > 1 {
@@ -248,7 +252,7 @@ func (r *run) transport() *http2.Transport {
 			if err != nil {
 				return nil, err
 			}
-			return r.wrap(c), nil
+			return r.wrap(c, kind), nil
 		}
 		return t
 	}
@@ -269,7 +273,7 @@ func (r *run) transport() *http2.Transport {
 			tc.Close()
 			return nil, fmt.Errorf("ALPN %q, not h2", p)
 		}
-		return r.wrap(tc), nil
+		return r.wrap(tc, kind), nil
 	}
 	return t
 }
@@ -380,7 +384,7 @@ func (r *run) load(cfg nqConfig, dir string, flows int, d, interval time.Duratio
 	t0 := time.Now()
 	data0, wu0 := atomic.LoadInt64(&r.dataIn), atomic.LoadInt64(&r.wuOut)
 	for i := range ts {
-		ts[i] = r.transport()
+		ts[i] = r.transport("load")
 		wg.Add(1)
 		go func(t *http2.Transport) {
 			defer wg.Done()
@@ -400,7 +404,7 @@ func (r *run) load(cfg nqConfig, dir string, flows int, d, interval time.Duratio
 			ph.Self.Attempted++
 			go func() {
 				defer pwg.Done()
-				t := r.transport()
+				t := r.transport("probe")
 				pctx, c := context.WithTimeout(context.Background(), 5*time.Second)
 				ph.Foreign.add(r.get(pctx, t, cfg.URLs["small_download_url"]))
 				c()
@@ -549,7 +553,7 @@ func main() {
 	}
 	r := &run{tlsOn: u.Scheme == "https", insecure: *insecure, keepProbes: !*closeProbes}
 	out := map[string]interface{}{"proto": map[bool]string{true: "h2", false: "h2c"}[r.tlsOn]}
-	ctl := r.transport()
+	ctl := r.transport("control")
 	cfg, err := fetchConfig(r, ctl, *cfgURL)
 	var phases []*phase
 	if err != nil {

@@ -80,20 +80,30 @@ def records(datadir):
 
 
 def memory(exe, srv, datadir, wss, runs, duration):
+    print("after a run and its record:")
     print("run  records  VmRSS MB  VmHWM MB  Mbit/s down/up  probes ok/attempted  refusals")
     rss = []
-    start = status_kib(srv.pid, "VmRSS") / 1024
+    start = sampled = status_kib(srv.pid, "VmRSS") / 1024
     print("%3s  %7d  %8.1f  %8.1f" % ("0", 0, start, status_kib(srv.pid, "VmHWM") / 1024))
     for i in range(1, runs + 1):
-        p = subprocess.run([exe, "-config", "https://127.0.0.1:%d/.well-known/nq" % wss,
-                            "-insecure", "-seconds", str(duration)], capture_output=True,
-                           text=True, timeout=2 * duration + 60)
-        j = nb.last_json_line(p.stdout) or {}
+        p = subprocess.Popen([exe, "-config", "https://127.0.0.1:%d/.well-known/nq" % wss,
+                              "-insecure", "-seconds", str(duration)], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+        # VmHWM is updated lazily by the kernel (it can read lower than an
+        # earlier VmRSS), so the peak is also sampled every 100 ms.
+        deadline = time.monotonic() + 30 + 2 * duration
+        while p.poll() is None and time.monotonic() < deadline:
+            sampled = max(sampled, status_kib(srv.pid, "VmRSS") / 1024)
+            time.sleep(0.1)
+        out = p.communicate(timeout=30)[0]
+        j = nb.last_json_line(out) or {}
         deadline = time.monotonic() + 30  # the record: 5 s after the last connection
         while records(datadir) < i and time.monotonic() < deadline:
-            time.sleep(0.2)
+            sampled = max(sampled, status_kib(srv.pid, "VmRSS") / 1024)
+            time.sleep(0.1)
         time.sleep(1)
         r, h = status_kib(srv.pid, "VmRSS") / 1024, status_kib(srv.pid, "VmHWM") / 1024
+        sampled = max(sampled, r)
         rss.append(r)
         d, u = j.get("download") or {}, j.get("upload") or {}
         ok = sum(ph.get(k, {}).get("ok", 0) for ph in (d, u)
@@ -103,9 +113,11 @@ def memory(exe, srv, datadir, wss, runs, duration):
         print("%3d  %7d  %8.1f  %8.1f  %6.0f/%-6.0f  %8d/%-8d  %s" % (
             i, records(datadir), r, h, d.get("mbps", 0), u.get("mbps", 0), ok, att,
             j.get("statuses") or "-"), flush=True)
-    peak = status_kib(srv.pid, "VmHWM") / 1024
+    hwm = status_kib(srv.pid, "VmHWM") / 1024
+    peak = max(hwm, sampled)
     print()
-    print("peak (VmHWM) %.1f MB: %s (target <= 64 MB)" % (peak, "PASS" if peak <= 64 else "FAIL"))
+    print("peak %.1f MB (VmHWM %.1f, highest VmRSS sampled %.1f): %s (target <= 64 MB)" % (
+        peak, hwm, sampled, "PASS" if peak <= 64 else "FAIL"))
     if len(rss) >= 4:
         drift = max(abs(x - rss[2]) for x in rss[3:])
         print("VmRSS after runs 4..%d vs after run 3: max drift %.1f MB: %s (target +-4 MB)" %

@@ -431,3 +431,52 @@ if(Python3_Interpreter_FOUND AND NP_TC AND NP_IP AND NP_FLOCK)
 else()
   np_missing_tool("python3, ip, tc (iproute2) or flock (util-linux) missing: accuracy lab test")
 endif()
+
+# --- RPM interop with independent HTTP/2 stacks (issue 16) ----------------
+# tests/peers/h2load_go: a goresponsiveness-like load client on
+# golang.org/x/net/http2's Transport (Debian's x/net 0.7.0, the version
+# goresponsiveness vendors: four WINDOW_UPDATEs per 16 KiB DATA frame),
+# built here with Debian's go in GOPATH mode: no module proxy, nothing
+# downloaded (GOPROXY=off, GOENV=off, a clean environment).
+# tests/peers/h2load_node.mjs: the same load on Node's built-in node:http2.
+# rpm_interop.py runs either against netpulse-server for 10 s per direction.
+find_program(NP_GO go)
+set(NP_XNET_SRC /usr/share/gocode/src/golang.org/x/net/http2/transport.go)
+if(NP_GO AND EXISTS ${NP_XNET_SRC})
+  set(NP_GOH2 ${CMAKE_BINARY_DIR}/tests/np_goh2)
+  add_custom_command(
+    OUTPUT ${NP_GOH2}
+    COMMAND env -i PATH=/usr/bin:/bin GO111MODULE=off GOPATH=/usr/share/gocode
+            GOCACHE=${CMAKE_BINARY_DIR}/gocache GOPROXY=off GOFLAGS= GOENV=off CGO_ENABLED=0
+            ${NP_GO} build -o ${NP_GOH2} .
+    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/peers/h2load_go
+    DEPENDS ${CMAKE_SOURCE_DIR}/tests/peers/h2load_go/main.go
+    COMMENT "go build tests/peers/h2load_go (x/net http2 load client)"
+    VERBATIM)
+  add_custom_target(np_goh2 ALL DEPENDS ${NP_GOH2})
+endif()
+if(EXISTS /usr/bin/python3 AND NP_GO AND EXISTS ${NP_XNET_SRC})
+  foreach(case h2_v4 h2c_v4 h2_v6 h2c_v6)
+    add_test(NAME integration.rpm_interop_go_${case}
+             COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/rpm_interop.py
+                     --server-bin $<TARGET_FILE:netpulse-server> --peer go
+                     --go-bin ${NP_GOH2} --case ${case})
+    set_tests_properties(integration.rpm_interop_go_${case} PROPERTIES LABELS integration
+                         TIMEOUT 180 ${NP_SKIPPABLE})
+  endforeach()
+else()
+  np_missing_tool("/usr/bin/python3, go (golang-go) or x/net (golang-golang-x-net-dev) missing: "
+                  "Go HTTP/2 RPM interop tests")
+endif()
+if(EXISTS /usr/bin/python3 AND NP_NODE)
+  foreach(case h2 h2c)
+    add_test(NAME integration.rpm_interop_node_${case}
+             COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/rpm_interop.py
+                     --server-bin $<TARGET_FILE:netpulse-server> --peer node
+                     --node ${NP_NODE} --case ${case}_v4)
+    set_tests_properties(integration.rpm_interop_node_${case} PROPERTIES LABELS integration
+                         TIMEOUT 180 ${NP_SKIPPABLE})
+  endforeach()
+else()
+  np_missing_tool("/usr/bin/python3 or node missing: Node HTTP/2 RPM interop tests")
+endif()

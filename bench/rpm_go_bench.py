@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""netpulse-server under a goresponsiveness-like load (issue 16): the Go
+x/net HTTP/2 load client of the interop tests (tests/peers/h2load_go: 4
+load connections, a foreign probe on a new TLS connection and a self probe
+every 10 ms) against one server. A report, not a test.
+
+cpu (default): server CPU seconds per GB of the Go client's download and
+upload over TLS (h2), with and without its probes, interleaved in the same
+run with ndt7 wss download and upload (ndt7_bench.py's driver) against the
+same server process; prints the ratios (target <= 1.2x ndt7 wss).
+
+memory (--memory): N back-to-back Go client runs (sequential download and
+upload, probes on) against one server; after each run's record is written,
+the server's VmRSS and VmHWM. Target: peak <= 64 MB, and after the third
+run flat within +-4 MB.
+
+Usage: bench/rpm_go_bench.py [BUILD_DIR] [--reps N] [--duration S]
+                             [--memory] [--runs N] [--server-flag=FLAG]...
+BUILD_DIR (default build-bench): a Release build (netpulse-server,
+libnetpulse.a for the ndt7 driver). The Go client is built into
+BUILD_DIR/bench/np_goh2 with Debian's go and x/net, offline.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ndt7_bench as nb  # noqa: E402
+
+MB = 1 << 20
+
+
+def build_go(build):
+    """go build in GOPATH mode against /usr/share/gocode: nothing fetched."""
+    exe = os.path.join(build, "bench", "np_goh2")
+    os.makedirs(os.path.dirname(exe), exist_ok=True)
+    subprocess.run(["env", "-i", "PATH=/usr/bin:/bin", "GO111MODULE=off",
+                    "GOPATH=/usr/share/gocode", "GOCACHE=" + os.path.join(build, "gocache"),
+                    "GOPROXY=off", "GOFLAGS=", "GOENV=off", "CGO_ENABLED=0",
+                    "go", "build", "-o", exe, "."],
+                   cwd=os.path.join(nb.SRC, "tests", "peers", "h2load_go"), check=True)
+    return exe
+
+
+def run_go(m, exe, wss, mode, duration, probes=True):
+    """One Go client run (-mode download or upload); bytes from its summary."""
+    cmd = [exe, "-config", "https://127.0.0.1:%d/.well-known/nq" % wss, "-insecure",
+           "-mode", mode, "-seconds", str(duration), "-no-result"]
+    if not probes:
+        cmd += ["-probe-ms", str(3600 * 1000)]
+    p, cpu, wall = m.run(cmd, duration + 60)
+    j = nb.last_json_line(p.stdout)
+    ph = (j or {}).get(mode)
+    if j and j.get("goaways"):  # idle probe connections closed by the server: fine
+        j["goaways"] = {k: v for k, v in j["goaways"].items() if k != "probe NO_ERROR"}
+    bad = [k for k in ("goaways", "statuses", "errors") if (j or {}).get(k)]
+    if p.returncode != 0 or not ph or bad or ph["flows_ok"] != ph["flows"]:
+        return {"ok": False, "server_cpu_s": cpu,
+                "error": ({k: j[k] for k in bad} if j else (p.stdout + p.stderr)[-300:])}
+    return {"ok": True, "bytes": ph["bytes"], "seconds": ph["seconds"],
+            "gbps": 8 * ph["bytes"] / ph["seconds"] / 1e9, "server_cpu_s": cpu,
+            "probes": ph["foreign_probes"]["ok"] + ph["self_probes"]["ok"]}
+
+
+def status_kib(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def records(datadir):
+    n = 0
+    for _, _, files in os.walk(os.path.join(datadir, "responsiveness1")):
+        n += len([f for f in files if not f.startswith(".")])
+    return n
+
+
+def memory(exe, srv, datadir, wss, runs, duration):
+    print("after a run and its record:")
+    print("run  records  VmRSS MB  VmHWM MB  Mbit/s down/up  probes ok/attempted  refusals")
+    rss = []
+    start = sampled = status_kib(srv.pid, "VmRSS") / 1024
+    print("%3s  %7d  %8.1f  %8.1f" % ("0", 0, start, status_kib(srv.pid, "VmHWM") / 1024))
+    for i in range(1, runs + 1):
+        p = subprocess.Popen([exe, "-config", "https://127.0.0.1:%d/.well-known/nq" % wss,
+                              "-insecure", "-seconds", str(duration)], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+        # VmHWM is updated lazily by the kernel (it can read lower than an
+        # earlier VmRSS), so the peak is also sampled every 100 ms.
+        deadline = time.monotonic() + 30 + 2 * duration
+        while p.poll() is None and time.monotonic() < deadline:
+            sampled = max(sampled, status_kib(srv.pid, "VmRSS") / 1024)
+            time.sleep(0.1)
+        out = p.communicate(timeout=30)[0]
+        j = nb.last_json_line(out) or {}
+        deadline = time.monotonic() + 30  # the record: 5 s after the last connection
+        while records(datadir) < i and time.monotonic() < deadline:
+            sampled = max(sampled, status_kib(srv.pid, "VmRSS") / 1024)
+            time.sleep(0.1)
+        time.sleep(1)
+        r, h = status_kib(srv.pid, "VmRSS") / 1024, status_kib(srv.pid, "VmHWM") / 1024
+        sampled = max(sampled, r)
+        rss.append(r)
+        d, u = j.get("download") or {}, j.get("upload") or {}
+        ok = sum(ph.get(k, {}).get("ok", 0) for ph in (d, u)
+                 for k in ("foreign_probes", "self_probes"))
+        att = sum(ph.get(k, {}).get("attempted", 0) for ph in (d, u)
+                  for k in ("foreign_probes", "self_probes"))
+        print("%3d  %7d  %8.1f  %8.1f  %6.0f/%-6.0f  %8d/%-8d  %s" % (
+            i, records(datadir), r, h, d.get("mbps", 0), u.get("mbps", 0), ok, att,
+            j.get("statuses") or "-"), flush=True)
+    hwm = status_kib(srv.pid, "VmHWM") / 1024
+    peak = max(hwm, sampled)
+    print()
+    print("peak %.1f MB (VmHWM %.1f, highest VmRSS sampled %.1f): %s (target <= 64 MB)" % (
+        peak, hwm, sampled, "PASS" if peak <= 64 else "FAIL"))
+    if len(rss) >= 4:
+        drift = max(abs(x - rss[2]) for x in rss[3:])
+        print("VmRSS after runs 4..%d vs after run 3: max drift %.1f MB: %s (target +-4 MB)" %
+              (len(rss), drift, "PASS" if drift <= 4 else "FAIL"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("build", nargs="?", default="build-bench")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--memory", action="store_true", help="the probe-churn memory mode")
+    ap.add_argument("--runs", type=int, default=5, help="memory mode: back-to-back runs")
+    ap.add_argument("--server-flag", action="append", default=[])
+    a = ap.parse_args()
+    build = a.build if os.path.isabs(a.build) else os.path.join(nb.SRC, a.build)
+    server_bin = os.path.join(build, "netpulse-server")
+    if not os.path.exists(server_bin):
+        sys.exit("rpm_go_bench: %s missing; build first (see bench/README.md)" % server_bin)
+    exe = build_go(build)
+    tmp = tempfile.mkdtemp(prefix="netpulse-rpm-go-bench-")
+    datadir = os.path.join(tmp, "data")
+    ws, wss = nb.free_port(), nb.free_port()
+    log = open(os.path.join(tmp, "server.log"), "w")
+    srv = subprocess.Popen([server_bin, "--http-addr", "127.0.0.1:%d" % ws,
+                            "--https-addr", "127.0.0.1:%d" % wss, "--tls-self-signed",
+                            "--datadir", datadir, "--health-addr", "", "--prometheus-addr", "",
+                            "--log-level", "warn"] + a.server_flag, stdout=log, stderr=log)
+    try:
+        nb.wait_listening(ws, srv)
+        nb.wait_listening(wss, srv)
+        mach = nb.machine()
+        print("netpulse rpm_go_bench  %s  %s" % (
+            time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            " ".join("%s=%s" % (k, mach[k]) for k in ("nproc", "kernel", "cpu") if k in mach)))
+        if a.memory:
+            memory(exe, srv, datadir, wss, a.runs, a.duration)
+            return 0
+        driver = nb.build_driver(build)
+        m = nb.Measure(srv.pid)
+        cases = [
+            ("ndt7 wss download", lambda: nb.run_ndt7(m, driver, wss, "wss", "download")),
+            ("go h2 download", lambda: run_go(m, exe, wss, "download", a.duration)),
+            ("go h2 download noprobe",
+             lambda: run_go(m, exe, wss, "download", a.duration, False)),
+            ("ndt7 wss upload", lambda: nb.run_ndt7(m, driver, wss, "wss", "upload")),
+            ("go h2 upload", lambda: run_go(m, exe, wss, "upload", a.duration)),
+            ("go h2 upload noprobe", lambda: run_go(m, exe, wss, "upload", a.duration, False)),
+        ]
+        res = {name: [] for name, _ in cases}
+        for rep in range(a.reps):
+            for name, fn in cases:  # interleaved: drift hits every case alike
+                r = fn()
+                res[name].append(r)
+                nb.log("rep %d %-24s %s" % (rep + 1, name, "%.2f Gbit/s %.3f s/GB" % (
+                    r["gbps"], nb.per_gb(r)) if r.get("ok") else "FAILED " + str(r.get("error"))))
+    finally:
+        srv.terminate()
+        srv.wait()
+    print("reps=%d, go client: 4 connections, %d s per case, probes every 10 ms "
+          "(noprobe: load only)" % (a.reps, a.duration))
+    print("%-24s %8s %8s %12s" % ("case", "Gbit/s", "GB", "server s/GB"))
+    med = {}
+    for name, rs in res.items():
+        ok = [r for r in rs if r.get("ok")]
+        med[name] = nb.median([nb.per_gb(r) for r in ok]) if ok else None
+        print("%-24s %8s %8s %12s" % (
+            name, nb.fmt(nb.median([r["gbps"] for r in ok]) if ok else None, ".2f"),
+            nb.fmt(nb.median([r["bytes"] / 1e9 for r in ok]) if ok else None, ".2f"),
+            nb.fmt(med[name], ".3f")))
+    print()
+    for d in ("download", "upload"):
+        base = med.get("ndt7 wss " + d)
+        for sfx, target in (("", True), (" noprobe", False)):
+            name = "go h2 " + d + sfx
+            if base and med.get(name):
+                r = med[name] / base
+                print("%-24s CPU/GB vs ndt7 wss %-8s %.2fx%s" % (
+                    name, d, r, (" (target <= 1.2): " + ("PASS" if r <= 1.2 else "FAIL"))
+                    if target else ""))
+            else:
+                print("%-24s vs ndt7 wss %s: no figure" % (name, d))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,6 +14,9 @@
 
 #include "net/conn.h"
 
+/* The read buffer starts at NP_CONN_RBUF_MIN and grows to NP_CONN_RBUF_CAP
+ * the first time a read fills it (conn.c, rbuf_grow). */
+#define NP_CONN_RBUF_MIN (4 * 1024)
 #define NP_CONN_RBUF_CAP (64 * 1024)
 
 /* Result of a transport operation: NP_IO_DONE (progress made; for read, 0
@@ -73,6 +76,7 @@ struct np_conn {
   void *ud;
   /* read side */
   uint8_t *rbuf;
+  size_t rcap; /* NP_CONN_RBUF_MIN or NP_CONN_RBUF_CAP */
   size_t rlen;
   uint64_t skip;
   size_t read_hint; /* the next read after a skip reads at most this */

@@ -234,6 +234,7 @@ static void on_tick(uv_timer_t *h) {
   np_prom_set(s->m.tx_rate, st.tx_rate_bps / 8);
   np_prom_set(s->m.window_bytes, (double)st.window_bytes);
   np_prom_set(s->m.spool_bytes, (double)s->spool_bytes);
+  np_server_trim_tick(s);
 }
 
 /* ---- spool scan --------------------------------------------------------- */

@@ -165,6 +165,8 @@ typedef struct np_server {
   np_static_site web; /* the test page (with web_on) */
   int web_on;
   int exit_code;
+
+  int trim_due; /* tests ran since the heap was last trimmed (trim.c) */
 } np_server;
 
 /* Accept callbacks for the listeners (front.c). */
@@ -219,6 +221,9 @@ int np_server_admission_setup(np_server *s);
 /* Starts the 100 ms tick and the spool scans (after the spool exists). */
 void np_server_admission_start(np_server *s);
 void np_server_set_lame_duck(np_server *s);
+/* From the 100 ms tick: when the server has gone idle after serving
+ * tests, returns the heap's free pages to the system (trim.c). */
+void np_server_trim_tick(np_server *s);
 int np_server_reload_keys(np_server *s, char *err, size_t errcap);
 
 /* Metrics (metrics.c). */

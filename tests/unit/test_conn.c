@@ -1,7 +1,8 @@
 /* Unit tests for net/conn over real sockets: partial writes, gathered
  * writes and their completion callbacks, the queue's memory cap, close
  * ordering (write callbacks before on_close, graceful close with a queue),
- * kernel-side skip with a read hint, and the same writes over TLS. */
+ * kernel-side skip with a read hint, the read buffer's growth, and the
+ * same writes over TLS. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -333,6 +334,39 @@ static void read_hint_survives_would_block(void **state) {
   skip_then_hint(1);
 }
 
+/* An owner that takes a message only whole, larger than the read buffer a
+ * connection starts with (4 KiB), still gets it: the buffer grows when a
+ * read fills it. */
+#define WHOLE 20000
+
+static size_t on_data_whole(np_conn *c, void *ud, uint8_t *data, size_t len) {
+  if (data && len < WHOLE) return 0;
+  return on_data(c, ud, data, len);
+}
+
+static void read_buffer_grows_for_a_whole_message(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  events e = {0};
+  int peer = -1;
+  np_conn *c = pair_conn(&loop, &e, &peer, 0);
+  static const np_conn_callbacks cbs = {.on_data = on_data_whole, .on_close = on_close};
+  np_conn_set_callbacks(c, &cbs, &e);
+  uint8_t *ref = pattern(WHOLE);
+  assert_int_equal(send(peer, ref, WHOLE, 0), WHOLE);
+  uint64_t deadline = uv_hrtime() + 10ull * 1000000000ull;
+  while (e.ngot < WHOLE && uv_hrtime() < deadline) (void)uv_run(&loop, UV_RUN_NOWAIT);
+  assert_int_equal(e.first_len, WHOLE);
+  assert_memory_equal(e.got, ref, WHOLE);
+  np_conn_abort(c, 0);
+  run_until(&loop, &e.closed);
+  close(peer);
+  free(ref);
+  free(e.got);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void tls_gathered_write_and_close_order(void **state) {
   (void)state;
   uv_loop_t loop;
@@ -399,6 +433,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(graceful_close_flushes_queue_then_fin, fx_setup, fx_teardown),
       cmocka_unit_test(skip_drops_bytes_and_hint_limits_next_read),
       cmocka_unit_test(read_hint_survives_would_block),
+      cmocka_unit_test(read_buffer_grows_for_a_whole_message),
       cmocka_unit_test(tls_gathered_write_and_close_order),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

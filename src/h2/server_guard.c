@@ -153,7 +153,7 @@ int np_h2_guard_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void
 const char *const np_h2_goaway_reasons[] = {
     /* decided here */
     "window_update_flood", "settings_flood", "ping_flood", "priority_flood", "empty_data_flood",
-    "other_frame_flood", "rst_flood", "stream_limit", "shutdown",
+    "other_frame_flood", "rst_flood", "stream_limit", "shutdown", "idle",
     /* nghttp2 refused the peer's bytes (np_h2_conn_recv) */
     "ack_flood", "header_list", "bad_preface",
     /* GOAWAYs nghttp2 made itself, by error code */

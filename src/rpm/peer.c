@@ -453,7 +453,7 @@ void np_rpm_peer_closed(np_rpm_peer *p, int status, int server_closed, const cha
     /* A GOAWAY says more than how the socket ended, unless it is the
      * measurement's own ending (server-closed says that). */
     char buf[sizeof m->rec.conns[0].end_reason];
-    if (goaway && strcmp(goaway, "shutdown") != 0) {
+    if (goaway && strcmp(goaway, "shutdown") != 0 && strcmp(goaway, "idle") != 0) {
       (void)snprintf(buf, sizeof buf, "goaway:%s", goaway);
       why = buf;
     }

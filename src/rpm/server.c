@@ -380,7 +380,12 @@ static void on_tick(uv_timer_t *t) {
   }
   /* After the allowance's GOAWAY the connection has nothing to carry. */
   if (!end && !(s->budget_out && s->streams == NULL)) return;
-  (void)np_h2_conn_shutdown(s->h2);
+  /* An idle probe connection is closed on a schedule of ours, not at the
+   * measurement's end: operators see the two apart in the GOAWAY metric. */
+  if (s->p.idle_out)
+    (void)np_h2_conn_goaway(s->h2, "idle", "idle probe connection");
+  else
+    (void)np_h2_conn_shutdown(s->h2);
   flush(s);
   if (!s->closing) {
     s->closing = 1;

@@ -134,10 +134,11 @@ static void host_closed(void *ud) { np_server_conns_changed(ud, 1); }
 
 /* One line per GOAWAY: a warning for floods and protocol errors, news for
  * the limits a client meets in the normal course, and the measurement's
- * own ending only when debugging (the "test finished" line tells it). */
+ * own ending and idle probe connections (up to 100 a second) only when
+ * debugging (the "test finished" line tells the first). */
 static void host_goaway(void *ud, const char *proto, const char *reason, const char *uuid,
                         uint64_t mid) {
-  int level = strcmp(reason, "shutdown") == 0 ? NP_LOG_DEBUG
+  int level = strcmp(reason, "shutdown") == 0 || strcmp(reason, "idle") == 0 ? NP_LOG_DEBUG
               : strcmp(reason, NP_RPM_GOAWAY_BUDGET) == 0 || strcmp(reason, "stream_limit") == 0
                   ? NP_LOG_INFO
                   : NP_LOG_WARN;

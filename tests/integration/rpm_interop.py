@@ -80,9 +80,10 @@ def check_peer(a, s, seconds):
     # Keys are "[after result: ]KIND CODE [debug]". The server closes idle
     # probe connections (the Go peer leaves them open, as goresponsiveness
     # does) and, once the summary is in, every idle connection, with GOAWAY
-    # NO_ERROR; any other GOAWAY is a cut-off.
+    # NO_ERROR (an idle probe's says so in its debug data); any other
+    # GOAWAY is a cut-off.
     goaways = {k: v for k, v in (s.get("goaways") or {}).items()
-               if not re.match(r"(after result: \w+|probe) NO_ERROR$", k)}
+               if not re.match(r"(after result: \w+ NO_ERROR|(after result: )?probe NO_ERROR( idle probe connection)?)$", k)}
     check(not goaways, name + ": GOAWAY seen: %r" % goaways)
     check(not s.get("statuses"), name + ": refused (status: count) %r" % s.get("statuses"))
     check(not s.get("errors"), name + ": errors %r" % s.get("errors"))

@@ -256,7 +256,8 @@ static void config_done(np_rpm_client *k, rpm_req *r, uint32_t error_code) {
       /* No answer at all: the server reset the stream or refused it in a
        * GOAWAY (streams above its last id close as REFUSED_STREAM). */
       (void)snprintf(text, sizeof text,
-                     "the server ended the config request without an answer (HTTP/2 %s)",
+                     "the server ended the config request without an answer (HTTP/2 %s, by "
+                     "GOAWAY or RST_STREAM)",
                      nghttp2_http2_strerror(error_code));
       finish(k, NP_E_REFUSED, text);
     } else {

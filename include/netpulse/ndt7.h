@@ -74,7 +74,20 @@ typedef struct {
   uint64_t elapsed_us;
   np_ndt7_measurement last; /* the final measurement */
   int retry_after_s;        /* > 0 when the server refused with Retry-After */
+  /* Server figures that cannot be true (NP_NDT7_IMPLAUSIBLE_* bits): the
+   * figure is still in the fields above, as the server gave it, and must
+   * not be shown as a measurement. */
+  unsigned implausible;
 } np_ndt7_result;
+
+/* A minimum RTT longer than the test has run (or than 60 s). */
+#define NP_NDT7_IMPLAUSIBLE_MIN_RTT 1u
+/* More bytes retransmitted than sent (over 100 %). */
+#define NP_NDT7_IMPLAUSIBLE_RETRANS 2u
+/* Upload: the server counts more received bytes than we sent. */
+#define NP_NDT7_IMPLAUSIBLE_THROUGHPUT 4u
+/* A loaded (smoothed) RTT sample over 60 s: left out of the mean. */
+#define NP_NDT7_IMPLAUSIBLE_RTT 8u
 
 typedef struct {
   /* Called for each client-side progress tick (about every 250 ms) and for

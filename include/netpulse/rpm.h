@@ -99,6 +99,11 @@ typedef struct {
   char error_text[256]; /* human-readable when error != 0 */
   int retry_after_s;    /* > 0 when the server refused with Retry-After */
   char protocol[4];     /* "h2" or "h2c" */
+  /* 1 when the server does not offer RPM at all (error set): the config
+   * URL is 404, TLS without h2, or the connection closed before any HTTP/2
+   * frame (a refused h2c preface). A server that answers HTTP/2 and then
+   * fails the test leaves this 0. */
+  int not_offered;
   char config_url[512];
   char server_host[256];
   char server_ip[64];

@@ -22,8 +22,9 @@ typedef struct {
   int selected; /* the user asked for this test */
   int ran;      /* r holds the engine's result */
   np_ndt7_result r;
-  char error[512]; /* plain-words failure ("" when it passed) */
-  char hint[256];  /* what the user can do about it ("" if nothing) */
+  char error[512];         /* plain-words failure ("" when it passed) */
+  char hint[256];          /* what the user can do about it ("" if nothing) */
+  unsigned dropped_events; /* JSON measurement events not written (rate, cap) */
 } np_cli_test;
 
 /* Everything the final summary shows. */
@@ -50,6 +51,9 @@ int np_cli_parse_flags(const char *prog, const np_flag *flags, size_t n, int arg
 /* -4/-6 into *ret_family (AF_UNSPEC with neither): 0, or the usage exit
  * status when both are given. */
 int np_cli_family(const char *prog, int ipv4, int ipv6, int *ret_family);
+
+/* 1 when host is a loopback address (127.0.0.0/8, ::1) or "localhost". */
+int np_cli_is_loopback(const char *host);
 
 /* 0 when ca_file is NULL or readable, else the usage exit status. */
 int np_cli_check_ca_file(const char *prog, const char *ca_file);
@@ -82,6 +86,10 @@ int np_cli_consent(int accepted);
  * hint keyed on the error code (cleartext port under wss, busy server with
  * Retry-After, untrusted certificate, refused connection). */
 void np_cli_describe_failure(np_cli_test *t, const char *scheme, int verify_tls);
+
+/* "the server reported figures that cannot be true: ..." for the
+ * NP_NDT7_IMPLAUSIBLE_* bits, into out. */
+void np_cli_implausible_text(unsigned bits, char *out, size_t cap);
 
 /* Failed tests among the selected ones (a selected test that never ran
  * counts as failed). */
@@ -124,7 +132,7 @@ int np_cli_rpm_main(int argc, char **argv);
  * line; with json and ret_json, the object is returned instead, for the
  * caller to print). Returns 0 (result), 1 (failed) or 130 (interrupted). */
 int np_cli_rpm_run(uv_loop_t *loop, const np_rpm_options *o, int json, int verbose, int quiet,
-                   json_t **ret_json);
+                   int optional, json_t **ret_json);
 
 /* Fills o's parameters from the NETPULSE_RPM_* environment (defaults
  * otherwise), for the RPM part of a plain run. 0 or the usage exit status. */

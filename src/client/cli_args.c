@@ -1,8 +1,11 @@
 /* netpulse CLI: what `netpulse` and `netpulse rpm` share in reading their
  * command lines (flag parsing, usage errors, the address family and CA
  * file checks), so both say the same thing the same way. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -45,4 +48,12 @@ int np_cli_check_ca_file(const char *prog, const char *ca_file) {
   if (ca_file && access(ca_file, R_OK) != 0)
     return np_cli_usage_error(prog, "cannot read --ca-file \"%s\"", ca_file);
   return 0;
+}
+
+int np_cli_is_loopback(const char *host) {
+  struct in_addr a4;
+  struct in6_addr a6;
+  if (strcasecmp(host, "localhost") == 0) return 1;
+  if (inet_pton(AF_INET, host, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+  return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }

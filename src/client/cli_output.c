@@ -25,6 +25,13 @@ static json_t *value_unit(double v, const char *unit) {
   return json_pack("{s:o,s:s}", "Value", num(v), "Unit", unit);
 }
 
+/* A figure the server made up: no Value a reader could take as measured,
+ * the server's number under "Reported", and "Credible": false. */
+static json_t *figure(double v, const char *unit, int credible) {
+  if (credible) return value_unit(v, unit);
+  return json_pack("{s:n,s:s,s:o,s:b}", "Value", "Unit", unit, "Reported", num(v), "Credible", 0);
+}
+
 void np_cli_describe_failure(np_cli_test *t, const char *scheme, int verify_tls) {
   const np_ndt7_result *r = &t->r;
   int e = r->error;
@@ -67,6 +74,31 @@ void np_cli_describe_failure(np_cli_test *t, const char *scheme, int verify_tls)
     hint = "the server does not speak ndt7 on this URL";
   }
   if (hint) (void)snprintf(t->hint, sizeof t->hint, "%s", hint);
+}
+
+void np_cli_implausible_text(unsigned bits, char *out, size_t cap) {
+  static const struct {
+    unsigned bit;
+    const char *what;
+  } kWhat[] = {
+      {NP_NDT7_IMPLAUSIBLE_MIN_RTT, "a minimum RTT longer than the test ran"},
+      {NP_NDT7_IMPLAUSIBLE_RETRANS, "more bytes retransmitted than sent"},
+      {NP_NDT7_IMPLAUSIBLE_THROUGHPUT, "more bytes received than we sent"},
+      {NP_NDT7_IMPLAUSIBLE_RTT, "an RTT over 60 s"},
+  };
+  size_t len = 0;
+  int n = snprintf(out, cap, "the server reported figures that cannot be true (");
+  if (n < 0 || (size_t)n >= cap) return;
+  len = (size_t)n;
+  const char *sep = "";
+  for (size_t i = 0; i < sizeof kWhat / sizeof kWhat[0]; i++) {
+    if (!(bits & kWhat[i].bit)) continue;
+    n = snprintf(out + len, cap - len, "%s%s", sep, kWhat[i].what);
+    if (n < 0 || (size_t)n >= cap - len) return;
+    len += (size_t)n;
+    sep = "; ";
+  }
+  (void)snprintf(out + len, cap - len, "): its figures are not credible");
 }
 
 int np_cli_failed_count(const np_cli_summary *s) {
@@ -123,11 +155,16 @@ static json_t *subtest_json(const np_cli_test *t) {
   const np_ndt7_result *r = &t->r;
   json_t *o = json_object();
   (void)json_object_set_new(o, "UUID", json_string(r->uuid));
-  (void)json_object_set_new(o, "Throughput", value_unit(r->throughput_mbps, "Mbit/s"));
-  (void)json_object_set_new(o, "Latency", value_unit(r->min_rtt_ms, "ms"));
-  (void)json_object_set_new(o, "Retransmission", value_unit(r->retrans_pct, "%"));
+  unsigned bad = r->implausible;
+  (void)json_object_set_new(o, "Throughput", figure(r->throughput_mbps, "Mbit/s", 1));
+  (void)json_object_set_new(o, "Latency",
+                            figure(r->min_rtt_ms, "ms", !(bad & NP_NDT7_IMPLAUSIBLE_MIN_RTT)));
+  (void)json_object_set_new(o, "Retransmission",
+                            figure(r->retrans_pct, "%", !(bad & NP_NDT7_IMPLAUSIBLE_RETRANS)));
   /* netpulse additions (never renamed or removed, only added to). */
   (void)json_object_set_new(o, "LoadedLatency", value_unit(r->loaded_rtt_ms, "ms"));
+  if (t->dropped_events)
+    (void)json_object_set_new(o, "DroppedMeasurements", json_integer(t->dropped_events));
   (void)json_object_set_new(o, "ElapsedTime", value_unit((double)r->elapsed_us / 1e6, "s"));
   if (r->error != 0) (void)json_object_set_new(o, "Error", json_string(t->error));
   return o;
@@ -200,12 +237,18 @@ static void print_test(FILE *f, const np_cli_test *t, const char *title) {
   fprintf(f, "  %16s: %8.1f Mbit/s\n", "Throughput", fin(r->throughput_mbps));
   /* Sub-millisecond RTTs (LAN, loopback) keep three decimals. */
   double rtt = fin(r->min_rtt_ms), loaded = fin(r->loaded_rtt_ms);
-  fprintf(f, "  %16s: %8.*f ms\n", "Min RTT", rtt < 1 ? 3 : 1, rtt);
+  if (r->implausible & NP_NDT7_IMPLAUSIBLE_MIN_RTT)
+    fprintf(f, "  %16s: %8s (not credible)\n", "Min RTT", "n/a");
+  else
+    fprintf(f, "  %16s: %8.*f ms\n", "Min RTT", rtt < 1 ? 3 : 1, rtt);
   if (loaded > 0)
     fprintf(f, "  %16s: %8.*f ms\n", "Loaded RTT", loaded < 1 ? 3 : 1, loaded);
   else
     fprintf(f, "  %16s: %8s\n", "Loaded RTT", "n/a");
-  fprintf(f, "  %16s: %8.2f %%\n", "Retransmission", fin(r->retrans_pct));
+  if (r->implausible & NP_NDT7_IMPLAUSIBLE_RETRANS)
+    fprintf(f, "  %16s: %8s (not credible)\n", "Retransmission", "n/a");
+  else
+    fprintf(f, "  %16s: %8.2f %%\n", "Retransmission", fin(r->retrans_pct));
   fprintf(f, "  %16s: %s\n", "UUID", r->uuid[0] ? r->uuid : "(not reported)");
 }
 

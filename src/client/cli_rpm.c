@@ -78,7 +78,9 @@ static const np_flag kRpmFlags[] = {
      "include every probe's times in the JSON (\"Samples\")", "false", 0, 0, 0},
     {"quiet", 'q', NP_FLAG_BOOL, &g_r.quiet, NULL, "no live progress line", "false", 0, 0, 0},
     {"no-send-results", 0, NP_FLAG_BOOL, &g_r.no_send, NULL,
-     "do not send the summary to the server (POST /rpm/v1/result)", "false", 0, 0, 0},
+     "do not send the summary to the server (a POST to the config's result_url, only when it "
+     "names the same host and port)",
+     "false", 0, 0, 0},
     {"accept-data-policy", 0, NP_FLAG_BOOL, &g_r.accept, NULL,
      "accept netpulse's data policy without asking", "false", 0, 0, 0},
     {"rpm-timeout", 0, NP_FLAG_INT, &g_r.timeout_s, "SECONDS",
@@ -199,6 +201,10 @@ static const char *hint_for(const np_rpm_result *r, int verify) {
   if (r->error == NP_E_REFUSED) return "the server is busy or refused the test; try again later";
   if (r->error == -ECONNREFUSED || (r->error == -EBADF && !r->server_ip[0]))
     return "nothing accepts connections there; check the host and port";
+  if (r->not_offered)
+    return "this server does not offer the responsiveness test (no HTTP/2 RPM config there)";
+  if (r->error == NP_E_PROTO && strstr(r->error_text, "broke HTTP/2"))
+    return "the server's HTTP/2 is broken or hostile; test against another server";
   if (r->error == NP_E_PROTO)
     return "the server does not speak HTTP/2 responsiveness there (is it a netpulse server "
            "with RPM enabled?)";
@@ -209,8 +215,11 @@ static const char *hint_for(const np_rpm_result *r, int verify) {
   return NULL;
 }
 
+/* The start of the engine's text for a config URL that is 404. */
+static const char kNotOffered[] = "the server does not offer RPM: ";
+
 int np_cli_rpm_run(uv_loop_t *loop, const np_rpm_options *o, int json, int verbose, int quiet,
-                   json_t **ret_json) {
+                   int optional, json_t **ret_json) {
   rpm_app a;
   memset(&a, 0, sizeof a);
   a.loop = loop;
@@ -250,6 +259,20 @@ int np_cli_rpm_run(uv_loop_t *loop, const np_rpm_options *o, int json, int verbo
     }
   }
   const char *hint = r->error ? hint_for(r, o->verify_tls) : NULL;
+  /* After ndt7, a server without RPM (every M-Lab ndt-server today) is not
+   * a failed part: one line says so. Only a server that offers RPM and
+   * then fails it counts. */
+  if (optional && r->not_offered && !a.interrupted) {
+    if (json && ret_json)
+      *ret_json = json_pack("{s:b,s:s}", "NotOffered", 1, "Note", r->error_text);
+    else if (!json)
+      fprintf(stdout, "  %16s: not offered by this server (%s)\n", "Responsiveness",
+              strncmp(r->error_text, kNotOffered, strlen(kNotOffered)) == 0
+                  ? r->error_text + strlen(kNotOffered)
+                  : r->error_text);
+    json_decref(a.samples);
+    return 0;
+  }
   if (json) {
     json_t *j = np_cli_rpm_json(r, a.samples, failure, hint);
     if (ret_json) {
@@ -339,7 +362,7 @@ int np_cli_rpm_main(int argc, char **argv) {
   (void)signal(SIGPIPE, SIG_IGN);
   uv_loop_t *loop = uv_default_loop();
   int json = g_r.json || strcmp(g_r.format, "json") == 0;
-  rc = np_cli_rpm_run(loop, &o, json, g_r.verbose, g_r.quiet, NULL);
+  rc = np_cli_rpm_run(loop, &o, json, g_r.verbose, g_r.quiet, 0, NULL);
   (void)uv_loop_close(loop);
   return rc;
 }

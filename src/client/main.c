@@ -21,6 +21,17 @@
 #define PROG "netpulse"
 #define usage_error(...) np_cli_usage_error(PROG, __VA_ARGS__)
 
+/* Measurement events: an honest server sends one about every 250 ms and
+ * our own ticks come as often, so a test of at most --timeout (600 s)
+ * writes a few thousand at most. A server that sends them as fast as it
+ * can would otherwise fill stdout (hundreds of MB in seconds): each origin
+ * gets one event per MIN_EVENT_GAP_MS and a test MAX_EVENTS in all; the
+ * summary counts what was dropped. */
+#define MIN_EVENT_GAP_MS 200
+#define MAX_EVENTS 1000
+/* A Locate candidate is replaced by the next only with this much left. */
+#define MIN_ATTEMPT_MS 1000
+
 typedef struct {
   const char *server;
   const char *scheme;
@@ -58,11 +69,14 @@ static const np_flag kFlags[] = {
     {"accept-data-policy", 0, NP_FLAG_BOOL, &g_f.accept, NULL,
      "accept netpulse's data policy (summary above) without asking", "false", 0, 0, 0},
     {"locate-url", 0, NP_FLAG_STRING, &g_f.locate_url, "URL",
-     "M-Lab Locate v2 URL used without --server (http:// only for local tests)",
+     "M-Lab Locate v2 URL used without --server (http:// only to a loopback address: "
+     "Locate's answer picks the server and carries its access tokens)",
      NP_LOCATE_DEFAULT_URL, 0, 0, 0},
     {"client-name", 0, NP_FLAG_STRING, &g_f.client_name, "NAME",
      "client_name sent with the test (metadata)", "netpulse", 0, 0, 0},
-    {"timeout", 0, NP_FLAG_INT, &g_f.timeout_s, "SECONDS", "give up on one test after this long",
+    {"timeout", 0, NP_FLAG_INT, &g_f.timeout_s, "SECONDS",
+     "give up on one test (download or upload) after this long, all the servers Locate "
+     "offered included: the next one is tried only while time is left",
      "30", 5, 600, 0},
     {"no-rpm", 0, NP_FLAG_BOOL, &g_f.no_rpm, NULL,
      "skip the responsiveness (RPM) test that follows ndt7 (see netpulse rpm --help)", "false", 0,
@@ -128,6 +142,9 @@ typedef struct {
   unsigned done_mask, started_mask, connected_mask;
   uint64_t last_client_us, last_server_us;
   double last_server_mbps;
+  uint64_t test_t0_ms[2];         /* uv_now when a test's first attempt began */
+  uint64_t last_event_ms[2];      /* per origin (client, server): JSON rate limit */
+  unsigned events[2], dropped[2]; /* per test: measurement events written, dropped */
   uv_timer_t next;
   uv_signal_t sigint, sigterm;
   int interrupted, closing;
@@ -184,16 +201,26 @@ static void on_measurement(void *ud, const np_ndt7_measurement *m) {
     if (!a->quiet)
       emit(a, np_cli_event_json("connected", (np_ndt7_direction)d, a->sum.server_fqdn, NULL));
   }
+  int fresh = 0;
   if (m->has_server) {
     a->last_server_mbps = m->server_mbps;
     if (m->server_elapsed_us != a->last_server_us) {
       a->last_server_us = m->server_elapsed_us;
-      if (!a->quiet) emit(a, np_cli_measurement_json(m));
+      fresh = 1;
     }
   } else if (m->elapsed_us != a->last_client_us) {
     a->last_client_us = m->elapsed_us;
-    if (!a->quiet) emit(a, np_cli_measurement_json(m));
+    fresh = 1;
   }
+  if (!fresh || a->quiet) return;
+  uint64_t now = uv_now(a->loop), *last = &a->last_event_ms[m->has_server ? 1 : 0];
+  if ((*last && now - *last < MIN_EVENT_GAP_MS) || a->events[d] >= MAX_EVENTS) {
+    a->dropped[d]++;
+    return;
+  }
+  *last = now;
+  a->events[d]++;
+  emit(a, np_cli_measurement_json(m));
   if (a->progress) {
     /* Upload: the server's count of what arrived, once it has sent one. */
     double mbps = m->client_mbps;
@@ -205,6 +232,11 @@ static void on_measurement(void *ud, const np_ndt7_measurement *m) {
   }
 }
 
+static uint64_t time_left(app *a, int d) {
+  uint64_t used = uv_now(a->loop) - a->test_t0_ms[d];
+  return used >= a->timeout_ms ? 0 : a->timeout_ms - used;
+}
+
 static void on_done(void *ud, const np_ndt7_result *r) {
   app *a = ud;
   int d = a->cur;
@@ -212,8 +244,11 @@ static void on_done(void *ud, const np_ndt7_result *r) {
   if (a->starting) a->done_in_start = 1;
   if (a->progress) np_cli_progress_draw(stderr, NULL);
   /* With Locate, a server we could not even reach is replaced by the next. */
+  /* The next one gets what is left of --timeout, so a list of servers
+   * that accept and never answer costs one timeout, not one each. */
   int unreached = r->error != 0 && r->error != NP_E_BADARG && r->error != -ECANCELED &&
-                  r->app_bytes == 0 && !r->uuid[0];
+                  r->error != NP_E_TIMEOUT && r->app_bytes == 0 && !r->uuid[0] &&
+                  time_left(a, d) >= MIN_ATTEMPT_MS;
   size_t alt = a->list ? next_server(a, a->srv + 1, d) : (size_t)-1;
   if (unreached && !a->interrupted && alt != (size_t)-1) {
     static np_cli_test scratch;
@@ -228,7 +263,21 @@ static void on_done(void *ud, const np_ndt7_result *r) {
   np_cli_test *t = &a->sum.test[d];
   t->ran = 1;
   t->r = *r;
-  if (r->error != 0) {
+  t->dropped_events = a->dropped[d];
+  if (a->dropped[d] && a->json)
+    fprintf(stderr,
+            PROG ": %u measurement events from the %s test not written (at most one per %d ms "
+                 "per origin, %d per test)\n",
+            a->dropped[d], d == NP_NDT7_UPLOAD ? "upload" : "download", MIN_EVENT_GAP_MS,
+            MAX_EVENTS);
+  if (r->error == 0 && r->implausible) {
+    /* The server's own figures cannot be true: its data is not credible. */
+    t->r.error = NP_E_PROTO;
+    np_cli_implausible_text(r->implausible, t->error, sizeof t->error);
+    (void)snprintf(t->hint, sizeof t->hint, "%s",
+                   "the server's measurements are broken or forged; test against another server");
+    emit(a, np_cli_event_json("error", (np_ndt7_direction)d, NULL, t->error));
+  } else if (r->error != 0) {
     if (r->error == -ECANCELED) (void)snprintf(t->error, sizeof t->error, "interrupted");
     np_cli_describe_failure(t, a->scheme, a->verify);
     emit(a, np_cli_event_json("error", (np_ndt7_direction)d, NULL, t->error));
@@ -242,6 +291,8 @@ static void start_test(app *a, int d) {
   np_cli_test *t = &a->sum.test[d];
   if (!(a->started_mask & (1u << d))) {
     a->started_mask |= 1u << d;
+    uv_update_time(a->loop);
+    a->test_t0_ms[d] = uv_now(a->loop);
     if (!a->quiet) emit(a, np_cli_event_json("starting", (np_ndt7_direction)d, NULL, NULL));
   }
   np_ndt7_options o = {
@@ -253,6 +304,7 @@ static void start_test(app *a, int d) {
       .nmetadata = sizeof a->meta / sizeof a->meta[0],
       .timeout_ms = a->timeout_ms,
   };
+  if (a->list) o.timeout_ms = time_left(a, d) ? time_left(a, d) : 1;
   if (a->list) {
     size_t i = next_server(a, a->srv, d);
     if (i == (size_t)-1) {
@@ -277,6 +329,7 @@ static void start_test(app *a, int d) {
   a->cur = d;
   a->last_client_us = a->last_server_us = 0;
   a->last_server_mbps = 0;
+  a->last_event_ms[0] = a->last_event_ms[1] = 0;
   a->starting = 1;
   a->done_in_start = 0;
   np_ndt7_client *k = NULL;
@@ -422,6 +475,12 @@ static int configure(app *a) {
         (strcmp(u.scheme, "http") != 0 && strcmp(u.scheme, "https") != 0))
       return usage_error("invalid --locate-url \"%s\": want an http:// or https:// URL",
                          g_f.locate_url);
+    /* Locate's answer names the server and carries its access tokens: in
+     * cleartext anyone on the path could send the test elsewhere. */
+    if (strcmp(u.scheme, "http") == 0 && !np_cli_is_loopback(u.host))
+      return usage_error("--locate-url \"%s\": http:// only to a loopback address "
+                         "(127.0.0.0/8, ::1, localhost); use https://",
+                         g_f.locate_url);
   }
   a->json = strcmp(g_f.format, "json") == 0;
   a->quiet = g_f.quiet;
@@ -473,7 +532,7 @@ static int run_rpm(app *a, json_t **ret_json) {
   o.ca_file = g_f.ca_file;
   o.family = a->family;
   if (!a->json) fputc('\n', stdout);
-  return np_cli_rpm_run(a->loop, &o, a->json, 0, a->quiet, ret_json);
+  return np_cli_rpm_run(a->loop, &o, a->json, 0, a->quiet, 1, ret_json);
 }
 
 int main(int argc, char **argv) {

@@ -206,6 +206,21 @@ else()
   np_missing_tool("python3 missing: netpulse CLI Locate test")
 endif()
 
+# cli_hostile.py: the client against hostile stdlib servers on loopback
+# (issue 17): Locate candidates that never answer cost one --timeout, a
+# measurement flood leaves stdout bounded, impossible figures are marked not
+# credible, a server without RPM (404, HTTP/1.1 400 to the h2c preface) is
+# one line and exit 0, GOAWAY/RST/flood on the config request are named,
+# http:// Locate only to loopback.
+if(Python3_Interpreter_FOUND)
+  add_test(NAME integration.cli_hostile
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/cli_hostile.py
+                   --client $<TARGET_FILE:netpulse-cli>)
+  set_tests_properties(integration.cli_hostile PROPERTIES LABELS integration TIMEOUT 180)
+else()
+  np_missing_tool("python3 missing: netpulse CLI hostile-server test")
+endif()
+
 # --- privacy (issue 9): the data holds exactly what the policy promises ----
 # privacy_test.py: hostile metadata and measurement members over ws and wss
 # (none stored, drop metrics moved), and 200 maximal client measurements

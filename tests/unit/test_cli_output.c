@@ -303,12 +303,54 @@ static void progress_and_human(void **state) {
   assert_null(strstr(buf, "40.5")); /* a refused upload shows no figures */
 }
 
+/* Figures the server made up are never shown as measured (issue 17). */
+static void implausible_figures(void **state) {
+  (void)state;
+  np_cli_summary *s = good_summary();
+  np_cli_test *t = &s->test[NP_NDT7_DOWNLOAD];
+  t->r.min_rtt_ms = 9223372036854776.0;
+  t->r.retrans_pct = 922337203685477580800.0;
+  t->r.implausible = NP_NDT7_IMPLAUSIBLE_MIN_RTT | NP_NDT7_IMPLAUSIBLE_RETRANS;
+  t->r.error = NP_E_PROTO;
+  np_cli_implausible_text(t->r.implausible, t->error, sizeof t->error);
+  assert_non_null(strstr(t->error, "a minimum RTT longer than the test ran; more bytes "
+                                   "retransmitted than sent): its figures are not credible"));
+  t->dropped_events = 12;
+  json_t *j = np_cli_summary_json(s);
+  json_t *d = json_object_get(j, "Download");
+  json_t *lat = json_object_get(d, "Latency");
+  assert_true(json_is_null(json_object_get(lat, "Value")));
+  assert_true(json_is_false(json_object_get(lat, "Credible")));
+  assert_true(json_real_value(json_object_get(lat, "Reported")) > 1e15);
+  assert_true(json_is_false(json_object_get(json_object_get(d, "Retransmission"), "Credible")));
+  assert_null(json_object_get(json_object_get(d, "Throughput"), "Credible"));
+  assert_int_equal(json_integer_value(json_object_get(d, "DroppedMeasurements")), 12);
+  assert_null(json_object_get(json_object_get(j, "Upload"), "DroppedMeasurements"));
+  json_decref(j);
+  assert_int_equal(np_cli_failed_count(s), 1);
+
+  char buf[4096] = "";
+  FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+  assert_non_null(f);
+  np_cli_print_human(f, s);
+  fclose(f);
+  assert_non_null(strstr(buf, "Min RTT:      n/a (not credible)"));
+  assert_non_null(strstr(buf, "Retransmission:      n/a (not credible)"));
+  assert_null(strstr(buf, "9223372036854776"));
+  assert_null(strstr(buf, "922337203685477580800"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(summary_shape),  cmocka_unit_test(summary_failures),
-      cmocka_unit_test(no_nan_in_json), cmocka_unit_test(events),
-      cmocka_unit_test(measurements),   cmocka_unit_test(failure_hints),
-      cmocka_unit_test(consent),        cmocka_unit_test(progress_and_human),
+      cmocka_unit_test(summary_shape),
+      cmocka_unit_test(summary_failures),
+      cmocka_unit_test(no_nan_in_json),
+      cmocka_unit_test(events),
+      cmocka_unit_test(measurements),
+      cmocka_unit_test(failure_hints),
+      cmocka_unit_test(consent),
+      cmocka_unit_test(progress_and_human),
+      cmocka_unit_test(implausible_figures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

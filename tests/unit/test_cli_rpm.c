@@ -183,12 +183,25 @@ static void test_human_and_progress(void **state) {
   assert_non_null(strstr(line, "idle latency probes: 7"));
 }
 
+/* --locate-url http:// is for loopback test services only. */
+static void test_loopback(void **state) {
+  (void)state;
+  assert_true(np_cli_is_loopback("127.0.0.1"));
+  assert_true(np_cli_is_loopback("127.255.0.9"));
+  assert_true(np_cli_is_loopback("::1"));
+  assert_true(np_cli_is_loopback("LocalHost"));
+  assert_false(np_cli_is_loopback("128.0.0.1"));
+  assert_false(np_cli_is_loopback("::ffff:127.0.0.1"));
+  assert_false(np_cli_is_loopback("locate.measurementlab.net"));
+  assert_false(np_cli_is_loopback("localhost.example"));
+  assert_false(np_cli_is_loopback(""));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_durations),
-      cmocka_unit_test(test_summary_fits_allow_list),
-      cmocka_unit_test(test_cli_json),
-      cmocka_unit_test(test_human_and_progress),
+      cmocka_unit_test(test_durations), cmocka_unit_test(test_summary_fits_allow_list),
+      cmocka_unit_test(test_cli_json),  cmocka_unit_test(test_human_and_progress),
+      cmocka_unit_test(test_loopback),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -76,6 +76,30 @@ const char *np_ndt7_strerror(int err) { return np_strerror(err); }
 
 static void release(np_ndt7_client *k);
 
+/* Physical bounds on what the server reports: its figures are printed to
+ * the user and kept by M-Lab, so one that cannot be true is flagged rather
+ * than shown as a measurement. */
+#define MAX_RTT_US (60ull * 1000 * 1000)
+#define HEADROOM_BYTES (1ull << 20) /* upgrade request, frame headers, pings */
+
+static unsigned implausible_figures(const np_ndt7_client *k, const np_ndt7_measurement *m,
+                                    uint64_t elapsed_us) {
+  if (!m->has_server) return 0;
+  unsigned bad = 0;
+  /* The connection existed for the test plus its handshakes, so no round
+   * trip on it can have taken longer; a second covers the handshakes. */
+  uint64_t lived_us = elapsed_us + 1000000;
+  if (m->server_min_rtt_us > MAX_RTT_US || m->server_min_rtt_us > lived_us)
+    bad |= NP_NDT7_IMPLAUSIBLE_MIN_RTT;
+  if (m->server_bytes_retrans > m->server_bytes_sent) bad |= NP_NDT7_IMPLAUSIBLE_RETRANS;
+  if (k->dir == NP_NDT7_UPLOAD) {
+    uint64_t sent = k->written;
+    if (m->server_bytes_received > sent + sent / 64 + HEADROOM_BYTES)
+      bad |= NP_NDT7_IMPLAUSIBLE_THROUGHPUT;
+  }
+  return bad;
+}
+
 static void finish(np_ndt7_client *k, int err, const char *text) {
   if (k->done) return;
   k->done = 1;
@@ -93,9 +117,11 @@ static void finish(np_ndt7_client *k, int err, const char *text) {
   }
   r->elapsed_us = k->t0 ? (now - k->t0) / NP_NS_PER_US : 0;
   const np_ndt7_measurement *m = &r->last;
+  r->implausible |= implausible_figures(k, m, r->elapsed_us);
   if (k->dir == NP_NDT7_DOWNLOAD) {
     r->throughput_mbps = r->elapsed_us ? 8.0 * (double)k->app_bytes / (double)r->elapsed_us : 0;
-  } else if (m->has_server && m->server_elapsed_us) {
+  } else if (m->has_server && m->server_elapsed_us &&
+             !(r->implausible & NP_NDT7_IMPLAUSIBLE_THROUGHPUT)) {
     /* As ndt7-client-go: the server's count of what really arrived. */
     r->throughput_mbps = 8.0 * (double)m->server_bytes_received / (double)m->server_elapsed_us;
   } else {
@@ -192,7 +218,9 @@ static void on_server_measurement(np_ndt7_client *k, np_slice text) {
     m->server_rttvar_us = r.rttvar_us;
     uint64_t b = k->dir == NP_NDT7_DOWNLOAD ? r.bytes_acked : r.bytes_received;
     m->server_mbps = r.tcp_elapsed_us > 0 ? 8.0 * (double)b / (double)r.tcp_elapsed_us : 0;
-    if (r.rtt_us) {
+    if (r.rtt_us > MAX_RTT_US) {
+      k->res.implausible |= NP_NDT7_IMPLAUSIBLE_RTT;
+    } else if (r.rtt_us) {
       k->rtt_sum_ms += (double)r.rtt_us / 1000.0;
       k->rtt_n++;
     }

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <nghttp2/nghttp2.h>
+
 #include "client/lib/setup.h"
 #include "core/clock.h"
 #include "core/error.h"
@@ -169,9 +171,24 @@ static void ev_closed(rpm_link *l, void *ud, int status) {
     if (!k->done && k->phase == PH_CONFIG) {
       char text[256];
       int e = status < 0 ? status : NP_E_CLOSED;
+      /* Who ended it, in words: we did (our HTTP/2 session rejected what
+       * the server sent: a flood or broken frames); the server did with a
+       * GOAWAY; or it connected and closed with neither, i.e. it did not
+       * take the HTTP/2 preface (an HTTP/1.1-only server answers 400 and
+       * hangs up, and the status is then whatever the socket said). */
+      int ours = l->rejected && !l->http1;
+      int no_h2 = (e == NP_E_PROTO && !l->ready) || l->http1 ||
+                  (l->ready && !l->goaway && !ours && e != NP_E_TIMEOUT && e != -ECANCELED);
+      if (no_h2) k->res.not_offered = 1;
+      const char *why = no_h2  ? "the server does not speak HTTP/2 there (it does not offer RPM)"
+                        : ours ? "the server broke HTTP/2 (what it sent was rejected), so we "
+                                 "closed the connection"
+                        : l->goaway
+                            ? "the server closed the HTTP/2 session (GOAWAY) before answering"
+                            : np_strerror(e);
       (void)snprintf(text, sizeof text, "cannot fetch the config from %.120s: %s", k->authority,
-                     e == NP_E_PROTO ? "the server does not offer HTTP/2" : np_strerror(e));
-      finish(k, e, text);
+                     why);
+      finish(k, no_h2 || ours ? NP_E_PROTO : l->goaway ? NP_E_REFUSED : e, text);
     }
   }
   /* A link of this phase: an aborted download link may close during the
@@ -229,6 +246,19 @@ static void config_done(np_rpm_client *k, rpm_req *r, uint32_t error_code) {
                        r->status, r->retry_after);
       else
         (void)snprintf(text, sizeof text, "server refused the test: HTTP %d", r->status);
+      finish(k, NP_E_REFUSED, text);
+    } else if (r->status == 404) {
+      k->res.not_offered = 1;
+      (void)snprintf(text, sizeof text, "the server does not offer RPM: HTTP 404 for %.120s",
+                     k->res.config_url);
+      finish(k, NP_E_PROTO, text);
+    } else if (r->status == 0) {
+      /* No answer at all: the server reset the stream or refused it in a
+       * GOAWAY (streams above its last id close as REFUSED_STREAM). */
+      (void)snprintf(text, sizeof text,
+                     "the server ended the config request without an answer (HTTP/2 %s, by "
+                     "GOAWAY or RST_STREAM)",
+                     nghttp2_http2_strerror(error_code));
       finish(k, NP_E_REFUSED, text);
     } else {
       (void)snprintf(text, sizeof text, "config request failed: HTTP %d", r->status);

@@ -72,7 +72,14 @@ static size_t on_data(np_conn *c, void *ud, uint8_t *data, size_t len) {
   rpm_link *l = ud;
   (void)c;
   if (!data || !l->h || l->closing) return len;
+  if (!l->got_data) {
+    /* An HTTP/1.x server answers our preface with a status line: that is
+     * "no HTTP/2 here", not a server that broke HTTP/2. */
+    l->got_data = 1;
+    l->http1 = len >= 5 && memcmp(data, "HTTP/", 5) == 0;
+  }
   if (np_h2c_recv(l->h, data, len) < 0) {
+    l->rejected = 1;
     rpm_link_abort(l);
     return len;
   }

@@ -37,6 +37,9 @@ struct rpm_link {
   int dir;  /* the owner's label: load direction */
   int ready;
   int closing;
+  int got_data;                   /* the server has sent bytes */
+  int http1;                      /* and the first began "HTTP/": an HTTP/1.x server's answer */
+  int rejected;                   /* our HTTP/2 session refused what the server sent (we closed) */
   uint64_t t_start, t_tcp, t_tls; /* monotonic ns: connect(), TCP done, TLS done */
   int tls_rtts;                   /* round trips of the TLS handshake (1 or 2) */
   uint64_t mark_bytes;            /* the owner's interval bookkeeping */

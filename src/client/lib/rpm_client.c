@@ -167,12 +167,24 @@ static void ev_closed(rpm_link *l, void *ud, int status) {
   if (l == k->config_link) {
     k->config_link = NULL;
     if (!k->done && k->phase == PH_CONFIG) {
-      char text[256];
+      char text[288];
       int e = status < 0 ? status : NP_E_CLOSED;
       (void)snprintf(text, sizeof text, "cannot fetch the config from %.120s: %s", k->authority,
-                     e == NP_E_PROTO ? "the server does not offer HTTP/2" : np_strerror(e));
+                     l->error[0]       ? l->error
+                     : e == NP_E_PROTO ? "the server does not offer HTTP/2"
+                                       : np_strerror(e));
       finish(k, e, text);
     }
+  }
+  /* A server that broke HTTP/2 on a load or probe connection broke the
+   * measurement: said now, not at the deadline. */
+  if (l->error[0] && !k->done && k->phase != PH_RESULT && k->phase != PH_CONFIG) {
+    char text[200];
+    (void)snprintf(text, sizeof text, "%s (on a %s connection)", l->error,
+                   l->role == ROLE_LOAD      ? "load"
+                   : l->role == ROLE_FOREIGN ? "probe"
+                                             : "result");
+    finish(k, NP_E_PROTO, text);
   }
   /* A link of this phase: an aborted download link may close during the
    * upload phase that followed. */

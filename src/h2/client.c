@@ -45,6 +45,7 @@ struct np_h2c {
   int local_goaway;    /* np_h2c_goaway was called: our own ending */
   size_t preface_seen; /* bytes of the server's first frame header checked */
   size_t block_bytes;  /* the header block being decoded, as RFC 9113 counts */
+  int invalid_type;    /* 1 + the type of the first invalid frame nghttp2 saw, or 0 */
   char error[112];     /* why the session failed, for a user; "" */
 };
 
@@ -114,6 +115,13 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
   return 0;
 }
 
+static const char *frame_name(uint8_t type) {
+  static const char *const names[] = {"DATA",          "HEADERS",      "PRIORITY", "RST_STREAM",
+                                      "SETTINGS",      "PUSH_PROMISE", "PING",     "GOAWAY",
+                                      "WINDOW_UPDATE", "CONTINUATION"};
+  return type < sizeof names / sizeof names[0] ? names[type] : "unknown";
+}
+
 /* A GOAWAY's debug data as text for a user: printable ASCII, cut to cap. */
 static size_t printable(char *out, size_t cap, const nghttp2_goaway *g) {
   size_t n = 0;
@@ -140,12 +148,22 @@ static int before_send(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   if (f->hd.type != NGHTTP2_GOAWAY || f->goaway.error_code == NGHTTP2_NO_ERROR) return 0;
   char why[64];
   size_t n = printable(why, sizeof why, &f->goaway);
-  /* "SETTINGS: invalid X" reads as "invalid X" after our own prefix. */
-  const char *colon = strstr(why, ": ");
+  /* "SETTINGS: invalid X" reads as "invalid X" (the setting names its
+   * frame); without text (a WINDOW_UPDATE overflow), the frame and code. */
+  const char *text = n > 10 && memcmp(why, "SETTINGS: ", 10) == 0 ? why + 10 : why;
+  if (!n && h->invalid_type)
+    (void)snprintf(why, sizeof why, "%s frame (%s)", frame_name(h->invalid_type - 1),
+                   nghttp2_http2_strerror(f->goaway.error_code));
   set_error(h, "the server broke HTTP/2",
-            colon ? colon + 2
-            : n   ? why
-                  : nghttp2_http2_strerror(f->goaway.error_code));
+            why[0] ? text : nghttp2_http2_strerror(f->goaway.error_code));
+  return 0;
+}
+
+static int on_invalid_frame(nghttp2_session *s, const nghttp2_frame *f, int lib_error, void *ud) {
+  (void)s;
+  (void)lib_error;
+  np_h2c *h = ud;
+  if (!h->invalid_type) h->invalid_type = f->hd.type + 1;
   return 0;
 }
 
@@ -265,6 +283,7 @@ int np_h2c_new(np_h2c **ret, const np_h2c_callbacks *cb, void *ud, np_slice payl
   nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
   nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
   nghttp2_session_callbacks_set_before_frame_send_callback(cbs, before_send);
+  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, on_invalid_frame);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);

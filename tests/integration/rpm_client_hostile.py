@@ -215,9 +215,9 @@ def run(a, name, srv, extra, limit_s, want_rc, want_text, cpu_max=1.0, timeout=6
 
 BROKEN = {
     "max_frame": "the server broke HTTP/2: invalid SETTINGS_MAX_FRAME_SIZE",
-    "window": "the server broke HTTP/2",
-    "overflow": "the server broke HTTP/2",
-    "push": "the server broke HTTP/2",
+    "window": "the server broke HTTP/2: too large SETTINGS_INITIAL_WINDOW_SIZE",
+    "overflow": "the server broke HTTP/2: WINDOW_UPDATE frame (FLOW_CONTROL_ERROR)",
+    "push": "the server broke HTTP/2: PUSH_PROMISE: push disabled",
     "http11": "the server does not speak HTTP/2",
 }
 

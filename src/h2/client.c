@@ -11,9 +11,10 @@
 
 #include "core/error.h"
 
-#define FRAME_DEFAULT 16384       /* RFC 9113 §6.5.2 initial/minimum frame size */
-#define FRAME_RECV_MAX (1u << 20) /* SETTINGS_MAX_FRAME_SIZE we advertise */
-#define FRAME_SEND_MAX (1u << 20) /* nghttp2 keeps a frame buffer this large */
+#define FRAME_DEFAULT 16384         /* RFC 9113 §6.5.2 initial/minimum frame size */
+#define FRAME_RECV_MAX (1u << 20)   /* SETTINGS_MAX_FRAME_SIZE we advertise */
+#define FRAME_SEND_MAX (1u << 20)   /* nghttp2 keeps a frame buffer this large */
+#define HEADER_LIST_MAX (16u << 10) /* SETTINGS_MAX_HEADER_LIST_SIZE we advertise */
 
 typedef struct cstream {
   struct cstream *prev, *next;
@@ -41,7 +42,18 @@ struct np_h2c {
   int goaway; /* the peer sent GOAWAY with goaway_code */
   uint32_t goaway_code;
   char goaway_why[64]; /* its debug data, printable ASCII only, cut */
+  int local_goaway;    /* np_h2c_goaway was called: our own ending */
+  size_t preface_seen; /* bytes of the server's first frame header checked */
+  size_t block_bytes;  /* the header block being decoded, as RFC 9113 counts */
+  int invalid_type;    /* 1 + the type of the first invalid frame nghttp2 saw, or 0 */
+  char error[112];     /* why the session failed, for a user; "" */
 };
+
+static void set_error(np_h2c *h, const char *why, const char *detail) {
+  if (h->error[0]) return; /* the first cause is the one to tell */
+  (void)snprintf(h->error, sizeof h->error, "%s%s%s", why, detail && *detail ? ": " : "",
+                 detail ? detail : "");
+}
 
 static void unlink_stream(np_h2c *h, cstream *st) {
   if (st->prev)
@@ -77,8 +89,17 @@ static int small_number(const uint8_t *v, size_t n) {
 
 static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
                      const uint8_t *value, size_t vlen, uint8_t flags, void *ud) {
-  (void)ud;
+  np_h2c *h = ud;
   (void)flags;
+  /* nghttp2 1.52 does not enforce the MAX_HEADER_LIST_SIZE we advertise:
+   * a block of indexed references to one 4 KB table entry decodes to
+   * gigabytes of fields. Counted as RFC 9113 §6.5.2 does; past it the
+   * server is hostile and the whole session goes. */
+  h->block_bytes += nlen + vlen + 32;
+  if (h->block_bytes > HEADER_LIST_MAX) {
+    set_error(h, "the server sent a response header block over 16 KiB", NULL);
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  }
   if (f->hd.type != NGHTTP2_HEADERS) return 0;
   cstream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
   if (st && nlen == 11 && memcmp(name, "retry-after", 11) == 0)
@@ -94,18 +115,65 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
   return 0;
 }
 
+static const char *frame_name(uint8_t type) {
+  static const char *const names[] = {"DATA",          "HEADERS",      "PRIORITY", "RST_STREAM",
+                                      "SETTINGS",      "PUSH_PROMISE", "PING",     "GOAWAY",
+                                      "WINDOW_UPDATE", "CONTINUATION"};
+  return type < sizeof names / sizeof names[0] ? names[type] : "unknown";
+}
+
+/* A GOAWAY's debug data as text for a user: printable ASCII, cut to cap. */
+static size_t printable(char *out, size_t cap, const nghttp2_goaway *g) {
+  size_t n = 0;
+  for (size_t i = 0; i < g->opaque_data_len && n + 1 < cap; i++) {
+    uint8_t ch = g->opaque_data[i];
+    out[n++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+  }
+  out[n] = '\0';
+  return n;
+}
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  (void)s;
+  (void)f;
+  ((np_h2c *)ud)->block_bytes = 0;
+  return 0;
+}
+
+/* nghttp2 answers a server's protocol error by queuing a GOAWAY that
+ * names it (its debug data): that text is the cause a user sees. */
+static int before_send(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  np_h2c *h = ud;
+  (void)s;
+  if (f->hd.type != NGHTTP2_GOAWAY || f->goaway.error_code == NGHTTP2_NO_ERROR) return 0;
+  char why[64];
+  size_t n = printable(why, sizeof why, &f->goaway);
+  /* "SETTINGS: invalid X" reads as "invalid X" (the setting names its
+   * frame); without text (a WINDOW_UPDATE overflow), the frame and code. */
+  const char *text = n > 10 && memcmp(why, "SETTINGS: ", 10) == 0 ? why + 10 : why;
+  if (!n && h->invalid_type)
+    (void)snprintf(why, sizeof why, "%s frame (%s)", frame_name(h->invalid_type - 1),
+                   nghttp2_http2_strerror(f->goaway.error_code));
+  set_error(h, "the server broke HTTP/2",
+            why[0] ? text : nghttp2_http2_strerror(f->goaway.error_code));
+  return 0;
+}
+
+static int on_invalid_frame(nghttp2_session *s, const nghttp2_frame *f, int lib_error, void *ud) {
+  (void)s;
+  (void)lib_error;
+  np_h2c *h = ud;
+  if (!h->invalid_type) h->invalid_type = f->hd.type + 1;
+  return 0;
+}
+
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   np_h2c *h = ud;
   if (f->hd.type == NGHTTP2_GOAWAY) {
     /* Untrusted text: kept short and printable, to be shown to a user. */
     h->goaway = 1;
     h->goaway_code = f->goaway.error_code;
-    size_t n = 0;
-    for (size_t i = 0; i < f->goaway.opaque_data_len && n + 1 < sizeof h->goaway_why; i++) {
-      uint8_t ch = f->goaway.opaque_data[i];
-      h->goaway_why[n++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
-    }
-    h->goaway_why[n] = '\0';
+    (void)printable(h->goaway_why, sizeof h->goaway_why, &f->goaway);
     return 0;
   }
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_RESPONSE) return 0;
@@ -213,6 +281,9 @@ int np_h2c_new(np_h2c **ret, const np_h2c_callbacks *cb, void *ud, np_slice payl
   int rc = -ENOMEM;
   if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0) goto out;
   nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+  nghttp2_session_callbacks_set_before_frame_send_callback(cbs, before_send);
+  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, on_invalid_frame);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
@@ -258,15 +329,56 @@ void np_h2c_free(np_h2c *h) {
   free(h);
 }
 
-int np_h2c_recv(np_h2c *h, const uint8_t *data, size_t len) {
-  if (h->failed) return NP_E_PROTO;
-  ssize_t n = nghttp2_session_mem_recv(h->s, data, len);
-  if (n < 0) {
-    h->failed = 1;
-    return n == NGHTTP2_ERR_NOMEM ? -ENOMEM : NP_E_PROTO;
+/* RFC 9113 §3.4: the server's preface is a SETTINGS frame, first. An
+ * HTTP/1.1 answer ("HTTP/1.1 400") fails here, named for what it is. */
+static int check_preface(np_h2c *h, const uint8_t *data, size_t len) {
+  for (size_t i = 0; h->preface_seen < 9 && i < len; i++, h->preface_seen++) {
+    if (h->preface_seen == 3 && data[i] != NGHTTP2_SETTINGS) {
+      set_error(h, "the server does not speak HTTP/2", NULL);
+      return -1;
+    }
   }
   return 0;
 }
+
+/* Makes the frames queued ahead of any DATA (the GOAWAY nghttp2 queued)
+ * so that their cause is known now, not when the send queue has room. */
+static void make_control_frames(np_h2c *h) {
+  h->flushed = 0;
+  h->flush_max = 0; /* send_data refuses: no upload data */
+  for (int i = 0; i < 16 && !h->error[0] && !h->write_failed; i++) {
+    const uint8_t *p = NULL;
+    ssize_t n = nghttp2_session_mem_send(h->s, &p);
+    if (n <= 0 || emit(h, p, (size_t)n, NULL, 0) < 0) break;
+  }
+}
+
+int np_h2c_recv(np_h2c *h, const uint8_t *data, size_t len) {
+  if (h->failed) return NP_E_PROTO;
+  if (check_preface(h, data, len) < 0) {
+    h->failed = 1;
+    return NP_E_PROTO;
+  }
+  ssize_t n = nghttp2_session_mem_recv(h->s, data, len);
+  if (n < 0) {
+    h->failed = 1;
+    if (n == NGHTTP2_ERR_NOMEM) return -ENOMEM;
+    set_error(h, "the server broke HTTP/2", nghttp2_strerror((int)n));
+    return NP_E_PROTO;
+  }
+  /* A protocol error nghttp2 answers with a GOAWAY of its own leaves
+   * mem_recv succeeding and the session unable to make requests: the
+   * server is not waited on any longer. */
+  if (!h->goaway && !h->local_goaway && !nghttp2_session_check_request_allowed(h->s)) {
+    make_control_frames(h);
+    set_error(h, "the server broke HTTP/2", NULL);
+    h->failed = 1;
+    return NP_E_PROTO;
+  }
+  return 0;
+}
+
+const char *np_h2c_error(const np_h2c *h) { return h->error[0] ? h->error : NULL; }
 
 long long np_h2c_flush(np_h2c *h, size_t max_bytes) {
   h->flushed = 0;
@@ -346,6 +458,7 @@ int np_h2c_cancel(np_h2c *h, int32_t id) {
 }
 
 int np_h2c_goaway(np_h2c *h) {
+  h->local_goaway = 1;
   return nghttp2_session_terminate_session(h->s, NGHTTP2_NO_ERROR) == 0 ? 0 : NP_E_PROTO;
 }
 

@@ -40,8 +40,10 @@ int np_h2c_new(np_h2c **ret, const np_h2c_callbacks *cb, void *ud, np_slice payl
 /* Frees the connection; streams still open get no callback. NULL-safe. */
 void np_h2c_free(np_h2c *h);
 
-/* Feeds received bytes. 0, NP_E_PROTO (peer broke the protocol; a GOAWAY
- * may be queued), or -ENOMEM. */
+/* Feeds received bytes. 0, NP_E_PROTO (the peer broke the protocol, or
+ * does not speak HTTP/2, or sent a response header block over the 16 KiB
+ * we advertise: the session is dead, np_h2c_error says why; a GOAWAY may
+ * have gone to write), or -ENOMEM. */
 int np_h2c_recv(np_h2c *h, const uint8_t *data, size_t len);
 
 /* Makes frames and hands them to write until about max_bytes went out or
@@ -58,6 +60,11 @@ int np_h2c_want_write(const np_h2c *h);
 /* The peer's GOAWAY: its debug data (printable, at most 63 bytes, maybe
  * empty) and *code, or NULL when it sent none. Valid until np_h2c_free. */
 const char *np_h2c_goaway_reason(const np_h2c *h, uint32_t *code);
+
+/* Why the session failed, for a user ("the server broke HTTP/2: invalid
+ * SETTINGS_MAX_FRAME_SIZE", "the server does not speak HTTP/2"), or NULL.
+ * Valid until np_h2c_free. */
+const char *np_h2c_error(const np_h2c *h);
 
 /* Whether the peer sent GOAWAY or the session can no longer be used. */
 int np_h2c_dead(const np_h2c *h);

@@ -305,6 +305,104 @@ static void test_garbage_and_goaway(void **state) {
   assert_null(h);
 }
 
+/* ---- a hostile server, frames by hand ------------------------------------ */
+
+static size_t frame(uint8_t *out, uint8_t type, uint8_t flags, uint32_t sid, const uint8_t *pl,
+                    size_t n) {
+  out[0] = (uint8_t)(n >> 16), out[1] = (uint8_t)(n >> 8), out[2] = (uint8_t)n;
+  out[3] = type, out[4] = flags;
+  out[5] = (uint8_t)(sid >> 24), out[6] = (uint8_t)(sid >> 16), out[7] = (uint8_t)(sid >> 8);
+  out[8] = (uint8_t)sid;
+  if (n) memcpy(out + 9, pl, n);
+  return 9 + n;
+}
+
+static size_t setting(uint8_t *out, uint16_t id, uint32_t v) {
+  uint8_t pl[6] = {(uint8_t)(id >> 8), (uint8_t)id,       (uint8_t)(v >> 24),
+                   (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+  return frame(out, 4, 0, 0, pl, 6);
+}
+
+/* A fresh client that asked for one GET, then got bytes; its verdict. */
+static const char *feed(pair *p, const uint8_t *b, size_t n) {
+  assert_true(np_h2c_request(p->cli, "GET", "http", "e", "/small?mid=x", NULL, 0, 0, p) > 0);
+  assert_true(np_h2c_flush(p->cli, 1u << 20) > 0);
+  p->wire.len = 0;
+  int rc = np_h2c_recv(p->cli, b, n);
+  if (rc == 0) return NULL;
+  assert_int_equal(rc, NP_E_PROTO);
+  assert_true(np_h2c_dead(p->cli));
+  assert_false(np_h2c_want_write(p->cli));
+  return np_h2c_error(p->cli);
+}
+
+static void test_broken_server_is_dead_at_once(void **state) {
+  (void)state;
+  static uint8_t b[1u << 16];
+  struct {
+    int kind;
+    const char *want;
+  } cases[] = {{0, "the server broke HTTP/2: invalid SETTINGS_MAX_FRAME_SIZE"},
+               {1, "the server broke HTTP/2: too large SETTINGS_INITIAL_WINDOW_SIZE"},
+               {2, "the server broke HTTP/2: WINDOW_UPDATE frame (FLOW_CONTROL_ERROR)"},
+               {3, "the server broke HTTP/2: PUSH_PROMISE: push disabled"},
+               {4, "the server does not speak HTTP/2"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    pair *p = pair_new();
+    size_t n = 0;
+    if (cases[i].kind == 0) n = setting(b, 5, 16383);
+    if (cases[i].kind == 1) n = setting(b, 4, 1u << 31);
+    if (cases[i].kind == 2) {
+      static const uint8_t inc[4] = {0x7f, 0xff, 0xff, 0xff};
+      n = frame(b, 4, 0, 0, NULL, 0);
+      n += frame(b + n, 8, 0, 0, inc, 4);
+    }
+    if (cases[i].kind == 3) {
+      /* Before its ACK nghttp2 refuses a push by RST; after, it is fatal. */
+      static const uint8_t pp[5] = {0, 0, 0, 2, 0x82}; /* promised 2, ":method: GET" */
+      n = frame(b, 4, 0, 0, NULL, 0);
+      n += frame(b + n, 4, 1, 0, NULL, 0);
+      n += frame(b + n, 5, 4, 1, pp, 5);
+    }
+    if (cases[i].kind == 4) {
+      memcpy(b, "HTTP/1.1 400 Bad Request\r\n\r\n", 28);
+      n = 28;
+    }
+    const char *why = feed(p, b, n);
+    if (!why || strcmp(why, cases[i].want) != 0) fail_msg("case %zu: %s", i, why ? why : "(alive)");
+    assert_string_equal(why, cases[i].want);
+    /* The stream ends with the session, no more requests. */
+    assert_true(np_h2c_request(p->cli, "GET", "http", "e", "/x", NULL, 0, 0, p) < 0);
+    pair_free(p);
+  }
+}
+
+/* One HEADERS frame whose fields are a 4 KB table entry, referenced
+ * again and again: the block stops at the 16 KiB we advertise. */
+static void test_header_bomb_is_bounded(void **state) {
+  (void)state;
+  static uint8_t b[(1u << 20) + 64], hb[(1u << 20) - 64];
+  pair *p = pair_new();
+  size_t n = frame(b, 4, 0, 0, NULL, 0);
+  n += frame(b + n, 4, 1, 0, NULL, 0); /* ACK: our 1 MiB frames apply */
+  size_t k = 0;
+  hb[k++] = 0x88;                 /* :status 200 */
+  hb[k++] = 0x40;                 /* literal, incremental indexing, new name */
+  hb[k++] = 1, hb[k++] = 'x';     /* name "x" */
+  hb[k++] = 0x7f, hb[k++] = 0x81; /* value length 127 + 3969 = 4096 - ... */
+  hb[k++] = 0x1e;                 /* 127 + 1 + 30*128 = 3968 */
+  memset(hb + k, 'a', 3968);
+  k += 3968;
+  while (k < sizeof hb) hb[k++] = 0xbe;  /* index 62: the entry above */
+  n += frame(b + n, 1, 4 | 1, 1, hb, k); /* END_HEADERS | END_STREAM */
+  /* The frame is under our 1 MiB SETTINGS_MAX_FRAME_SIZE. */
+  const char *why = feed(p, b, n);
+  assert_non_null(why);
+  assert_string_equal(why, "the server sent a response header block over 16 KiB");
+  assert_int_equal(p->cli_closes, 0); /* the session goes, no callbacks after */
+  pair_free(p);
+}
+
 int main(void) {
   for (size_t i = 0; i < PAYLOAD; i++) payload[i] = (uint8_t)(i * 131);
   const struct CMUnitTest tests[] = {
@@ -314,6 +412,8 @@ int main(void) {
       cmocka_unit_test(test_streamed_upload_and_cancel),
       cmocka_unit_test(test_upload_leaves_room_for_requests),
       cmocka_unit_test(test_garbage_and_goaway),
+      cmocka_unit_test(test_broken_server_is_dead_at_once),
+      cmocka_unit_test(test_header_bomb_is_bounded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -169,18 +169,19 @@ static void ev_closed(rpm_link *l, void *ud, int status) {
   if (l == k->config_link) {
     k->config_link = NULL;
     if (!k->done && k->phase == PH_CONFIG) {
-      char text[256];
+      char text[288];
       int e = status < 0 ? status : NP_E_CLOSED;
       /* Who ended it, in words: we did (our HTTP/2 session rejected what
        * the server sent: a flood or broken frames); the server did with a
        * GOAWAY; or it connected and closed with neither, i.e. it did not
        * take the HTTP/2 preface (an HTTP/1.1-only server answers 400 and
        * hangs up, and the status is then whatever the socket said). */
-      int ours = l->rejected && !l->http1;
+      int ours = (l->rejected || l->error[0]) && !l->http1;
       int no_h2 = (e == NP_E_PROTO && !l->ready) || l->http1 ||
                   (l->ready && !l->goaway && !ours && e != NP_E_TIMEOUT && e != -ECANCELED);
       if (no_h2) k->res.not_offered = 1;
       const char *why = no_h2  ? "the server does not speak HTTP/2 there (it does not offer RPM)"
+                        : ours && l->error[0] ? l->error
                         : ours ? "the server broke HTTP/2 (what it sent was rejected), so we "
                                  "closed the connection"
                         : l->goaway
@@ -190,6 +191,16 @@ static void ev_closed(rpm_link *l, void *ud, int status) {
                      why);
       finish(k, no_h2 || ours ? NP_E_PROTO : l->goaway ? NP_E_REFUSED : e, text);
     }
+  }
+  /* A server that broke HTTP/2 on a load or probe connection broke the
+   * measurement: said now, not at the deadline. */
+  if (l->error[0] && !k->done && k->phase != PH_RESULT && k->phase != PH_CONFIG) {
+    char text[200];
+    (void)snprintf(text, sizeof text, "%s (on a %s connection)", l->error,
+                   l->role == ROLE_LOAD      ? "load"
+                   : l->role == ROLE_FOREIGN ? "probe"
+                                             : "result");
+    finish(k, NP_E_PROTO, text);
   }
   /* A link of this phase: an aborted download link may close during the
    * upload phase that followed. */

@@ -19,13 +19,29 @@
 #define QUEUE_MS 4        /* a link queues about this long of its own rate */
 #define WINDOW (8u << 20) /* receive window per stream and connection */
 
+/* Drops a link whose session failed, keeping the cause for the owner. */
+static void fail(rpm_link *l, int status) {
+  if (l->closing || !l->c) return;
+  const char *why = l->h ? np_h2c_error(l->h) : NULL;
+  if (why && !l->error[0]) (void)snprintf(l->error, sizeof l->error, "%s", why);
+  l->closing = 1;
+  np_conn_abort(l->c, status);
+}
+
 static void pump(rpm_link *l) {
   if (!l->c || !l->h || l->closing) return;
+  /* A session nghttp2 ended (ours, or the server's GOAWAY with every
+   * stream done) reads nothing more: waiting on its socket is waiting on
+   * the deadline. */
+  if (np_h2c_dead(l->h)) {
+    fail(l, np_h2c_error(l->h) ? NP_E_PROTO : NP_E_CLOSED);
+    return;
+  }
   size_t pending = np_conn_pending(l->c);
   if (pending < l->queue) {
     long long n = np_h2c_flush(l->h, l->queue - pending);
     if (n < 0) {
-      rpm_link_abort(l);
+      fail(l, (int)n == NP_E_PROTO ? NP_E_PROTO : NP_E_CLOSED);
       return;
     }
   }
@@ -56,7 +72,7 @@ static void h2_response(void *ud, int32_t id, int status, int retry_after, void 
 
 static void h2_body(void *ud, int32_t id, const uint8_t *data, size_t n, void *sud) {
   rpm_link *l = ud;
-  (void)id;
+  if (id == l->load_stream) l->load_body_in += n;
   if (l->ev->on_body) l->ev->on_body(l, l->ud, data, n, sud);
 }
 
@@ -78,9 +94,10 @@ static size_t on_data(np_conn *c, void *ud, uint8_t *data, size_t len) {
     l->got_data = 1;
     l->http1 = len >= 5 && memcmp(data, "HTTP/", 5) == 0;
   }
-  if (np_h2c_recv(l->h, data, len) < 0) {
+  int rc = np_h2c_recv(l->h, data, len);
+  if (rc < 0) {
     l->rejected = 1;
-    rpm_link_abort(l);
+    fail(l, rc == NP_E_PROTO ? NP_E_PROTO : rc);
     return len;
   }
   pump(l);
@@ -101,6 +118,7 @@ static void on_connected(np_conn *c, void *ud, int status) {
   if (np_conn_is_tls(c)) {
     if (strcmp(np_conn_alpn(c), "h2") != 0) {
       /* Without h2 there is no responsiveness test on this server. */
+      (void)snprintf(l->error, sizeof l->error, "the server does not speak HTTP/2 (TLS ALPN)");
       np_conn_abort(c, NP_E_PROTO);
       return;
     }
@@ -115,7 +133,7 @@ static void on_connected(np_conn *c, void *ud, int status) {
 
 static void on_close(np_conn *c, void *ud, int status) {
   rpm_link *l = ud;
-  l->bytes_in_final = np_conn_get_stats(c)->wire_read;
+  l->bytes_in_final = l->load_body_in;
   l->c = NULL;
   np_h2c *h = l->h;
   l->h = NULL;
@@ -180,18 +198,19 @@ void rpm_link_abort(rpm_link *l) {
   np_conn_abort(l->c, NP_E_CLOSED);
 }
 
-uint64_t rpm_link_bytes_in(const rpm_link *l) {
-  return l->c ? np_conn_get_stats(l->c)->wire_read : l->mark_bytes;
-}
+uint64_t rpm_link_bytes_in(const rpm_link *l) { return l->c ? l->load_body_in : l->mark_bytes; }
 
 uint64_t rpm_link_bytes_acked(const rpm_link *l) {
-  if (!l->c) return l->mark_bytes;
+  if (!l->c || !l->h) return l->mark_bytes;
+  /* Only upload bodies flow on an upload link (its probes are GETs). */
+  uint64_t body = np_h2c_body_sent(l->h);
   np_tcpinfo ti;
   /* SACKed bytes count as delivered: bytes_acked alone leaps when a hole
    * is filled, crediting a whole window to the interval in which the
    * retransmission arrived (upload phases read 49.5 Mbit/s on a 47.8
    * link). */
+  uint64_t v = np_conn_get_stats(l->c)->wire_written;
   if (np_tcpinfo_read(np_conn_fd(l->c), &ti) == 0 && ti.bytes_acked > 0)
-    return ti.bytes_acked + (uint64_t)ti.sacked * ti.snd_mss;
-  return np_conn_get_stats(l->c)->wire_written;
+    v = ti.bytes_acked + (uint64_t)ti.sacked * ti.snd_mss;
+  return v < body ? v : body;
 }

@@ -48,7 +48,9 @@ struct rpm_link {
   int goaway;              /* the server sent GOAWAY (known once the link closed) */
   uint32_t goaway_code;    /* its error code */
   char goaway_why[64];     /* its debug data, printable */
-  uint64_t bytes_in_final; /* wire bytes read, once the link closed */
+  uint64_t bytes_in_final; /* load body bytes received, once the link closed */
+  uint64_t load_body_in;   /* response body bytes of load_stream */
+  char error[112];         /* why the session failed ("the server broke HTTP/2: ..."), or "" */
   char scheme[6];          /* "https" or "http" */
   char authority[300];
 };
@@ -70,9 +72,11 @@ void rpm_link_pace_queue(rpm_link *l, double bytes_per_s);
 /* Drops the link now (on_closed follows from the loop). */
 void rpm_link_abort(rpm_link *l);
 
-/* TCP payload bytes: received from the socket / delivered to the peer
- * (TCP_INFO's acknowledged plus SACKed segments; falls back to bytes
- * written). */
+/* Goodput, in HTTP body bytes of the load stream: received / delivered to
+ * the peer (TCP_INFO's acknowledged plus SACKed segments, falling back to
+ * bytes written, never more than the body bytes sent). Wire bytes would
+ * count whatever a server chooses to send besides the body: padding,
+ * empty DATA, unknown frames, WINDOW_UPDATEs. */
 uint64_t rpm_link_bytes_in(const rpm_link *l);
 uint64_t rpm_link_bytes_acked(const rpm_link *l);
 

@@ -40,6 +40,9 @@ static json_t *phase_json(const np_rpm_phase_result *p) {
   (void)json_object_set_new(o, "Confidence", json_string(np_rpm_confidence_text(p->confidence)));
   (void)json_object_set_new(o, "LoadedLatencyMs", num(p->latency_ms));
   (void)json_object_set_new(o, "ThroughputMbps", num(p->throughput_mbps));
+  /* What ThroughputMbps counts: the load streams' HTTP response/request
+   * body bytes, not frames, padding or TCP payload. */
+  (void)json_object_set_new(o, "ThroughputBasis", json_string("http-body"));
   (void)json_object_set_new(o, "Flows", cnt(p->flows));
   (void)json_object_set_new(o, "DurationMs", num(p->duration_ms));
   (void)json_object_set_new(o, "ProbesForeign", cnt(p->probes_foreign));

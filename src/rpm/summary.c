@@ -21,6 +21,7 @@ static const char *const direction[] = {"download", "upload", "parallel", "seque
 static const char *const variant[] = {"draft-09", "browser", NULL};
 static const char *const protocol[] = {"h2", "h2c", "h1", NULL};
 static const char *const ended_by[] = {"budget", "server", NULL};
+static const char *const basis[] = {"http-body", NULL};
 
 /* Members of one direction's result (and of the overall one). */
 static const member result_members[] = {
@@ -30,6 +31,7 @@ static const member result_members[] = {
     {"Confidence", WORD, confidence},
     {"LoadedLatencyMs", NUM, NULL},
     {"ThroughputMbps", NUM, NULL},
+    {"ThroughputBasis", WORD, basis},
     {"Flows", INT, NULL},
     {"DurationMs", NUM, NULL},
     {"ProbesForeign", INT, NULL},

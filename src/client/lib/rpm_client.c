@@ -180,7 +180,7 @@ static void ev_closed(rpm_link *l, void *ud, int status) {
       int no_h2 = (e == NP_E_PROTO && !l->ready) || l->http1 ||
                   (l->ready && !l->goaway && !ours && e != NP_E_TIMEOUT && e != -ECANCELED);
       if (no_h2) k->res.not_offered = 1;
-      const char *why = no_h2  ? "the server does not speak HTTP/2 there (it does not offer RPM)"
+      const char *why = no_h2 ? "the server does not speak HTTP/2 there (it does not offer RPM)"
                         : ours && l->error[0] ? l->error
                         : ours ? "the server broke HTTP/2 (what it sent was rejected), so we "
                                  "closed the connection"

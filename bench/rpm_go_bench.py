@@ -134,6 +134,8 @@ def main():
     ap.add_argument("--memory", action="store_true", help="the probe-churn memory mode")
     ap.add_argument("--runs", type=int, default=5, help="memory mode: back-to-back runs")
     ap.add_argument("--server-flag", action="append", default=[])
+    ap.add_argument("--compare", metavar="BUILD_DIR",
+                    help="CPU mode: the same cases against this build's server too (before/after)")
     a = ap.parse_args()
     build = a.build if os.path.isabs(a.build) else os.path.join(nb.SRC, a.build)
     server_bin = os.path.join(build, "netpulse-server")
@@ -144,13 +146,22 @@ def main():
     datadir = os.path.join(tmp, "data")
     ws, wss = nb.free_port(), nb.free_port()
     log = open(os.path.join(tmp, "server.log"), "w")
-    srv = subprocess.Popen([server_bin, "--http-addr", "127.0.0.1:%d" % ws,
-                            "--https-addr", "127.0.0.1:%d" % wss, "--tls-self-signed",
-                            "--datadir", datadir, "--health-addr", "", "--prometheus-addr", "",
-                            "--log-level", "warn"] + a.server_flag, stdout=log, stderr=log)
+
+    def start(binary, ws, wss, datadir):
+        return subprocess.Popen([binary, "--http-addr", "127.0.0.1:%d" % ws,
+                                 "--https-addr", "127.0.0.1:%d" % wss, "--tls-self-signed",
+                                 "--datadir", datadir, "--health-addr", "", "--prometheus-addr",
+                                 "", "--log-level", "warn"] + a.server_flag, stdout=log, stderr=log)
+    srv = start(server_bin, ws, wss, datadir)
+    srv2 = None
     try:
         nb.wait_listening(ws, srv)
         nb.wait_listening(wss, srv)
+        if a.compare and not a.memory:
+            other = a.compare if os.path.isabs(a.compare) else os.path.join(nb.SRC, a.compare)
+            ws2, wss2 = nb.free_port(), nb.free_port()
+            srv2 = start(os.path.join(other, "netpulse-server"), ws2, wss2, datadir + "2")
+            nb.wait_listening(wss2, srv2)
         mach = nb.machine()
         print("netpulse rpm_go_bench  %s  %s" % (
             time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
@@ -159,16 +170,23 @@ def main():
             memory(exe, srv, datadir, wss, a.runs, a.duration)
             return 0
         driver = nb.build_driver(build)
-        m = nb.Measure(srv.pid)
-        cases = [
-            ("ndt7 wss download", lambda: nb.run_ndt7(m, driver, wss, "wss", "download")),
-            ("go h2 download", lambda: run_go(m, exe, wss, "download", a.duration)),
-            ("go h2 download noprobe",
-             lambda: run_go(m, exe, wss, "download", a.duration, False)),
-            ("ndt7 wss upload", lambda: nb.run_ndt7(m, driver, wss, "wss", "upload")),
-            ("go h2 upload", lambda: run_go(m, exe, wss, "upload", a.duration)),
-            ("go h2 upload noprobe", lambda: run_go(m, exe, wss, "upload", a.duration, False)),
-        ]
+
+        def server_cases(m, wss, sfx):
+            return [
+                ("ndt7 wss download" + sfx,
+                 lambda: nb.run_ndt7(m, driver, wss, "wss", "download")),
+                ("go h2 download" + sfx, lambda: run_go(m, exe, wss, "download", a.duration)),
+                ("go h2 download noprobe" + sfx,
+                 lambda: run_go(m, exe, wss, "download", a.duration, False)),
+                ("ndt7 wss upload" + sfx, lambda: nb.run_ndt7(m, driver, wss, "wss", "upload")),
+                ("go h2 upload" + sfx, lambda: run_go(m, exe, wss, "upload", a.duration)),
+                ("go h2 upload noprobe" + sfx,
+                 lambda: run_go(m, exe, wss, "upload", a.duration, False)),
+            ]
+        cases = server_cases(nb.Measure(srv.pid), wss, "")
+        if srv2:  # interleaved with this server's, case by case
+            other = server_cases(nb.Measure(srv2.pid), wss2, " (compare)")
+            cases = [c for pair in zip(cases, other) for c in pair]
         res = {name: [] for name, _ in cases}
         for rep in range(a.reps):
             for name, fn in cases:  # interleaved: drift hits every case alike
@@ -177,8 +195,10 @@ def main():
                 nb.log("rep %d %-24s %s" % (rep + 1, name, "%.2f Gbit/s %.3f s/GB" % (
                     r["gbps"], nb.per_gb(r)) if r.get("ok") else "FAILED " + str(r.get("error"))))
     finally:
-        srv.terminate()
-        srv.wait()
+        for p in (srv, srv2):
+            if p:
+                p.terminate()
+                p.wait()
     print("reps=%d, go client: 4 connections, %d s per case, probes every 10 ms "
           "(noprobe: load only)" % (a.reps, a.duration))
     print("%-24s %8s %8s %12s" % ("case", "Gbit/s", "GB", "server s/GB"))
@@ -191,10 +211,11 @@ def main():
             nb.fmt(nb.median([r["bytes"] / 1e9 for r in ok]) if ok else None, ".2f"),
             nb.fmt(med[name], ".3f")))
     print()
-    for d in ("download", "upload"):
-        base = med.get("ndt7 wss " + d)
-        for sfx, target in (("", True), (" noprobe", False)):
-            name = "go h2 " + d + sfx
+    for d, cmp in [(d, cmp) for cmp in ("", " (compare)") if cmp == "" or srv2
+                   for d in ("download", "upload")]:
+        base = med.get("ndt7 wss " + d + cmp)
+        for sfx, target in (("", not cmp), (" noprobe", False)):
+            name = "go h2 " + d + sfx + cmp
             if base and med.get(name):
                 r = med[name] / base
                 print("%-24s CPU/GB vs ndt7 wss %-8s %.2fx%s" % (

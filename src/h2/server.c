@@ -223,12 +223,16 @@ static int send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *frameh
    * submitted meanwhile waited for all of it (33 s at 2 Mbit/s). */
   if (f->data.padlen > 0 || c->seg_count + 2 > SEG_MAX || c->queued >= c->stage_limit)
     return NGHTTP2_ERR_WOULDBLOCK;
-  if (np_h2_out_copy(c, framehd, 9) < 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
-  size_t plen = c->cfg.payload.len;
-  if (length > plen) return NGHTTP2_ERR_CALLBACK_FAILURE; /* frame_length caps it */
-  if (c->payload_off + length > plen) c->payload_off = 0;
-  (void)np_h2_out_ref(c, c->cfg.payload.ptr + c->payload_off, length);
-  c->payload_off += length;
+  int framed = np_h2_out_framed(c, framehd, length);
+  if (framed < 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+  if (!framed) {
+    if (np_h2_out_copy(c, framehd, 9) < 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    size_t plen = c->cfg.payload.len;
+    if (length > plen) return NGHTTP2_ERR_CALLBACK_FAILURE; /* frame_length caps it */
+    if (c->payload_off + length > plen) c->payload_off = 0;
+    (void)np_h2_out_ref(c, c->cfg.payload.ptr + c->payload_off, length);
+    c->payload_off += length;
+  }
   st->sent += length;
   if (length) first_byte(c, st);
   np_h2_guard_earn(c, st, length);
@@ -323,6 +327,7 @@ void np_h2_conn_free(np_h2_conn *c) {
   while (c->live) stream_free(c, c->live);
   if (c->s) nghttp2_session_del(c->s);
   np_buf_free(&c->ctl);
+  free(c->framed);
   free(c);
 }
 

@@ -133,6 +133,11 @@ int np_h2_conn_pull(np_h2_conn *c, struct iovec *iov, int max_iov, size_t max_by
  * it is asked for (max_bytes, at most out_high). */
 void np_h2_conn_set_frame_max(np_h2_conn *c, size_t n);
 
+/* Whether p (from np_h2_conn_pull) is in memory the connection keeps
+ * unchanged until np_h2_conn_free (its pre-framed DATA frames): an owner
+ * may hand it to the socket by reference, like the shared payload. */
+int np_h2_conn_holds(const np_h2_conn *c, const void *p);
+
 /* n bytes of what np_h2_conn_pull offered were written. */
 void np_h2_conn_sent(np_h2_conn *c, size_t n);
 

@@ -13,6 +13,9 @@
 #define SEG_MAX 256            /* queued output segments */
 #define NP_H2_CTL_KINDS 5      /* frame kinds sharing the per-second budget */
 #define CTL_COMPACT (64 << 10) /* copied bytes written before compacting */
+#define FRAMED_LEN 16384       /* payload of a pre-framed DATA frame (RFC 9113 minimum) */
+#define FRAMED_SLOTS 8         /* frames in the pre-framed buffer (server_out.c) */
+#define FRAMED_SLOT (9 + FRAMED_LEN)
 
 typedef struct {
   const uint8_t *ref; /* NULL: bytes at off in ctl */
@@ -70,6 +73,11 @@ struct np_h2_conn {
   size_t queued;
   np_buf ctl;      /* copied bytes the segments point into */
   np_h2_scan scan; /* where the client's bytes are, frame-wise */
+  /* FRAMED_SLOTS full DATA frames of one stream, header and payload,
+   * written once (np_h2_out_framed); NULL until a peer that keeps 16 KiB
+   * frames gets one. */
+  uint8_t *framed;
+  size_t framed_next; /* the slot the next such frame uses */
 };
 
 static inline stream *np_h2_stream_of(np_h2_conn *c, int32_t id) {
@@ -80,6 +88,13 @@ static inline stream *np_h2_stream_of(np_h2_conn *c, int32_t id) {
  * -ENOBUFS (SEG_MAX segments queued) or -ENOMEM. */
 int np_h2_out_copy(np_h2_conn *c, const uint8_t *p, size_t n);
 int np_h2_out_ref(np_h2_conn *c, const uint8_t *p, size_t n);
+
+/* Queues a DATA frame (framehd and length bytes of payload) by reference
+ * to the pre-framed buffer when it is a full FRAMED_LEN frame without
+ * flags of the buffer's stream (the first such frame builds it). 1 when
+ * queued, 0 when the frame is not one (the caller queues it itself), or
+ * a negative error. */
+int np_h2_out_framed(np_h2_conn *c, const uint8_t *framehd, size_t length);
 
 /* server_guard.c: nghttp2's on_begin_frame and on_frame_send callbacks
  * (frames a peer sends without cost are capped; every GOAWAY gets a

@@ -1,6 +1,7 @@
 /* The server connection's output queue: frames nghttp2 made (copied) and
  * payload slices (referenced) in order, handed out as iovecs. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
@@ -26,12 +27,55 @@ int np_h2_out_copy(np_h2_conn *c, const uint8_t *p, size_t n) {
 
 int np_h2_out_ref(np_h2_conn *c, const uint8_t *p, size_t n) {
   if (n == 0) return 0;
+  seg *last = c->seg_count ? &c->segs[(c->seg_head + c->seg_count - 1) % SEG_MAX] : NULL;
+  if (last && last->ref && last->ref + last->len == p) {
+    last->len += n; /* consecutive pre-framed frames: one piece to write */
+    c->queued += n;
+    return 0;
+  }
   if (c->seg_count == SEG_MAX) return -ENOBUFS;
   seg *sg = &c->segs[(c->seg_head + c->seg_count) % SEG_MAX];
   *sg = (seg){p, 0, n};
   c->seg_count++;
   c->queued += n;
   return 0;
+}
+
+/* A client that never raises SETTINGS_MAX_FRAME_SIZE (Go's x/net, hence
+ * goresponsiveness) gets 16 KiB DATA frames, each a 9-byte header copied
+ * here and a payload slice referenced. The TLS transport then finds no
+ * full record in place (a 9-byte piece, then 16384 bytes misaligned by
+ * 9) and copies every record to gather it: a memcpy of every byte sent,
+ * which ndt7's 1 MiB messages never pay. Every full frame of one stream
+ * has the same header, so FRAMED_SLOTS frames, headers and payload, are
+ * written once; consecutive frames are consecutive memory (np_h2_out_ref
+ * merges them), and SSL_write takes 64 KiB of them in place: one record
+ * in FRAMED_SLOTS + 1 is still gathered, where the ring wraps. The buffer
+ * never changes once built (the conn's queue references it until it
+ * closes), so one stream per connection uses it: goresponsiveness's load
+ * connections carry one large download each. Cost: FRAMED_SLOTS *
+ * FRAMED_SLOT bytes (128 KiB) per connection that has such a stream. */
+int np_h2_out_framed(np_h2_conn *c, const uint8_t *framehd, size_t length) {
+  if (length != FRAMED_LEN || c->cfg.payload.len < FRAMED_LEN) return 0;
+  if (!c->framed) {
+    if (framehd[4] != 0) return 0; /* END_STREAM: the last frame */
+    c->framed = malloc((size_t)FRAMED_SLOTS * FRAMED_SLOT);
+    if (!c->framed) return 0; /* the copying path still works */
+    size_t span = c->cfg.payload.len - FRAMED_LEN;
+    for (size_t i = 0; i < FRAMED_SLOTS; i++) {
+      uint8_t *slot = c->framed + i * FRAMED_SLOT;
+      memcpy(slot, framehd, 9);
+      /* Slices of the payload as random as it is; they repeat every
+       * FRAMED_SLOTS frames, which a TLS stream cannot exploit. */
+      memcpy(slot + 9, c->cfg.payload.ptr + (span ? (i * FRAMED_LEN) % span : 0), FRAMED_LEN);
+    }
+  }
+  if (memcmp(c->framed, framehd, 9) != 0) return 0; /* another stream, or its last frame */
+  if (c->seg_count + 1 > SEG_MAX) return -ENOBUFS;
+  int rc = np_h2_out_ref(c, c->framed + c->framed_next * FRAMED_SLOT, FRAMED_SLOT);
+  if (rc < 0) return rc;
+  c->framed_next = (c->framed_next + 1) % FRAMED_SLOTS;
+  return 1;
 }
 
 /* Drops copied bytes no segment points at any more. */
@@ -116,3 +160,8 @@ void np_h2_conn_sent(np_h2_conn *c, size_t n) {
 }
 
 size_t np_h2_conn_queued(const np_h2_conn *c) { return c->queued; }
+
+int np_h2_conn_holds(const np_h2_conn *c, const void *p) {
+  const uint8_t *b = p;
+  return c->framed && b >= c->framed && b < c->framed + (size_t)FRAMED_SLOTS * FRAMED_SLOT;
+}

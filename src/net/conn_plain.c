@@ -29,7 +29,8 @@ int np_sock_send(np_conn *c, const struct iovec *iov, int n, size_t *ret_n) {
   m.msg_iovlen = (size_t)n;
   *ret_n = 0;
   int rc;
-  do rc = io_result(sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT), &c->stats.wire_written, ret_n);
+  int fl = MSG_NOSIGNAL | MSG_DONTWAIT | (c->sock_more ? MSG_MORE : 0);
+  do rc = io_result(sendmsg(c->fd, &m, fl), &c->stats.wire_written, ret_n);
   while (rc == -EINTR);
   return rc;
 }

@@ -97,6 +97,7 @@ struct np_conn {
   SSL *ssl;
   size_t tls_retry_len; /* length of an SSL_write to retry as it was */
   int tls_wblocked;     /* the socket refused a record: wait for POLLOUT */
+  int sock_more;        /* more records follow at once: send with MSG_MORE */
   int tls_eof;          /* the socket read its end */
   int tls_sock_err;     /* the socket's own error (-errno), if any */
   int no_pull;          /* reads use only what the engine holds */

@@ -72,7 +72,8 @@ static void drop_stream(session *s, int32_t id) {
 
 static int is_payload(const session *s, const void *p) {
   const uint8_t *b = p;
-  return b >= s->cfg->payload.ptr && b < s->cfg->payload.ptr + s->cfg->payload.len;
+  if (b >= s->cfg->payload.ptr && b < s->cfg->payload.ptr + s->cfg->payload.len) return 1;
+  return np_h2_conn_holds(s->h2, p); /* freed after the conn closes (timer_closed) */
 }
 
 /* The measurement sent its transmit allowance: the client learns why

@@ -56,7 +56,8 @@ def run_go(m, exe, wss, mode, duration, probes=True):
     j = nb.last_json_line(p.stdout)
     ph = (j or {}).get(mode)
     if j and j.get("goaways"):  # idle probe connections closed by the server: fine
-        j["goaways"] = {k: v for k, v in j["goaways"].items() if k != "probe NO_ERROR"}
+        idle = ("probe NO_ERROR", "probe NO_ERROR idle probe connection")
+        j["goaways"] = {k: v for k, v in j["goaways"].items() if k not in idle}
     bad = [k for k in ("goaways", "statuses", "errors") if (j or {}).get(k)]
     if p.returncode != 0 or not ph or bad or ph["flows_ok"] != ph["flows"]:
         return {"ok": False, "server_cpu_s": cpu,

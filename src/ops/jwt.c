@@ -76,6 +76,23 @@ static int jwk_bytes(json_t *jwk, const char *name, uint8_t *out, size_t n) {
   return r == (int)n ? 0 : NP_E_BADARG;
 }
 
+/* Decodes a P-256 coordinate into 32 bytes, big-endian. RFC 7518 6.2.1.2 says
+ * it MUST be the full 32 bytes, but widely used signers strip leading zero
+ * bytes (python3-jwt 2.6.0 in Debian 12 encodes the integer: about one key in
+ * 128 has a 31-byte coordinate, which once failed a CI run here). The value is
+ * the same integer either way and the point is still checked on the curve, so
+ * a shorter coordinate is padded rather than refused. */
+static int jwk_coord(json_t *jwk, const char *name, uint8_t out[32]) {
+  const char *s = json_string_value(json_object_get(jwk, name));
+  if (!s) return NP_E_BADARG;
+  uint8_t tmp[32];
+  int r = np_b64url_decode(s, strlen(s), tmp, sizeof tmp);
+  if (r < 1) return NP_E_BADARG;
+  memset(out, 0, 32);
+  memcpy(out + 32 - r, tmp, (size_t)r);
+  return 0;
+}
+
 static EVP_PKEY *ec_p256_key(const uint8_t x[32], const uint8_t y[32]) {
   uint8_t pub[65];
   char group[] = "P-256";
@@ -133,8 +150,7 @@ static int parse_jwk(json_t *jwk, jwt_key *k) {
   } else if (strcmp(kty, "EC") == 0 && strcmp(crv, "P-256") == 0) {
     if (alg && strcmp(alg, "ES256") != 0) return NP_E_BADARG;
     uint8_t x[32], y[32];
-    if (jwk_bytes(jwk, "x", x, sizeof x) < 0 || jwk_bytes(jwk, "y", y, sizeof y) < 0)
-      return NP_E_BADARG;
+    if (jwk_coord(jwk, "x", x) < 0 || jwk_coord(jwk, "y", y) < 0) return NP_E_BADARG;
     k->type = KEY_P256;
     k->pkey = ec_p256_key(x, y);
   } else {

@@ -379,6 +379,47 @@ static void keyset_loading(void **state) {
   np_jwt_keyset_free(NULL);
 }
 
+/* A P-256 coordinate with a leading zero byte, encoded without it (as
+ * python3-jwt 2.6.0 writes one key in 128), still loads and verifies; the
+ * full-length encoding of the same key is the same key. */
+static void ec_short_coordinate(void **state) {
+  (void)state;
+  EVP_PKEY *k = NULL;
+  uint8_t x[32], y[32];
+  for (int i = 0; i < 4096; i++) {
+    k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    assert_non_null(k);
+    ec_xy(k, x, y);
+    if (x[0] == 0 || y[0] == 0) break;
+    EVP_PKEY_free(k);
+    k = NULL;
+  }
+  assert_non_null(k); /* P(no leading zero in 4096 keys) ~ 1e-14 */
+  char xs[64], ys[64], jwk[512], tok[4096];
+  int xo = x[0] == 0, yo = y[0] == 0;
+  b64(x + xo, 32 - (size_t)xo, xs, sizeof xs);
+  b64(y + yo, 32 - (size_t)yo, ys, sizeof ys);
+  snprintf(jwk, sizeof jwk,
+           "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"ec0\",\"x\":\"%s\",\"y\":\"%s\"}", xs, ys);
+  assert_int_equal(strlen(xo ? xs : ys), 42); /* 31 bytes, not 43 chars for 32 */
+  np_jwt_keyset *ks = np_jwt_keyset_new();
+  assert_int_equal(np_jwt_keyset_add_jwk(ks, jwk, strlen(jwk)), 1);
+  mint(k, "{\"alg\":\"ES256\",\"kid\":\"ec0\"}", GOOD_PL, tok, sizeof tok);
+  assert_int_equal(check(ks, tok, NULL), NP_JWT_OK);
+  np_jwt_keyset_free(ks);
+  /* Longer than 32 bytes or empty stays refused. */
+  static const char *const bad[] = {
+      "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"\",\"y\":\"AAAA\"}",
+      "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
+      "\"y\":\"AAAA\"}",
+  };
+  ks = np_jwt_keyset_new();
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    assert_int_equal(np_jwt_keyset_add_jwk(ks, bad[i], strlen(bad[i])), NP_E_BADARG);
+  np_jwt_keyset_free(ks);
+  EVP_PKEY_free(k);
+}
+
 static void reason_strings(void **state) {
   (void)state;
   assert_string_equal(np_jwt_reason_str(NP_JWT_BAD_AUDIENCE), "bad_audience");
@@ -391,6 +432,7 @@ static void reason_strings(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(reason_strings),
+      cmocka_unit_test(ec_short_coordinate),
       cmocka_unit_test_setup_teardown(valid_tokens, setup, teardown),
       cmocka_unit_test_setup_teardown(claim_failures, setup, teardown),
       cmocka_unit_test_setup_teardown(extreme_dates, setup, teardown),

@@ -74,22 +74,27 @@ int np_skim_value(const char *s, size_t len, size_t i, np_skim_span *ret) {
   return NP_E_JSON;
 }
 
-int np_skim_member(const char *s, size_t len, np_skim_span obj, const char *key,
-                   np_skim_span *ret) {
+int np_skim_members(const char *s, size_t len, np_skim_span obj, const char *const *keys, size_t n,
+                    np_skim_span *vals, int *found) {
   if (!s || obj.end > len || obj.start >= obj.end || s[obj.start] != '{') return NP_E_JSON;
-  size_t klen = strlen(key);
+  size_t left = n;
+  for (size_t k = 0; k < n; k++) found[k] = 0;
   size_t end = obj.end - 1; /* the closing brace */
   size_t i = np_skim_ws(s, end, obj.start + 1);
-  while (i < end) {
+  while (i < end && left > 0) {
     np_skim_span k, v;
     if (s[i] != '"' || np_skim_value(s, end, i, &k) < 0) return NP_E_JSON;
     i = np_skim_ws(s, end, k.end);
     if (i >= end || s[i] != ':') return NP_E_JSON;
     i = np_skim_ws(s, end, i + 1);
     if (np_skim_value(s, end, i, &v) < 0) return NP_E_JSON;
-    if (k.end - k.start == klen + 2 && memcmp(s + k.start + 1, key, klen) == 0) {
-      *ret = v;
-      return 1;
+    size_t klen = k.end - k.start - 2;
+    for (size_t j = 0; j < n; j++) {
+      if (found[j] || strlen(keys[j]) != klen || memcmp(s + k.start + 1, keys[j], klen) != 0)
+        continue;
+      found[j] = 1;
+      vals[j] = v;
+      left--;
     }
     i = np_skim_ws(s, end, v.end);
     if (i < end && s[i] == ',')
@@ -98,6 +103,13 @@ int np_skim_member(const char *s, size_t len, np_skim_span obj, const char *key,
       return NP_E_JSON;
   }
   return 0;
+}
+
+int np_skim_member(const char *s, size_t len, np_skim_span obj, const char *key,
+                   np_skim_span *ret) {
+  int found;
+  int rc = np_skim_members(s, len, obj, &key, 1, ret, &found);
+  return rc < 0 ? rc : found;
 }
 
 int np_skim_last(const char *s, size_t len, np_skim_span arr, np_skim_span *ret) {

@@ -34,6 +34,13 @@ int np_skim_value(const char *s, size_t len, size_t i, np_skim_span *ret);
  * first wins. */
 int np_skim_member(const char *s, size_t len, np_skim_span obj, const char *key, np_skim_span *ret);
 
+/* Several members in one pass: for each of the n keys, found[i] is set to 1
+ * and vals[i] to the value's extent when the object has that member (the
+ * first one), else found[i] is 0. 0, or NP_E_JSON when obj is not an
+ * object. */
+int np_skim_members(const char *s, size_t len, np_skim_span obj, const char *const *keys, size_t n,
+                    np_skim_span *vals, int *found);
+
 /* The last element of the array whose extent is arr. 1 and *ret, 0 when the
  * array is empty, NP_E_JSON when arr is not an array. */
 int np_skim_last(const char *s, size_t len, np_skim_span arr, np_skim_span *ret);

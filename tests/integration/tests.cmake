@@ -505,3 +505,24 @@ if(EXISTS /usr/bin/python3 AND NP_NODE)
 else()
   np_missing_tool("/usr/bin/python3 or node missing: Node HTTP/2 RPM interop tests")
 endif()
+
+# --- netpulse-data (issue 19): table, check, report ------------------------
+# data_tool.py: a real server and client make ndt7 and responsiveness1
+# records; every table column is checked against them (CSV, JSON lines,
+# --with-ip, a jostler bundle of the same records). data_check.py: the
+# malformed-file corpus in tests/data/netpulse-data.
+if(Python3_Interpreter_FOUND)
+  add_test(NAME integration.data_tool
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/data_tool.py
+                   --server-bin $<TARGET_FILE:netpulse-server>
+                   --client-bin $<TARGET_FILE:netpulse-cli>
+                   --data-bin $<TARGET_FILE:netpulse-data>)
+  set_tests_properties(integration.data_tool PROPERTIES LABELS integration TIMEOUT 120)
+  add_test(NAME integration.data_check
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/data_check.py
+                   --data-bin $<TARGET_FILE:netpulse-data>
+                   --corpus ${CMAKE_SOURCE_DIR}/tests/data/netpulse-data)
+  set_tests_properties(integration.data_check PROPERTIES LABELS integration TIMEOUT 60)
+else()
+  np_missing_tool("python3 missing: netpulse-data tests")
+endif()

@@ -81,7 +81,7 @@ int np_dt_parse_args(const char *cmd, int argc, char **argv, np_dt_walk_opts *o,
       break;
     }
     int used = common_opt(argc - i, argv + i, o);
-    if (used == 0) used = own(arg, argc - i, argv + i);
+    if (used == 0 && own) used = own(arg, argc - i, argv + i);
     if (used < 0) return -1;
     if (used == 0) {
       fprintf(stderr, "netpulse-data %s: unknown option %s (see netpulse-data --help)\n", cmd,

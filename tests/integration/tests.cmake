@@ -526,3 +526,15 @@ if(Python3_Interpreter_FOUND)
 else()
   np_missing_tool("python3 missing: netpulse-data tests")
 endif()
+# The report page (netpulse-data report) in headless Chromium from file://:
+# charts drawn, no request at all, screenshots in test-output/data_report.
+if(Python3_Interpreter_FOUND AND NP_NODE AND NP_CHROMIUM
+   AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/../peers/node_modules/playwright-core)
+  add_test(NAME integration.browser_data_report
+           COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/data_report.sh $<TARGET_FILE:netpulse-data>
+                   ${NP_NODE} ${CMAKE_BINARY_DIR}/test-output/data_report)
+  set_tests_properties(integration.browser_data_report PROPERTIES
+                       LABELS "integration;browser" TIMEOUT 90 RUN_SERIAL TRUE)
+else()
+  np_missing_tool("python3, node, chromium or playwright-core missing: report page test")
+endif()

@@ -3,7 +3,8 @@
 # are missing, builds netpulse, starts netpulse-server on loopback with a
 # temporary spool directory, runs the netpulse client (ndt7 download, then
 # upload, then the responsiveness (RPM) test over HTTP/2) against it, and
-# prints the results and the data files the server wrote.
+# prints the results and the data files the server wrote, then those files
+# as a table (netpulse-data table).
 #
 # Usage: scripts/demo.sh [--scheme ws|wss] [--keep]
 #   --scheme  ws (default) or wss (self-signed certificate, --no-verify)
@@ -34,8 +35,8 @@ bash scripts/install-deps.sh --build-only
 bdir=build-demo
 say "building (release, in $bdir/)"
 cmake -S . -B "$bdir" -DCMAKE_BUILD_TYPE=Release -DNP_TESTS=OFF >/dev/null
-cmake --build "$bdir" -j"$(nproc)" --target netpulse-server netpulse-cli >/dev/null
-echo "built $bdir/netpulse-server and $bdir/netpulse" >&2
+cmake --build "$bdir" -j"$(nproc)" --target netpulse-server netpulse-cli netpulse-data >/dev/null
+echo "built $bdir/netpulse-server, $bdir/netpulse and $bdir/netpulse-data" >&2
 
 work=$(mktemp -d /tmp/netpulse-demo.XXXXXX)
 spool="$work/spool"
@@ -87,4 +88,7 @@ done
 echo "(ndt7: gzip'd JSON in ndt-server's shape: zcat FILE | python3 -m json.tool;" >&2
 echo " responsiveness1: one line of JSON with the client's summary: python3 -m json.tool FILE)" >&2
 echo "server log: $log" >&2
+
+say "the demo spool as a table (netpulse-data table; see docs/data.md)"
+"$bdir/netpulse-data" table "$spool" || { echo "netpulse-data table failed" >&2; status=1; }
 exit "$status"

@@ -163,8 +163,14 @@ static int do_dir(struct np_dt_walk *w, const char *dir, int depth) {
   }
   DIR *dp = opendir(dir);
   if (!dp) {
-    fprintf(stderr, "netpulse-data: %s: cannot open directory: %s\n", dir, strerror(errno));
-    return depth == 0 ? NP_DT_IO : 0;
+    char why[160];
+    snprintf(why, sizeof why, "cannot open directory: %s", strerror(errno));
+    if (depth > 0) {
+      bad(w, dir, why); /* a part of the tree: counted, the rest is read */
+      return 0;
+    }
+    fprintf(stderr, "netpulse-data: %s: %s\n", dir, why);
+    return NP_DT_IO;
   }
   char **names = NULL;
   size_t n = 0, cap = 0;
@@ -227,10 +233,14 @@ int np_dt_walk_run(const np_dt_walk_opts *o, char **roots, int nroots, np_dt_sta
       io = 1;
       continue;
     }
-    if (S_ISDIR(sb.st_mode))
+    if (S_ISDIR(sb.st_mode)) {
       rc = do_dir(&w, roots[i], 0);
-    else
+    } else if (S_ISREG(sb.st_mode)) {
       rc = do_file(&w, roots[i], data_name(roots[i]) == 2);
+    } else {
+      fprintf(stderr, "netpulse-data: %s: neither a directory nor a regular file\n", roots[i]);
+      io = 1;
+    }
     if (rc == NP_DT_IO) {
       io = 1;
       rc = 0;

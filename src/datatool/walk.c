@@ -195,7 +195,7 @@ static int do_dir(struct np_dt_walk *w, const char *dir, int depth) {
     n++;
   }
   closedir(dp);
-  if (rc == 0) qsort(names, n, sizeof *names, cmp_names);
+  if (rc == 0 && n > 1) qsort(names, n, sizeof *names, cmp_names);
   size_t plen = strlen(dir);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     size_t need = plen + 1 + strlen(names[i]) + 1;

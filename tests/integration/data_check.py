@@ -12,7 +12,9 @@ Usage: data_check.py --data-bin PATH --corpus DIR     Exit 0 = pass."""
 
 import argparse
 import gzip
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -119,6 +121,19 @@ def main():
         rows = p.stdout.splitlines()[1:]
         check(any("ndt7-download-good" in r for r in rows) and
               any("responsiveness1-good" in r for r in rows), "table still gives the good rows")
+        # report over the same trees (its page is tested in Chromium by
+        # integration.browser_data_report; here its data under ASan too).
+        p = run([a.data_bin, "report", "--max-bytes", "1048576", good, bad])
+        check(p.returncode == 1, "report exits 1 when it skipped files (rc %d)" % p.returncode)
+        m = re.search(r'<script type="application/json" id="np-data">(.*?)</script>', p.stdout,
+                      re.S)
+        data = json.loads(m.group(1)) if m else {}
+        rows = {g["name"]: g["rows"] for g in data.get("groups", [])}
+        check(rows.get("ndt7 download", 0) >= 1 and rows.get("RPM download", 0) >= 1,
+              "the report counts the good records' tests: %s" % rows)
+        check(data.get("badFiles", 0) >= 5, "the report counts the unreadable files")
+        check("<script type=\"module\">" in p.stdout and "drawLatency" in p.stdout,
+              "the page carries the charts' code inline")
         p = run([a.data_bin, "check", "--max-bytes", "12", good])
         check(p.returncode == 2, "--max-bytes below 1024 is a usage error")
     finally:

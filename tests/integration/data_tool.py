@@ -103,7 +103,6 @@ def parse_csv(text):
 
 
 def compare(got, want, label):
-
     g = {(r["id"], r["test"]): r for r in got}
     check(len(got) == len(want), "%s: %d rows, the records make %d" % (label, len(got),
                                                                         len(want)))
@@ -111,12 +110,11 @@ def compare(got, want, label):
         r = g.get((w["id"], w["test"]))
         if not check(r is not None, "%s: a row for %s %s" % (label, w["id"], w["test"])):
             continue
-        bad = [c for c in COLUMNS[:4] if r[c] != w[c]]
+        bad = [c for c in COLUMNS[:4] + ["file"] if r[c] != w[c]]
         bad += [c for c in COLUMNS[4:10] if not close(r[c], w[c])]
         check(not bad, "%s: %s %s: every column as the record says%s" % (
             label, w["datatype"], w["test"],
             "" if not bad else " (differ: %s)" % {c: (r[c], w[c]) for c in bad}))
-
 
 
 def main():

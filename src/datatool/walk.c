@@ -56,6 +56,8 @@ static int data_name(const char *name) {
 
 static void bad(struct np_dt_walk *w, const char *path, const char *why) {
   w->st->bad_files++;
+  /* The message takes the progress line's place (it is redrawn after). */
+  if (w->o->progress) fputs("\r\033[K", stderr);
   if (w->o->on_bad) w->o->on_bad(w->o->arg, path, why);
 }
 

@@ -112,6 +112,13 @@ if(EXISTS /usr/bin/python3)
                          LABELS integration TIMEOUT 120 ${NP_SKIPPABLE})
   endforeach()
   set_tests_properties(integration.ops_budget PROPERTIES TIMEOUT 180)
+  # The spool failing under the server (issue 18): a tmpfs remounted
+  # read-only, filled, its directories removed (needs root, as CI has).
+  add_test(NAME integration.ops_spool_fault
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/spool_fault.py
+                   $<TARGET_FILE:netpulse-server> run)
+  set_tests_properties(integration.ops_spool_fault PROPERTIES
+                       LABELS integration TIMEOUT 120 ${NP_SKIPPABLE})
 else()
   np_missing_tool("/usr/bin/python3 missing: operations tests")
 endif()

@@ -69,7 +69,10 @@ cmake --build build -j"$jobs"
 python3 scripts/check-tests.py build
 
 log "tests"
-ctest_all build -j"$jobs" --timeout 600
+ctest_all build -j"$jobs" --timeout 600 -LE soak
+# The soak sets its own concurrency and faults: alone, after the others.
+log "soak (bench/soak.py --ci, 3 minutes)"
+ctest_all build --timeout 600 -L soak
 phase "build + tests" "$t"
 
 if [ "$quick" -eq 0 ]; then
@@ -78,12 +81,13 @@ if [ "$quick" -eq 0 ]; then
   cmake --preset asan "${suite_opts[@]}" >/dev/null
   cmake --build build-asan -j"$jobs"
   python3 scripts/check-tests.py build-asan
-  # Browser tests and the accuracy lab (label lab: timings through a
-  # 50 Mbit/s lab a sanitized client cannot fill) run in the plain pass only.
-  log "tests under ASan+UBSan (browser tests and the lab: plain build only)"
+  # Browser tests, the accuracy lab (label lab: timings through a
+  # 50 Mbit/s lab a sanitized client cannot fill) and the soak run in the
+  # plain pass only.
+  log "tests under ASan+UBSan (browser tests, the lab and the soak: plain build only)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest_all build-asan -j"$jobs" --timeout 900 -LE 'browser|lab'
+    ctest_all build-asan -j"$jobs" --timeout 900 -LE 'browser|lab|soak'
   phase "ASan+UBSan build + tests" "$t"
 fi
 

@@ -512,3 +512,18 @@ if(EXISTS /usr/bin/python3 AND NP_NODE)
 else()
   np_missing_tool("/usr/bin/python3 or node missing: Node HTTP/2 RPM interop tests")
 endif()
+
+# --- the soak (issue 18): bench/soak.py --ci, three minutes of mixed load
+# (netpulse ndt7 and RPM, Node ws ndt7, Go x/net HTTP/2, killed, slow and
+# hostile clients) with faults (SIGHUP, read-only and full spool, removed
+# directories, lowered fd limit, SIGTERM and SIGKILL restarts). Label soak:
+# scripts/test.sh runs it alone after the plain pass (it sets its own
+# concurrency), never under ASan. Needs root, node and the Go peer.
+if(EXISTS /usr/bin/python3 AND NP_NODE AND NP_GO AND EXISTS ${NP_XNET_SRC})
+  add_test(NAME integration.soak_ci
+           COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/bench/soak.py ${CMAKE_BINARY_DIR} --ci)
+  set_tests_properties(integration.soak_ci PROPERTIES LABELS "integration;soak" TIMEOUT 600
+                       ${NP_SKIPPABLE})
+else()
+  np_missing_tool("python3, node or go missing: the soak (bench/soak.py --ci)")
+endif()

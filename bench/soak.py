@@ -10,8 +10,9 @@ BUILD: netpulse-server, netpulse, tests/np_goh2 (Go x/net HTTP/2 load
 client); node with tests/peers (npm ci) for the Node ndt7 client.
 
 Load, concurrency swinging between 1 and --max-tests: the netpulse client
-(ndt7 ws/wss download/upload; RPM h2/h2c, sequential and --parallel), a
-Node `ws` ndt7 client, Go's x/net HTTP/2 RPM load, clients SIGKILLed
+(ndt7 ws/wss download/upload; RPM h2/h2c, sequential and --parallel), M-Lab's
+official ndt7 JavaScript client (@m-lab/ndt7) under Node, a Node `ws` ndt7
+client, Go's x/net HTTP/2 RPM load, clients SIGKILLed
 mid-test, a slow reader, and hostile requests (garbage, a stalled header).
 A simulated uploader moves every published file out of the spool into an
 archive, as M-Lab's pusher and jostler do.
@@ -356,6 +357,23 @@ class Soak:
             pass
         self.record("node-ndt7", rc == 0, ident, t, (out or "")[-300:] + (err or "")[-300:])
 
+    def c_official_js(self):
+        """@m-lab/ndt7 itself, under Node (tests/peers/ndt7_official_node.mjs)."""
+        proto = random.choice(["ws", "wss"])
+        port = self.ports["http" if proto == "ws" else "https"]
+        test = random.choice(["download", "upload"])
+        t, rc, out, err = self.run(
+            [shutil.which("node"), os.path.join(SRC, "tests", "peers", "ndt7_official_node.mjs"),
+             "--server", "127.0.0.1:%d" % port, "--protocol", proto, "--test", test], 60)
+        ident = None
+        try:
+            o = json.loads((out or "").strip().splitlines()[-1])
+            ident = (o.get(test) or {}).get("uuid")
+        except (ValueError, IndexError, AttributeError):
+            pass
+        self.record("official-ndt7-js-" + proto, rc == 0, ident, t,
+                    (out or "")[-300:] + (err or "")[-300:])
+
     def c_go_h2(self):
         mode = random.choice(["sequential", "parallel"])
         t, rc, out, err = self.run(
@@ -393,7 +411,8 @@ class Soak:
             pass
         self.record("hostile", ok, None, t)
 
-    KINDS = [("c_netpulse_ndt7", 5), ("c_netpulse_rpm", 3), ("c_node_ndt7", 2), ("c_go_h2", 2),
+    KINDS = [("c_netpulse_ndt7", 4), ("c_netpulse_rpm", 3), ("c_node_ndt7", 1),
+             ("c_official_js", 2), ("c_go_h2", 2),
              ("c_killed", 1), ("c_slow", 1), ("c_hostile", 1)]
 
     def worker(self, i):

@@ -527,3 +527,18 @@ if(EXISTS /usr/bin/python3 AND NP_NODE AND NP_GO AND EXISTS ${NP_XNET_SRC})
 else()
   np_missing_tool("python3, node or go missing: the soak (bench/soak.py --ci)")
 endif()
+
+# M-Lab's official ndt7 JavaScript client (@m-lab/ndt7, unchanged) under
+# Node: tests/peers/ndt7_official_node.mjs supplies the browser's Worker
+# (worker_threads) and WebSocket (`ws`). A download over ws, an upload over
+# wss, each matched to its archived file by UUID.
+if(EXISTS /usr/bin/python3 AND NP_NODE
+   AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/../peers/node_modules/@m-lab/ndt7)
+  add_test(NAME integration.ndt7_official_node
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/ndt7_official_node.py
+                   $<TARGET_FILE:netpulse-server> ${NP_NODE})
+  set_tests_properties(integration.ndt7_official_node PROPERTIES LABELS integration TIMEOUT 120
+                       ${NP_SKIPPABLE})
+else()
+  np_missing_tool("node or the npm peers missing: the official ndt7 JS client under Node")
+endif()

@@ -396,20 +396,36 @@ class Soak:
         self.record("slow-reader", r.status in (101, 503), None, t, repr(r))
 
     def c_hostile(self):
+        """Garbage, a stalled request head, or an HTTP/2 flood from the
+        hostile suite (tests/integration/rpm_hostile.py): each must be cut
+        off, and a flood with a GOAWAY."""
+        import rpm_hostile as H  # same folder as ops_lib
         t = self.now()
-        ok = True
+        case = random.choice(["garbage", "stalled", "settings_flood", "ping_flood",
+                              "rapid_reset"])
+        ok, detail = True, case
         try:
-            with socket.create_connection(("127.0.0.1", self.ports["http"]), timeout=10) as s:
-                if random.random() < 0.5:
-                    s.sendall(os.urandom(4096))  # garbage: a 400 and a close
-                else:
-                    s.sendall(b"GET /ndt/v7/download HTTP/1.1\r\nHost: x\r\n")  # stalled head
-                s.settimeout(20)
-                while s.recv(4096):
-                    pass
-        except OSError:
-            pass
-        self.record("hostile", ok, None, t)
+            if case in ("garbage", "stalled"):
+                with socket.create_connection(("127.0.0.1", self.ports["http"]),
+                                              timeout=10) as s:
+                    s.sendall(os.urandom(4096) if case == "garbage" else
+                              b"GET /ndt/v7/download HTTP/1.1\r\nHost: x\r\n")
+                    s.settimeout(30)
+                    while s.recv(4096):
+                        pass
+            else:
+                target = type("Srv", (), {"ws": self.ports["http"]})()
+                fn = H.CASES[case][0]
+                closed, goaway, _ = fn(target, 15, lambda: 0)
+                ok = closed and goaway == 11
+                detail = "%s closed=%s goaway=%s" % (case, closed, goaway)
+        except socket.timeout:
+            ok, detail = False, case + ": not cut off within 30 s"
+        except OSError as e:
+            detail = "%s: %s" % (case, e)  # reset by the server: cut off
+        except ValueError as e:  # no config to attack (a restart): a failed run
+            ok, detail = False, "%s: %s" % (case, e)
+        self.record("hostile-" + case, ok, None, t, detail)
 
     KINDS = [("c_netpulse_ndt7", 4), ("c_netpulse_rpm", 3), ("c_node_ndt7", 1),
              ("c_official_js", 2), ("c_go_h2", 2),
@@ -557,8 +573,9 @@ class Soak:
         print("soak: %.1f min, up to %d tests at once, work dir %s" %
               (self.dur / 60, self.a.max_tests, self.tmp), flush=True)
         self.start_server()
-        threads = [threading.Thread(target=self.uploader), threading.Thread(target=self.sampler)]
-        threads += [threading.Thread(target=self.worker, args=(i,))
+        threads = [threading.Thread(target=self.uploader, daemon=True),
+                   threading.Thread(target=self.sampler, daemon=True)]
+        threads += [threading.Thread(target=self.worker, args=(i,), daemon=True)
                     for i in range(self.a.max_tests)]
         for t in threads:
             t.start()
@@ -735,6 +752,8 @@ def main():
     ap.add_argument("--ci", action="store_true", help="3 minutes (what CI runs)")
     ap.add_argument("--out")
     a = ap.parse_args()
+    # SIGTERM (a CI timeout, an operator) still unmounts and stops the server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if a.ci:
         a.minutes = 3
     return Soak(a).main()

@@ -25,6 +25,7 @@ typedef struct cstream {
   int upload; /* endless body from the payload */
   int status;
   int retry_after; /* -1: none */
+  int responded;   /* the final (non-1xx) response went to on_response */
 } cstream;
 
 struct np_h2c {
@@ -134,9 +135,10 @@ static size_t printable(char *out, size_t cap, const nghttp2_goaway *g) {
 }
 
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
-  (void)s;
-  (void)f;
   ((np_h2c *)ud)->block_bytes = 0;
+  /* A final response after a 1xx one must not inherit its Retry-After. */
+  cstream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  if (st && !st->responded) st->retry_after = -1;
   return 0;
 }
 
@@ -176,10 +178,14 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
     (void)printable(h->goaway_why, sizeof h->goaway_why, &f->goaway);
     return 0;
   }
-  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_RESPONSE) return 0;
+  if (f->hd.type != NGHTTP2_HEADERS) return 0;
+  /* Informational (1xx: 100, 103 Early Hints) blocks come first, then the
+   * final response, which nghttp2 files under HCAT_HEADERS: reported is
+   * the final one only, once (later blocks are trailers). */
   cstream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-  if (st && h->cb->on_response)
-    h->cb->on_response(h->ud, st->id, st->status, st->retry_after, st->ud);
+  if (!st || st->responded || st->status < 200) return 0;
+  st->responded = 1;
+  if (h->cb->on_response) h->cb->on_response(h->ud, st->id, st->status, st->retry_after, st->ud);
   return 0;
 }
 

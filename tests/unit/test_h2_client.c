@@ -403,6 +403,32 @@ static void test_header_bomb_is_bounded(void **state) {
   pair_free(p);
 }
 
+/* 103 Early Hints (with a Retry-After of its own) before the final 200:
+ * found by fuzz_h2_client. The owner hears of the final response only,
+ * once, without the informational block's Retry-After; trailers after
+ * the body are not a second response. */
+static void test_informational_then_final(void **state) {
+  (void)state;
+  static uint8_t b[256];
+  static const uint8_t early[] = {0x08, 3, '1', '0', '3', 0x0f, 0x26, 1, '7'}; /* retry-after 7 */
+  static const uint8_t final[] = {0x88};                                       /* :status 200 */
+  static const uint8_t trailer[] = {0x00, 3, 'x', '-', 't', 1, '1'};
+  pair *p = pair_new();
+  size_t n = frame(b, 4, 0, 0, NULL, 0);
+  n += frame(b + n, 1, 4, 1, early, sizeof early);
+  n += frame(b + n, 1, 4, 1, final, sizeof final);
+  n += frame(b + n, 0, 0, 1, (const uint8_t *)"abc", 3);
+  n += frame(b + n, 1, 4 | 1, 1, trailer, sizeof trailer);
+  p->status = -1;
+  assert_null(feed(p, b, n));
+  assert_int_equal(p->status, 200);
+  assert_int_equal(p->retry_after, -1);
+  assert_int_equal(p->cli_body, 3);
+  assert_int_equal(p->cli_closes, 1);
+  assert_int_equal(p->close_code, 0);
+  pair_free(p);
+}
+
 int main(void) {
   for (size_t i = 0; i < PAYLOAD; i++) payload[i] = (uint8_t)(i * 131);
   const struct CMUnitTest tests[] = {
@@ -414,6 +440,7 @@ int main(void) {
       cmocka_unit_test(test_garbage_and_goaway),
       cmocka_unit_test(test_broken_server_is_dead_at_once),
       cmocka_unit_test(test_header_bomb_is_bounded),
+      cmocka_unit_test(test_informational_then_final),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -112,6 +112,13 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     if (value[i] < '0' || value[i] > '9') return 0;
     v = v * 10 + (value[i] - '0');
   }
+  /* nghttp2 takes any three digits; a status under 100 is no response
+   * (RFC 9110 §15) and its body would belong to none (fuzz_h2_client):
+   * the stream is reset, as a malformed response (RFC 9113 §8.1.1). */
+  if (v < 100) {
+    (void)nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_PROTOCOL_ERROR);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
   st->status = v;
   return 0;
 }
@@ -374,14 +381,17 @@ int np_h2c_recv(np_h2c *h, const uint8_t *data, size_t len) {
   }
   /* A protocol error nghttp2 answers with a GOAWAY of its own leaves
    * mem_recv succeeding and the session unable to make requests: the
-   * server is not waited on any longer. */
-  if (!h->goaway && !h->local_goaway && !nghttp2_session_check_request_allowed(h->s)) {
-    make_control_frames(h);
-    set_error(h, "the server broke HTTP/2", NULL);
-    h->failed = 1;
-    return NP_E_PROTO;
-  }
-  return 0;
+   * server is not waited on any longer. After the server's own GOAWAY
+   * requests are refused anyway: there, the GOAWAY nghttp2 makes (and
+   * names, in before_send) is what tells a broken server from one
+   * finishing its streams. Unflagged, such a session went dead on the
+   * next flush and was waited on until the server spoke again. */
+  if (h->local_goaway || nghttp2_session_check_request_allowed(h->s)) return 0;
+  make_control_frames(h);
+  if (h->goaway && !h->error[0]) return 0;
+  set_error(h, "the server broke HTTP/2", NULL);
+  h->failed = 1;
+  return NP_E_PROTO;
 }
 
 const char *np_h2c_error(const np_h2c *h) { return h->error[0] ? h->error : NULL; }

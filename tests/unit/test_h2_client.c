@@ -346,7 +346,8 @@ static void test_broken_server_is_dead_at_once(void **state) {
                {1, "the server broke HTTP/2: too large SETTINGS_INITIAL_WINDOW_SIZE"},
                {2, "the server broke HTTP/2: WINDOW_UPDATE frame (FLOW_CONTROL_ERROR)"},
                {3, "the server broke HTTP/2: PUSH_PROMISE: push disabled"},
-               {4, "the server does not speak HTTP/2"}};
+               {4, "the server does not speak HTTP/2"},
+               {5, "the server broke HTTP/2: invalid SETTINGS_MAX_FRAME_SIZE"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     pair *p = pair_new();
     size_t n = 0;
@@ -363,6 +364,14 @@ static void test_broken_server_is_dead_at_once(void **state) {
       n = frame(b, 4, 0, 0, NULL, 0);
       n += frame(b + n, 4, 1, 0, NULL, 0);
       n += frame(b + n, 5, 4, 1, pp, 5);
+    }
+    if (cases[i].kind == 5) {
+      /* A graceful GOAWAY (stream 1 still served), then a broken frame:
+       * fuzz_h2_client's goaway_then_broken. */
+      static const uint8_t ga[8] = {0, 0, 0, 1, 0, 0, 0, 0};
+      n = frame(b, 4, 0, 0, NULL, 0);
+      n += frame(b + n, 7, 0, 0, ga, 8);
+      n += setting(b + n, 5, 16383);
     }
     if (cases[i].kind == 4) {
       memcpy(b, "HTTP/1.1 400 Bad Request\r\n\r\n", 28);
@@ -429,6 +438,27 @@ static void test_informational_then_final(void **state) {
   pair_free(p);
 }
 
+/* ":status: 050" is three digits, which nghttp2 accepts: it is no
+ * response, so the stream is reset and its body goes nowhere (found by
+ * fuzz_h2_client: the body was counted for a response never reported). */
+static void test_status_under_100_resets(void **state) {
+  (void)state;
+  static uint8_t b[128];
+  static const uint8_t st050[] = {0x08, 3, '0', '5', '0'};
+  pair *p = pair_new();
+  size_t n = frame(b, 4, 0, 0, NULL, 0);
+  n += frame(b + n, 1, 4, 1, st050, sizeof st050);
+  n += frame(b + n, 0, 1, 1, (const uint8_t *)"abc", 3);
+  p->status = -1;
+  assert_null(feed(p, b, n));
+  assert_int_equal(p->status, -1);
+  assert_int_equal(p->cli_body, 0);
+  assert_true(np_h2c_flush(p->cli, 1u << 20) > 0); /* the RST_STREAM leaves, the stream ends */
+  assert_int_equal(p->cli_closes, 1);
+  assert_int_equal(p->close_code, 1); /* PROTOCOL_ERROR */
+  pair_free(p);
+}
+
 int main(void) {
   for (size_t i = 0; i < PAYLOAD; i++) payload[i] = (uint8_t)(i * 131);
   const struct CMUnitTest tests[] = {
@@ -441,6 +471,7 @@ int main(void) {
       cmocka_unit_test(test_broken_server_is_dead_at_once),
       cmocka_unit_test(test_header_bomb_is_bounded),
       cmocka_unit_test(test_informational_then_final),
+      cmocka_unit_test(test_status_under_100_resets),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,6 +39,7 @@ struct np_h2c {
   int write_failed;
   long long flushed; /* bytes handed to write in the current flush */
   size_t flush_max;  /* what the current flush may hand to write */
+  int held;          /* a flush held an upload frame back (nghttp2's current item) */
   uint64_t received, sent;
   int goaway; /* the peer sent GOAWAY with goaway_code */
   uint32_t goaway_code;
@@ -269,7 +270,10 @@ static int send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *frameh
   /* One nghttp2_session_mem_send goes on making DATA frames for as long
    * as this takes them: without this bound a flush wrote the server's
    * whole window (16 MiB), and a probe's request queued behind it. */
-  if ((size_t)h->flushed >= h->flush_max) return NGHTTP2_ERR_WOULDBLOCK;
+  if ((size_t)h->flushed >= h->flush_max) {
+    h->held = 1;
+    return NGHTTP2_ERR_WOULDBLOCK;
+  }
   if (f->data.padlen > 0 || length > h->payload.len) return NGHTTP2_ERR_CALLBACK_FAILURE;
   if (h->payload_off + length > h->payload.len) h->payload_off = 0;
   const uint8_t *ref = h->payload.ptr + h->payload_off;
@@ -355,15 +359,22 @@ static int check_preface(np_h2c *h, const uint8_t *data, size_t len) {
 }
 
 /* Makes the frames queued ahead of any DATA (the GOAWAY nghttp2 queued)
- * so that their cause is known now, not when the send queue has room. */
+ * so that their cause is known now, not when the send queue has room.
+ * An upload frame the last flush held back is nghttp2's current item, in
+ * front of all the rest: it may go (one frame), no other upload data.
+ * The queue is bounded by nghttp2's own limits (100 pending ACKs, the
+ * streams we opened); the loop bound is a backstop. */
 static void make_control_frames(np_h2c *h) {
   h->flushed = 0;
-  h->flush_max = 0; /* send_data refuses: no upload data */
-  for (int i = 0; i < 16 && !h->error[0] && !h->write_failed; i++) {
+  /* send_data takes one frame, only as the first, and only once per
+   * flush that held one back: a server's bytes never push more. */
+  h->flush_max = h->held ? 1 : 0;
+  for (int i = 0; i < 1024 && !h->error[0] && !h->write_failed; i++) {
     const uint8_t *p = NULL;
     ssize_t n = nghttp2_session_mem_send(h->s, &p);
     if (n <= 0 || emit(h, p, (size_t)n, NULL, 0) < 0) break;
   }
+  h->held = 0;
 }
 
 int np_h2c_recv(np_h2c *h, const uint8_t *data, size_t len) {

@@ -218,7 +218,8 @@ endif()
 # measurement flood leaves stdout bounded, impossible figures are marked not
 # credible, a server without RPM (404, HTTP/1.1 400 to the h2c preface) is
 # one line and exit 0, GOAWAY/RST/flood on the config request are named,
-# http:// Locate only to loopback.
+# http:// Locate only to loopback, a header bomb costs < 0.6 s of CPU.
+# Every run asserts the client's time to exit, CPU seconds and stdout bytes.
 if(Python3_Interpreter_FOUND)
   add_test(NAME integration.cli_hostile
            COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/cli_hostile.py

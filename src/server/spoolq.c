@@ -179,10 +179,10 @@ static void submit(struct np_spool_item *it, int gzip) {
   np_server *s = it->srv;
   uint8_t *data = it->data;
   it->data = NULL; /* the spool owns it now, and gives it back on failure */
-  int rc = gzip ? np_spool_write_async_gzip(s->loop, s->spool, it->datatype, it->wall_ns,
-                                            it->name, data, it->len, on_written, it)
-                : np_spool_write_async(s->loop, s->spool, it->datatype, it->wall_ns, it->name,
-                                       data, it->len, on_written, it);
+  int rc = gzip ? np_spool_write_async_gzip(s->loop, s->spool, it->datatype, it->wall_ns, it->name,
+                                            data, it->len, on_written, it)
+                : np_spool_write_async(s->loop, s->spool, it->datatype, it->wall_ns, it->name, data,
+                                       it->len, on_written, it);
   if (rc < 0) {
     s->gzip_queued -= it->raw_queued;
     lost(s, it, rc, "queue_failed");

@@ -33,7 +33,7 @@ build_pkgs=(cmake gcc pkg-config libuv1-dev libssl-dev libjansson-dev
 test_pkgs=(clang clang-format libclang-rt-14-dev python3 inotify-tools iperf3 nodejs npm chromium
 	nghttp2-client curl python3-prometheus-client python3-jwt python3-jsonschema python3-yaml prometheus openssl
 	iproute2 golang-go golang-golang-x-net-dev docker.io debootstrap
-	man-db)
+	man-db systemd)
 
 pkgs=("${build_pkgs[@]}")
 if [ "$build_only" -eq 0 ]; then

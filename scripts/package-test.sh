@@ -128,7 +128,7 @@ netpulse-server 2>server.log &
 srv=$!
 up=0
 for _ in $(seq 1 50); do
-  netpulse-server healthcheck 2>/dev/null && { up=1; break; }
+  netpulse-server healthcheck >/dev/null 2>&1 && { up=1; break; }
   sleep 0.2
 done
 [ "$up" = 1 ] && ok "netpulse-server up with /etc/default/netpulse-server" || { cat server.log; bad "netpulse-server did not come up"; }

@@ -101,7 +101,9 @@ for ex in ndt7_embed rpm_embed; do
     cat cc.log; bad "pkg-config build of $ex"
   fi
 done
-ldd pc_rpm_embed | grep -qE "libnetpulse.so.1 => /(usr/)?lib/[a-z0-9_-]+/libnetpulse.so.1 " && ok "pc_rpm_embed loads the packaged libnetpulse.so.1" || bad "pc_rpm_embed: $(ldd pc_rpm_embed | grep netpulse)"
+# (ldd into a file first: grep -q would end the pipe early, and pipefail.)
+ldd pc_rpm_embed >ldd.txt
+grep -qE "libnetpulse.so.1 => /(usr/)?lib/[a-z0-9_-]+/libnetpulse.so.1 " ldd.txt && ok "pc_rpm_embed loads the packaged libnetpulse.so.1" || bad "pc_rpm_embed: $(grep netpulse ldd.txt)"
 # 2. a three-line CMake project.
 mkdir -p cm && cp /examples/ndt7_embed.c /examples/rpm_embed.c cm/
 cat >cm/CMakeLists.txt <<EOC

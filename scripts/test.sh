@@ -22,7 +22,7 @@ for a in "$@"; do
   case "$a" in
   --quick) quick=1 ;;
   --no-docker) docker=0 ;;
-  -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "test.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done

@@ -4,7 +4,9 @@
 # registered (counts per label), runs them all (unit, fuzz-corpus replay,
 # integration against real peers, the browser client), then again under
 # ASan+UBSan, then builds and smoke-tests the Docker image (starting dockerd
-# when none runs). Exit status is non-zero if anything failed or was skipped.
+# when none runs) and tests the Debian packages in a clean container
+# (scripts/docker-ci.sh). Exit status is non-zero if anything failed or was
+# skipped.
 #
 # Usage: scripts/test.sh [--quick] [--no-docker]
 #   --quick      skip the sanitizer pass
@@ -20,7 +22,7 @@ for a in "$@"; do
   case "$a" in
   --quick) quick=1 ;;
   --no-docker) docker=0 ;;
-  -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "test.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done

@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 
-LABELS = ("unit", "fuzz", "integration", "browser", "lab", "lint")
+LABELS = ("unit", "fuzz", "integration", "browser", "lab", "soak", "lint")
 
 
 def expected(src):

@@ -2,7 +2,9 @@
 # The container phase of scripts/test.sh: makes sure a Docker daemon is
 # reachable (starting dockerd itself when none runs, and stopping exactly that
 # daemon again on exit), makes the base image (scripts/docker-base.sh), then
-# builds and smoke-tests the image (scripts/docker-test.sh).
+# builds and smoke-tests the image (scripts/docker-test.sh), then builds the
+# Debian packages and tests them in a clean container
+# (scripts/package-test.sh).
 #
 #   bash scripts/docker-ci.sh [docker-test.sh arguments]
 #
@@ -88,6 +90,9 @@ fi
 
 status=0
 bash scripts/docker-test.sh "$@" || status=$?
+# The Debian packages, installed in a clean container and used the way a
+# user and an embedder would (scripts/package-test.sh).
+bash scripts/package-test.sh || status=$?
 # Every build leaves the previous image and build stage untagged. Those a
 # day old go; younger ones stay as the layer cache of the next run (the
 # apt-get layers hang below them and are kept while anything uses them).

@@ -2,10 +2,12 @@
 # Installs netpulse's build (and, by default, test) dependencies on Debian 12;
 # idempotent, non-interactive, installs only what is missing.
 #
-# Usage: scripts/install-deps.sh [--build-only]
+# Usage: scripts/install-deps.sh [--build-only | --package]
 #   --build-only  only the packages needed to compile netpulse and its unit tests
-#   (default)     build + test packages (with docker.io and debootstrap for
-#                 the container phase), then the npm test peers in tests/peers
+#   --package     build packages + what scripts/package.sh needs (debhelper...)
+#   (default)     build + test + package packages (with docker.io and
+#                 debootstrap for the container phase), then the npm test
+#                 peers in tests/peers
 #
 # Run as root (or with sudo available). Safe in CI with no stdin. All progress
 # goes to stderr.
@@ -15,11 +17,13 @@ log() { printf 'install-deps: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 build_only=0
+package_only=0
 for arg in "$@"; do
 	case "$arg" in
 	--build-only) build_only=1 ;;
+	--package) package_only=1 ;;
 	-h | --help)
-		sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+		sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
 		exit 0
 		;;
 	*) die "unknown option: $arg (try --help)" ;;
@@ -32,11 +36,18 @@ build_pkgs=(cmake gcc pkg-config libuv1-dev libssl-dev libjansson-dev
 	zlib1g-dev libnghttp2-dev libcmocka-dev)
 test_pkgs=(clang clang-format libclang-rt-14-dev python3 inotify-tools iperf3 nodejs npm chromium
 	nghttp2-client curl python3-prometheus-client python3-jwt python3-jsonschema python3-yaml prometheus openssl
-	iproute2 golang-go golang-golang-x-net-dev docker.io debootstrap)
+	iproute2 golang-go golang-golang-x-net-dev docker.io debootstrap
+	man-db systemd)
+
+# scripts/package.sh: the Debian packages (debhelper-compat 13) and lintian.
+package_pkgs=(debhelper dpkg-dev lintian)
 
 pkgs=("${build_pkgs[@]}")
-if [ "$build_only" -eq 0 ]; then
-	pkgs+=("${test_pkgs[@]}")
+if [ "$package_only" -eq 1 ]; then
+	pkgs+=("${package_pkgs[@]}")
+	build_only=1
+elif [ "$build_only" -eq 0 ]; then
+	pkgs+=("${test_pkgs[@]}" "${package_pkgs[@]}")
 fi
 
 # A package counts as present when dpkg says "install ok installed".

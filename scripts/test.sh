@@ -4,7 +4,9 @@
 # registered (counts per label), runs them all (unit, fuzz-corpus replay,
 # integration against real peers, the browser client), then again under
 # ASan+UBSan, then builds and smoke-tests the Docker image (starting dockerd
-# when none runs). Exit status is non-zero if anything failed or was skipped.
+# when none runs) and tests the Debian packages in a clean container
+# (scripts/docker-ci.sh). Exit status is non-zero if anything failed or was
+# skipped.
 #
 # Usage: scripts/test.sh [--quick] [--no-docker]
 #   --quick      skip the sanitizer pass
@@ -20,7 +22,7 @@ for a in "$@"; do
   case "$a" in
   --quick) quick=1 ;;
   --no-docker) docker=0 ;;
-  -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "test.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done
@@ -69,7 +71,10 @@ cmake --build build -j"$jobs"
 python3 scripts/check-tests.py build
 
 log "tests"
-ctest_all build -j"$jobs" --timeout 600
+ctest_all build -j"$jobs" --timeout 600 -LE soak
+# The soak sets its own concurrency and faults: alone, after the others.
+log "soak (bench/soak.py --ci, 3 minutes)"
+ctest_all build --timeout 600 -L soak
 phase "build + tests" "$t"
 
 if [ "$quick" -eq 0 ]; then
@@ -78,12 +83,13 @@ if [ "$quick" -eq 0 ]; then
   cmake --preset asan "${suite_opts[@]}" >/dev/null
   cmake --build build-asan -j"$jobs"
   python3 scripts/check-tests.py build-asan
-  # Browser tests and the accuracy lab (label lab: timings through a
-  # 50 Mbit/s lab a sanitized client cannot fill) run in the plain pass only.
-  log "tests under ASan+UBSan (browser tests and the lab: plain build only)"
+  # Browser tests, the accuracy lab (label lab: timings through a
+  # 50 Mbit/s lab a sanitized client cannot fill) and the soak run in the
+  # plain pass only.
+  log "tests under ASan+UBSan (browser tests, the lab and the soak: plain build only)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest_all build-asan -j"$jobs" --timeout 900 -LE 'browser|lab'
+    ctest_all build-asan -j"$jobs" --timeout 900 -LE 'browser|lab|soak'
   phase "ASan+UBSan build + tests" "$t"
 fi
 

@@ -121,6 +121,9 @@ typedef struct {
   int result_sent;   /* the server accepted the summary */
   int result_status; /* HTTP status of the POST (0: not sent) */
   uint32_t conns_opened;
+  /* 1 once the server's config was read and the measurement began: an
+   * error after it is the server failing a test it offered. */
+  int measuring;
 } np_rpm_result;
 
 typedef struct {

@@ -58,6 +58,28 @@ int np_cli_is_loopback(const char *host);
 /* 0 when ca_file is NULL or readable, else the usage exit status. */
 int np_cli_check_ca_file(const char *prog, const char *ca_file);
 
+/* ---- the client's metadata (cli_meta.c) ---- */
+
+/* What the client sends about itself: kv[0..6) as name/value pairs
+ * (client_name, client_version, client_library_name and _version,
+ * client_os, client_arch); the values point into this struct or are
+ * static, except client_name, the caller's, which must outlive it. */
+typedef struct {
+  np_ndt7_kv kv[6];
+  char sysname[65], machine[65];
+} np_cli_meta;
+
+/* 1 when s is what the server keeps as a metadata value (docs/data.md:
+ * 1-64 of [A-Za-z0-9._+-/:]); anything else would be dropped there. */
+int np_cli_valid_name(const char *s);
+
+/* Fills m from uname(2) and the build's version. */
+void np_cli_meta_fill(np_cli_meta *m, const char *client_name);
+
+/* base with the name and version pairs appended as query parameters:
+ * 0, or NP_E_TOOBIG when out (cap bytes) cannot hold it. */
+int np_cli_locate_url(const np_cli_meta *m, const char *base, char *out, size_t cap);
+
 /* ---- consent (cli_consent.c) ---- */
 
 typedef enum {

@@ -203,7 +203,12 @@ static const char *hint_for(const np_rpm_result *r, int verify) {
     return "nothing accepts connections there; check the host and port";
   if (r->not_offered)
     return "this server does not offer the responsiveness test (no HTTP/2 RPM config there)";
-  if (r->error == NP_E_PROTO && strstr(r->error_text, "broke HTTP/2"))
+  /* It answered the config: it offers RPM, and then failed it. */
+  if (r->error == NP_E_PROTO && r->measuring)
+    return "the server answered the RPM config, then broke HTTP/2 during the measurement (the "
+           "cause is above): its HTTP/2 is broken or hostile; test against another server";
+  if (r->error == NP_E_PROTO &&
+      (strstr(r->error_text, "broke HTTP/2") || strstr(r->error_text, "over 16 KiB")))
     return "the server's HTTP/2 is broken or hostile; test against another server";
   if (r->error == NP_E_PROTO)
     return "the server does not speak HTTP/2 responsiveness there (is it a netpulse server "

@@ -1,11 +1,9 @@
 /* netpulse: the ndt7 command-line client (flags, consent, Locate, tests, output). */
-#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -15,7 +13,6 @@
 #include "core/error.h"
 #include "core/flags.h"
 #include "core/version.h"
-#include "http/query.h"
 #include "netpulse/ndt7.h"
 
 #define PROG "netpulse"
@@ -130,8 +127,7 @@ typedef struct {
   char server_arg[NP_LOCATE_MAX_HOST + 16];
   char server_host[NP_LOCATE_MAX_HOST];
   uint64_t timeout_ms;
-  char sysname[65], machine[65];
-  np_ndt7_kv meta[6];
+  np_cli_meta meta;
   np_cli_summary sum;
   np_locate_list *list;
   size_t srv;
@@ -300,8 +296,8 @@ static void start_test(app *a, int d) {
       .verify_tls = a->verify,
       .ca_file = g_f.ca_file,
       .family = a->family,
-      .metadata = a->meta,
-      .nmetadata = sizeof a->meta / sizeof a->meta[0],
+      .metadata = a->meta.kv,
+      .nmetadata = sizeof a->meta.kv / sizeof a->meta.kv[0],
       .timeout_ms = a->timeout_ms,
   };
   if (a->list) o.timeout_ms = time_left(a, d) ? time_left(a, d) : 1;
@@ -417,33 +413,6 @@ static void on_signal(uv_signal_t *h, int signum) {
     np_locate_cancel(a->locate);
 }
 
-/* Appends client metadata to the Locate URL as query parameters. */
-static int locate_url_with_meta(const app *a, const char *base, char *out, size_t cap) {
-  int n = snprintf(out, cap, "%s", base);
-  if (n < 0 || (size_t)n >= cap) return NP_E_TOOBIG;
-  size_t len = (size_t)n;
-  int has_q = strchr(base, '?') != NULL;
-  for (size_t i = 0; i < 4; i++) { /* name, version, library name and version */
-    char v[256];
-    if (np_percent_encode(a->meta[i].value, v, sizeof v) < 0) return NP_E_TOOBIG;
-    n = snprintf(out + len, cap - len, "%c%s=%s", has_q ? '&' : '?', a->meta[i].name, v);
-    if (n < 0 || (size_t)n >= cap - len) return NP_E_TOOBIG;
-    len += (size_t)n;
-    has_q = 1;
-  }
-  return 0;
-}
-
-/* What the server keeps as a metadata value (docs/data.md): anything else
- * would be dropped there, so refuse it here with a clear message. */
-static int valid_name(const char *s) {
-  size_t n = strlen(s);
-  if (n == 0 || n > 64) return 0;
-  for (size_t i = 0; i < n; i++)
-    if (!isalnum((unsigned char)s[i]) && !strchr("._+-/:", s[i])) return 0;
-  return 1;
-}
-
 /* Checks the flags and fills a. Returns 0 or an exit status. */
 static int configure(app *a) {
   if (strcmp(g_f.format, "human") != 0 && strcmp(g_f.format, "json") != 0)
@@ -452,7 +421,7 @@ static int configure(app *a) {
     return usage_error("invalid --scheme \"%s\": want ws or wss", g_f.scheme);
   int rc = np_cli_family(PROG, g_f.ipv4, g_f.ipv6, &a->family);
   if (rc != 0) return rc;
-  if (!valid_name(g_f.client_name))
+  if (!np_cli_valid_name(g_f.client_name))
     return usage_error("invalid --client-name \"%s\": want 1-64 letters, digits or ._+-/:",
                        g_f.client_name);
   rc = np_cli_check_ca_file(PROG, g_f.ca_file);
@@ -491,19 +460,7 @@ static int configure(app *a) {
   a->sum.test[NP_NDT7_DOWNLOAD].selected = both || g_f.download;
   a->sum.test[NP_NDT7_UPLOAD].selected = both || g_f.upload;
   (void)snprintf(a->sum.scheme, sizeof a->sum.scheme, "%s", a->scheme);
-  struct utsname un;
-  if (uname(&un) == 0) {
-    size_t k = 0;
-    for (const char *p = un.sysname; *p && k + 1 < sizeof a->sysname; p++)
-      a->sysname[k++] = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : *p;
-    (void)snprintf(a->machine, sizeof a->machine, "%s", un.machine);
-  }
-  a->meta[0] = (np_ndt7_kv){"client_name", g_f.client_name};
-  a->meta[1] = (np_ndt7_kv){"client_version", NP_VERSION};
-  a->meta[2] = (np_ndt7_kv){"client_library_name", "libnetpulse"};
-  a->meta[3] = (np_ndt7_kv){"client_library_version", NP_VERSION};
-  a->meta[4] = (np_ndt7_kv){"client_os", a->sysname[0] ? a->sysname : "unknown"};
-  a->meta[5] = (np_ndt7_kv){"client_arch", a->machine[0] ? a->machine : "unknown"};
+  np_cli_meta_fill(&a->meta, g_f.client_name);
   return 0;
 }
 
@@ -564,7 +521,7 @@ int main(int argc, char **argv) {
     schedule(a);
   } else {
     char url[NP_LOCATE_MAX_URL];
-    if (locate_url_with_meta(a, g_f.locate_url, url, sizeof url) < 0)
+    if (np_cli_locate_url(&a->meta, g_f.locate_url, url, sizeof url) < 0)
       return usage_error("--locate-url \"%s\" is too long", g_f.locate_url);
     char ua[128];
     (void)snprintf(ua, sizeof ua, "netpulse/%s libnetpulse/%s", NP_VERSION, NP_VERSION);

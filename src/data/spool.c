@@ -344,6 +344,32 @@ int np_spool_write(np_spool *s, const char *datatype, int64_t wall_ns, const cha
   return 0;
 }
 
+int np_spool_probe(np_spool *s, const char *datatype, int64_t wall_ns) {
+  if (!s || !np_spool_datatype_ok(datatype)) return NP_E_BADARG;
+  char day[16], dir[PATH_MAX];
+  int rc = day_dir(wall_ns, 0, day, sizeof day);
+  if (rc < 0) return rc;
+  rc = path_fmt(dir, sizeof dir, "%s/%s/%s", s->datadir, datatype, day);
+  if (rc < 0) return rc;
+  int dirfd = open_dir(dir);
+  if (dirfd < 0) return dirfd;
+  int fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    /* Without O_TMPFILE, write access is all that can be asked without
+     * making a name an uploader would see. */
+    rc = errno == EOPNOTSUPP || errno == EISDIR ? (faccessat(dirfd, ".", W_OK, 0) < 0 ? -errno : 0)
+                                                : -errno;
+    (void)close(dirfd);
+    return rc;
+  }
+  (void)close(dirfd);
+  static const uint8_t zeros[NP_SPOOL_PROBE_BYTES];
+  rc = write_all(fd, zeros, sizeof zeros);
+  if (rc == 0 && fsync(fd) < 0) rc = -errno;
+  (void)close(fd);
+  return rc;
+}
+
 /* If entry is a staging file ".<final>.part", renames it to final.
  * Returns 1 if renamed, 0 if not ours or the final name is taken. */
 static int recover_entry(int dirfd, const char *entry) {

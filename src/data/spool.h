@@ -73,10 +73,22 @@ int np_spool_prepare(np_spool *s, const char *datatype, int64_t wall_ns);
 int np_spool_write(np_spool *s, const char *datatype, int64_t wall_ns, const char *name,
                    const void *data, size_t len, char *ret_path, size_t pathcap);
 
-/* Runs on the loop thread when an async write ends: status is what
- * np_spool_write returned (or UV_ECANCELED), path the final path on
- * success and NULL otherwise; path is only valid during the call. */
-typedef void (*np_spool_done_cb)(void *ud, int status, const char *path);
+/* How an async write ended. status is what np_spool_write returned (or
+ * UV_ECANCELED); path the final path on success, NULL otherwise. On
+ * failure, data/len are the file's bytes as they would have been written
+ * (gzipped for a gzip job), so the caller can keep them and try again
+ * (np_spool_write_async with them); ownership passes to the callback, which
+ * must free(data). data is NULL when there is nothing to keep (success, or
+ * compression failed). path is only valid during the call. */
+typedef struct {
+  int status;
+  const char *path;
+  uint8_t *data;
+  size_t len;
+} np_spool_result;
+
+/* Runs on the loop thread when an async write ends. */
+typedef void (*np_spool_done_cb)(void *ud, np_spool_result *res);
 
 /* Queues np_spool_write on libuv's thread pool so the loop never blocks on
  * the disk. data must come from malloc; ownership passes to the spool in
@@ -92,6 +104,15 @@ int np_spool_write_async(uv_loop_t *loop, np_spool *s, const char *datatype, int
 int np_spool_write_async_gzip(uv_loop_t *loop, np_spool *s, const char *datatype, int64_t wall_ns,
                               const char *name, uint8_t *data, size_t len, np_spool_done_cb cb,
                               void *ud);
+
+/* Checks that a file could be written now in datatype's day directory of
+ * wall_ns (creating it, as a write would): an anonymous O_TMPFILE there gets
+ * NP_SPOOL_PROBE_BYTES written and fsynced, then vanishes on close, so no
+ * uploader ever sees it. Catches a read-only or full filesystem, a removed
+ * or unwritable directory. Blocking: call it from a worker thread. 0 or a
+ * negative errno (NP_E_BADARG for bad arguments). */
+#define NP_SPOOL_PROBE_BYTES 4096
+int np_spool_probe(np_spool *s, const char *datatype, int64_t wall_ns);
 
 /* 1 if datatype matches ^[a-z][a-z0-9]*$ (and is not absurdly long). */
 int np_spool_datatype_ok(const char *datatype);

@@ -48,17 +48,29 @@ static void work_cb(uv_work_t *req) {
   j->status = np_spool_write(j->spool, j->datatype, j->wall_ns, j->name, j->data, j->len, j->path,
                              sizeof j->path);
   /* Freed here, on the worker: a large file's memory goes back as soon as
-   * it is on disk, not when the loop gets round to the callback. */
-  free(j->data);
-  j->data = NULL;
+   * it is on disk, not when the loop gets round to the callback. A file
+   * that could not be written goes back to the caller, who may keep it. */
+  if (j->status >= 0) {
+    free(j->data);
+    j->data = NULL;
+  }
 }
 
 static void after_work_cb(uv_work_t *req, int status) {
   spool_job *j = req->data;
   /* status is UV_ECANCELED if uv_cancel() took the job before it ran. */
   int rc = status < 0 ? status : j->status;
-  free(j->data);
-  j->cb(j->ud, rc, rc >= 0 ? j->path : NULL);
+  /* A cancelled job still holds the raw bytes of a gzip job: never hand
+   * back something that is not what would have been written. */
+  if (status < 0 && j->gzip) {
+    free(j->data);
+    j->data = NULL;
+  }
+  np_spool_result res = {.status = rc,
+                         .path = rc >= 0 ? j->path : NULL,
+                         .data = rc >= 0 ? NULL : j->data,
+                         .len = rc >= 0 || !j->data ? 0 : j->len};
+  j->cb(j->ud, &res);
   free(j);
 }
 

@@ -25,6 +25,7 @@ typedef struct cstream {
   int upload; /* endless body from the payload */
   int status;
   int retry_after; /* -1: none */
+  int responded;   /* the final (non-1xx) response went to on_response */
 } cstream;
 
 struct np_h2c {
@@ -38,6 +39,7 @@ struct np_h2c {
   int write_failed;
   long long flushed; /* bytes handed to write in the current flush */
   size_t flush_max;  /* what the current flush may hand to write */
+  int held;          /* a flush held an upload frame back (nghttp2's current item) */
   uint64_t received, sent;
   int goaway; /* the peer sent GOAWAY with goaway_code */
   uint32_t goaway_code;
@@ -111,6 +113,13 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     if (value[i] < '0' || value[i] > '9') return 0;
     v = v * 10 + (value[i] - '0');
   }
+  /* nghttp2 takes any three digits; a status under 100 is no response
+   * (RFC 9110 §15) and its body would belong to none (fuzz_h2_client):
+   * the stream is reset, as a malformed response (RFC 9113 §8.1.1). */
+  if (v < 100) {
+    (void)nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_PROTOCOL_ERROR);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
   st->status = v;
   return 0;
 }
@@ -134,9 +143,10 @@ static size_t printable(char *out, size_t cap, const nghttp2_goaway *g) {
 }
 
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
-  (void)s;
-  (void)f;
   ((np_h2c *)ud)->block_bytes = 0;
+  /* A final response after a 1xx one must not inherit its Retry-After. */
+  cstream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  if (st && !st->responded) st->retry_after = -1;
   return 0;
 }
 
@@ -176,10 +186,14 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
     (void)printable(h->goaway_why, sizeof h->goaway_why, &f->goaway);
     return 0;
   }
-  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_RESPONSE) return 0;
+  if (f->hd.type != NGHTTP2_HEADERS) return 0;
+  /* Informational (1xx: 100, 103 Early Hints) blocks come first, then the
+   * final response, which nghttp2 files under HCAT_HEADERS: reported is
+   * the final one only, once (later blocks are trailers). */
   cstream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-  if (st && h->cb->on_response)
-    h->cb->on_response(h->ud, st->id, st->status, st->retry_after, st->ud);
+  if (!st || st->responded || st->status < 200) return 0;
+  st->responded = 1;
+  if (h->cb->on_response) h->cb->on_response(h->ud, st->id, st->status, st->retry_after, st->ud);
   return 0;
 }
 
@@ -256,7 +270,10 @@ static int send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *frameh
   /* One nghttp2_session_mem_send goes on making DATA frames for as long
    * as this takes them: without this bound a flush wrote the server's
    * whole window (16 MiB), and a probe's request queued behind it. */
-  if ((size_t)h->flushed >= h->flush_max) return NGHTTP2_ERR_WOULDBLOCK;
+  if ((size_t)h->flushed >= h->flush_max) {
+    h->held = 1;
+    return NGHTTP2_ERR_WOULDBLOCK;
+  }
   if (f->data.padlen > 0 || length > h->payload.len) return NGHTTP2_ERR_CALLBACK_FAILURE;
   if (h->payload_off + length > h->payload.len) h->payload_off = 0;
   const uint8_t *ref = h->payload.ptr + h->payload_off;
@@ -342,15 +359,22 @@ static int check_preface(np_h2c *h, const uint8_t *data, size_t len) {
 }
 
 /* Makes the frames queued ahead of any DATA (the GOAWAY nghttp2 queued)
- * so that their cause is known now, not when the send queue has room. */
+ * so that their cause is known now, not when the send queue has room.
+ * An upload frame the last flush held back is nghttp2's current item, in
+ * front of all the rest: it may go (one frame), no other upload data.
+ * The queue is bounded by nghttp2's own limits (100 pending ACKs, the
+ * streams we opened); the loop bound is a backstop. */
 static void make_control_frames(np_h2c *h) {
   h->flushed = 0;
-  h->flush_max = 0; /* send_data refuses: no upload data */
-  for (int i = 0; i < 16 && !h->error[0] && !h->write_failed; i++) {
+  /* send_data takes one frame, only as the first, and only once per
+   * flush that held one back: a server's bytes never push more. */
+  h->flush_max = h->held ? 1 : 0;
+  for (int i = 0; i < 1024 && !h->error[0] && !h->write_failed; i++) {
     const uint8_t *p = NULL;
     ssize_t n = nghttp2_session_mem_send(h->s, &p);
     if (n <= 0 || emit(h, p, (size_t)n, NULL, 0) < 0) break;
   }
+  h->held = 0;
 }
 
 int np_h2c_recv(np_h2c *h, const uint8_t *data, size_t len) {
@@ -368,14 +392,17 @@ int np_h2c_recv(np_h2c *h, const uint8_t *data, size_t len) {
   }
   /* A protocol error nghttp2 answers with a GOAWAY of its own leaves
    * mem_recv succeeding and the session unable to make requests: the
-   * server is not waited on any longer. */
-  if (!h->goaway && !h->local_goaway && !nghttp2_session_check_request_allowed(h->s)) {
-    make_control_frames(h);
-    set_error(h, "the server broke HTTP/2", NULL);
-    h->failed = 1;
-    return NP_E_PROTO;
-  }
-  return 0;
+   * server is not waited on any longer. After the server's own GOAWAY
+   * requests are refused anyway: there, the GOAWAY nghttp2 makes (and
+   * names, in before_send) is what tells a broken server from one
+   * finishing its streams. Unflagged, such a session went dead on the
+   * next flush and was waited on until the server spoke again. */
+  if (h->local_goaway || nghttp2_session_check_request_allowed(h->s)) return 0;
+  make_control_frames(h);
+  if (h->goaway && !h->error[0]) return 0;
+  set_error(h, "the server broke HTTP/2", NULL);
+  h->failed = 1;
+  return NP_E_PROTO;
 }
 
 const char *np_h2c_error(const np_h2c *h) { return h->error[0] ? h->error : NULL; }

@@ -19,8 +19,9 @@ typedef struct {
    * given to np_h2c_new and may be referenced. Return 0, or < 0 to fail
    * the connection. */
   int (*write)(void *ud, const uint8_t *copy, size_t ncopy, const uint8_t *ref, size_t nref);
-  /* The response headers of stream id arrived (status is :status;
-   * retry_after the Retry-After seconds, -1 when absent or not a number). */
+  /* The final response headers of stream id arrived, once (status is
+   * :status, 200-999: 1xx responses are not reported; retry_after the
+   * Retry-After seconds, -1 when absent or not a number). */
   void (*on_response)(void *ud, int32_t id, int status, int retry_after, void *stream_ud);
   /* n response body bytes arrived on stream id (not kept: count them). */
   void (*on_body)(void *ud, int32_t id, const uint8_t *data, size_t n, void *stream_ud);
@@ -47,10 +48,11 @@ void np_h2c_free(np_h2c *h);
 int np_h2c_recv(np_h2c *h, const uint8_t *data, size_t len);
 
 /* Makes frames and hands them to write until about max_bytes went out or
- * nothing is left to send now: at most one upload DATA frame beyond
- * max_bytes, and upload frames no larger than max_bytes (16 KiB at
- * least), since every byte written is ahead of later requests. Returns
- * the bytes written (>= 0) or a negative error. */
+ * nothing is left to send now: beyond max_bytes at most one upload DATA
+ * frame and the one frame nghttp2 makes with it (16 KiB at most), and
+ * upload frames no larger than max_bytes (16 KiB at least), since every
+ * byte written is ahead of later requests. Returns the bytes written
+ * (>= 0) or a negative error. */
 long long np_h2c_flush(np_h2c *h, size_t max_bytes);
 
 /* Whether nghttp2 has something to send (frames, or upload data that flow

@@ -54,6 +54,8 @@ const char *np_admit_reason_str(np_admit_reason r) {
     return "budget";
   case NP_ADMIT_SPOOL_FULL:
     return "spool_full";
+  case NP_ADMIT_SPOOL_UNWRITABLE:
+    return "spool_unwritable";
   case NP_ADMIT_LAME_DUCK:
     return "lame_duck";
   case NP_ADMIT_REASON_COUNT:
@@ -301,6 +303,11 @@ int np_admit(np_admission *a, const np_admit_request *req, np_admit_decision *re
                   a->cfg.lame_duck_retry_s ? a->cfg.lame_duck_retry_s : 30);
   if (a->cfg.spool_max_bytes && req->spool_bytes >= a->cfg.spool_max_bytes)
     return refuse(ret, NP_ADMIT_SPOOL_FULL, a->cfg.spool_retry_s ? a->cfg.spool_retry_s : 60);
+  /* A test whose record could not be kept is a test for nothing; the
+   * server probes the spool every few seconds while it is faulty. */
+  if (req->spool_unwritable)
+    return refuse(ret, NP_ADMIT_SPOOL_UNWRITABLE,
+                  a->cfg.unwritable_retry_s ? a->cfg.unwritable_retry_s : 10);
   if (a->active >= a->cfg.max_concurrent)
     return refuse(ret, NP_ADMIT_AT_CAPACITY, retry_running(a, NULL, now));
   client_ent *ce = NULL;

@@ -40,12 +40,13 @@ typedef enum {
   NP_ADMIT_TX_RATE,
   NP_ADMIT_BUDGET,
   NP_ADMIT_SPOOL_FULL,
+  NP_ADMIT_SPOOL_UNWRITABLE,
   NP_ADMIT_LAME_DUCK,
   NP_ADMIT_REASON_COUNT
 } np_admit_reason;
 
 /* "admitted", "at_capacity", "client_limit", "tx_rate", "budget",
- * "spool_full", "lame_duck": stable, for metric labels and 503 bodies. */
+ * "spool_full", "spool_unwritable", "lame_duck": stable, for metric labels and 503 bodies. */
 const char *np_admit_reason_str(np_admit_reason r);
 
 #define NP_ADMIT_MAX_CONCURRENT 65536
@@ -64,10 +65,11 @@ typedef struct {
    * transmission once it has sent this many bytes (decision.byte_allowance). */
   uint64_t test_bytes;
   double test_rate_bps;
-  double test_duration_s;     /* also the expected test length for Retry-After */
-  uint64_t spool_max_bytes;   /* 0 = no quota */
-  uint32_t spool_retry_s;     /* Retry-After for spool_full (0: 60) */
-  uint32_t lame_duck_retry_s; /* Retry-After for lame_duck (0: 30) */
+  double test_duration_s;      /* also the expected test length for Retry-After */
+  uint64_t spool_max_bytes;    /* 0 = no quota */
+  uint32_t spool_retry_s;      /* Retry-After for spool_full (0: 60) */
+  uint32_t unwritable_retry_s; /* Retry-After for spool_unwritable (0: 10) */
+  uint32_t lame_duck_retry_s;  /* Retry-After for lame_duck (0: 30) */
 } np_admission_config;
 
 typedef struct np_admission np_admission;
@@ -84,6 +86,7 @@ typedef struct {
   const char *client_ip; /* textual, <= NP_ADMIT_MAX_IP_LEN */
   uint64_t now_ns;       /* monotonic */
   uint64_t spool_bytes;  /* current spool usage */
+  bool spool_unwritable; /* the last write or probe of the spool failed */
 } np_admit_request;
 
 typedef struct {
@@ -93,7 +96,7 @@ typedef struct {
   uint64_t byte_allowance; /* transmit bytes reserved (0: unlimited) */
 } np_admit_decision;
 
-/* Checks, in order: lame duck, spool quota, concurrency, per-client limit,
+/* Checks, in order: lame duck, spool quota, spool writable, concurrency, per-client limit,
  * transmit controller, bandwidth budget (the last two skipped for
  * monitoring and for tests that do not transmit). Returns 0 and a ticket
  * when admitted, NP_E_REFUSED with reason and retry_after_s when refused,

@@ -86,7 +86,8 @@ int np_server_decide(np_server *s, const np_server_ask *ask, np_server_test **re
                          .monitoring = monitoring != 0,
                          .client_ip = ip,
                          .now_ns = np_mono_ns(),
-                         .spool_bytes = s->spool_bytes};
+                         .spool_bytes = s->spool_bytes,
+                         .spool_unwritable = s->spool_fault != 0};
   np_admit_decision d;
   int rc = np_admit(s->adm, &rq, &d);
   if (rc < 0) {
@@ -239,9 +240,14 @@ static void on_tick(uv_timer_t *h) {
 
 /* ---- spool scan --------------------------------------------------------- */
 
+/* Every --spool-scan-interval: the spool's size (for the quota) and a probe
+ * of whether a file could be written now (for the fault state, spoolq.c),
+ * both on a worker thread. */
 static void scan_work(uv_work_t *w) {
   np_server *s = w->data;
   uint64_t bytes = 0;
+  s->spool_probe_rc = np_spool_probe(s->spool, "ndt7", np_wall_ns());
+  if (!s->cfg.spool_max_bytes) return;
   s->spool_scan_result = np_spool_scan_bytes(s->cfg.datadir, NP_SPOOL_SCAN_MAX_ENTRIES, &bytes) < 0
                              ? UINT64_MAX
                              : bytes;
@@ -250,7 +256,10 @@ static void scan_work(uv_work_t *w) {
 static void scan_done(uv_work_t *w, int status) {
   np_server *s = w->data;
   s->spool_scanning = 0;
-  if (status < 0 || s->spool_scan_result == UINT64_MAX) {
+  if (status < 0) return;
+  np_server_spool_health(s, s->spool_probe_rc);
+  if (!s->cfg.spool_max_bytes) return;
+  if (s->spool_scan_result == UINT64_MAX) {
     np_log(NP_LOG_WARN, "spool scan failed, keeping the last size", NULL);
     return;
   }
@@ -376,11 +385,9 @@ void np_server_admission_start(np_server *s) {
   (void)uv_timer_init(s->loop, &s->spool_timer);
   s->spool_timer.data = s;
   uv_unref((uv_handle_t *)&s->spool_timer);
-  if (c->spool_max_bytes > 0) {
-    on_spool_timer(&s->spool_timer);
-    (void)uv_timer_start(&s->spool_timer, on_spool_timer, (uint64_t)c->spool_scan_interval_s * 1000,
-                         (uint64_t)c->spool_scan_interval_s * 1000);
-  }
+  on_spool_timer(&s->spool_timer);
+  (void)uv_timer_start(&s->spool_timer, on_spool_timer, (uint64_t)c->spool_scan_interval_s * 1000,
+                       (uint64_t)c->spool_scan_interval_s * 1000);
 }
 
 void np_server_set_lame_duck(np_server *s) {

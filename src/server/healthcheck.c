@@ -121,6 +121,12 @@ int np_healthcheck_main(int argc, char **argv, const char *health_addr) {
   int status = 0;
   if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1)
     return fail(got ? "not an HTTP answer" : "no answer", NULL);
+  if (status == 503) {
+    /* Alive, refusing tests until its spool can be written again: a
+     * restart would not fix the disk and would drop the files it holds. */
+    printf("alive, refusing tests (503: spool unwritable)\n");
+    return 0;
+  }
   if (status != 200) {
     char st[16];
     (void)snprintf(st, sizeof st, "%d", status);

@@ -132,7 +132,8 @@ static void usage(FILE *f) {
              "       netpulse-server healthcheck [--url URL]\n"
              "\n"
              "Probes the health endpoint (default http://<--health-addr>/health) and\n"
-             "exits 0 when it answers 200, 1 otherwise (for liveness probes).\n"
+             "exits 0 when it answers 200, or 503 (alive, refusing tests while its\n"
+             "spool cannot be written), 1 otherwise (for liveness probes).\n"
              "\nFlags:\n");
   np_flags_usage(f, kFlags, NFLAGS, ENV_PREFIX);
   fprintf(f, "  %-34s %s\n", "-h, --help", "show this help");
@@ -282,6 +283,7 @@ static int setup(np_server *s) {
   /* The day directories exist before the first rename into them, so a
    * recursive watcher has its watch in place in time. */
   (void)np_spool_prepare(s->spool, "ndt7", np_wall_ns());
+  np_server_spool_setup(s);
   np_server_admission_start(s);
   if (s->cfg.https_addr && *s->cfg.https_addr) {
     np_tls_server_opts o = {.cert_file = s->cfg.cert,
@@ -388,5 +390,7 @@ int main(int argc, char **argv) {
   np_log(NP_LOG_INFO, "netpulse-server started", "version=%s commit=%s datadir=%s", NP_VERSION,
          NP_GIT_COMMIT, s->cfg.datadir);
   (void)uv_run(s->loop, UV_RUN_DEFAULT);
+  /* Files the spool never took are counted and logged, not dropped unseen. */
+  np_server_spool_abandon(s);
   return s->exit_code;
 }

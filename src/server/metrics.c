@@ -85,6 +85,12 @@ int np_metrics_setup(np_server *s) {
       gauge(reg, "netpulse_budget_window_bytes", "Bytes sent within the current --budget-window.");
   m->spool_bytes = gauge(reg, "netpulse_spool_bytes", "Disk space used by the spool directory.");
   m->spool_max = gauge(reg, "netpulse_spool_max_bytes", "The spool quota (0 = none).");
+  m->spool_held = gauge(reg, "netpulse_spool_held_files",
+                        "Data files held in memory because the spool cannot be written; they "
+                        "are written when it can again.");
+  m->spool_writable = gauge(reg, "netpulse_spool_writable",
+                            "1 while the spool can be written; 0 while it cannot (new tests "
+                            "are refused with spool_unwritable).");
   m->lame_duck =
       gauge(reg, "netpulse_lame_duck", "1 once the server got SIGTERM and refuses new tests.");
   np_prom_family *build =
@@ -111,7 +117,7 @@ int np_metrics_setup(np_server *s) {
   if (!m->tests || !m->bytes_sent || !m->bytes_received || !m->duration || !m->rate || !m->active ||
       !m->rejections || !m->files || !m->meta_dropped || !m->cm_dropped || !m->cm_members_dropped ||
       !sat || !build || !m->open_conns || !m->conn_cap || !m->accept_pauses || !m->early_closes ||
-      !m->h2_goaways)
+      !m->h2_goaways || !m->spool_held || !m->spool_writable)
     return -1;
   static const char *const v_con[] = {"concurrency"}, *const v_tx[] = {"tx_rate"},
                            *const v_bud[] = {"budget"}, *const v_sp[] = {"spool"};

@@ -29,9 +29,24 @@ static np_route_result send_and_close(const np_route_req *r, np_buf *out) {
 static np_route_result route_health(np_route_req *r) {
   np_buf out;
   np_buf_init(&out, 1024);
-  int draining = r->srv->draining;
-  (void)np_http_write_simple(&out, draining ? 500 : 200, "text/plain; charset=utf-8",
-                             draining ? "draining\n" : "ok\n", NULL);
+  np_server *s = r->srv;
+  /* 500 while draining (Locate stops sending clients); 503 while the spool
+   * cannot be written: tests are refused until it can, but the process is
+   * alive and recovers by itself (`healthcheck` treats 503 as alive, so a
+   * liveness probe does not restart it and lose the files it holds). */
+  char body[160];
+  int status = 200;
+  if (s->draining) {
+    status = 500;
+    (void)snprintf(body, sizeof body, "draining\n");
+  } else if (s->spool_fault) {
+    status = 503;
+    (void)snprintf(body, sizeof body, "spool unwritable: %s (%llu files held)\n",
+                   np_strerror(s->spool_fault), (unsigned long long)s->held_files);
+  } else {
+    (void)snprintf(body, sizeof body, "ok\n");
+  }
+  (void)np_http_write_simple(&out, status, "text/plain; charset=utf-8", body, NULL);
   return send_and_close(r, &out);
 }
 

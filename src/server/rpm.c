@@ -17,50 +17,27 @@
 #define TICK_MS 250
 #define MAX_RECORD (32u << 20)
 
-typedef struct {
-  np_server *srv;
-  uint64_t bytes;
-  char name[128];
-} rpm_write;
-
-static void on_written(void *ud, int status, const char *path) {
-  rpm_write *w = ud;
-  np_server *s = w->srv;
-  s->pending_writes--;
-  np_metrics_file(s, NP_RPM_DATATYPE, status >= 0);
-  if (status < 0)
-    np_log(NP_LOG_ERROR, "data file not written", "file=%s err=\"%s\"", w->name,
-           np_strerror(status));
-  else
-    np_log(NP_LOG_INFO, "data file written", "path=%s", path);
-  /* The quota sees the file now, not at the next scan. */
-  if (status >= 0) np_server_spool_added(s, w->bytes);
-  free(w);
-  np_server_maybe_exit(s);
-}
-
 static void write_record(np_server *s, const np_rpm_record *r) {
   np_buf line;
   np_buf_init(&line, MAX_RECORD);
-  rpm_write *w = calloc(1, sizeof *w);
-  int rc = w ? np_rpm_record_line(r, &line) : -ENOMEM;
-  if (rc == 0 && np_rpm_record_name(r, w->name, sizeof w->name) < 0) rc = -ENAMETOOLONG;
-  if (rc == 0) {
-    w->srv = s;
-    w->bytes = line.len;
-    /* The spool takes line.data on success. */
-    rc = np_spool_write_async(s->loop, s->spool, NP_RPM_DATATYPE, r->start_wall_ns, w->name,
-                              line.data, line.len, on_written, w);
-  }
+  char name[128], label[40];
+  int rc = np_rpm_record_line(r, &line);
+  if (rc == 0 && np_rpm_record_name(r, name, sizeof name) < 0) rc = -ENAMETOOLONG;
+  (void)snprintf(label, sizeof label, "measurement=%016llx", (unsigned long long)r->id);
   if (rc < 0) {
-    np_log(NP_LOG_ERROR, "data file not written", "measurement=%016llx err=\"%s\"",
-           (unsigned long long)r->id, np_strerror(rc));
+    np_log(NP_LOG_ERROR, "data file not written", "%s err=\"%s\"", label, np_strerror(rc));
     np_metrics_file(s, NP_RPM_DATATYPE, 0);
     np_buf_free(&line);
-    free(w);
     return;
   }
-  s->pending_writes++;
+  /* The spool takes line.data in every case. */
+  np_server_file f = {.datatype = NP_RPM_DATATYPE,
+                      .wall_ns = r->start_wall_ns,
+                      .name = name,
+                      .label = label,
+                      .data = line.data,
+                      .len = line.len};
+  np_server_spool_put(s, &f);
 }
 
 /* A measurement ended: metrics, the record, the admission ticket. */

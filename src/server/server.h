@@ -100,6 +100,18 @@ typedef struct {
   const char *reason; /* static */
 } np_server_refusal;
 
+/* A finished test's file for the spool (spoolq.c). */
+typedef struct {
+  const char *datatype;
+  int64_t wall_ns; /* its date */
+  const char *name;
+  const char *label; /* "uuid=..." or "measurement=...", for the log */
+  uint8_t *data;     /* malloc'd; ownership passes */
+  size_t len;
+  int gzip;          /* compress on the worker thread first */
+  size_t raw_queued; /* bytes already counted in gzip_queued, released when done */
+} np_server_file;
+
 /* Metric handles (metrics.c). */
 typedef struct {
   np_prom_registry *reg;
@@ -109,6 +121,7 @@ typedef struct {
   np_prom_series *sat_concurrency, *sat_tx, *sat_budget, *sat_spool;
   np_prom_series *tx_rate, *tx_total, *spool_bytes, *spool_max, *lame_duck, *window_bytes;
   np_prom_series *open_conns, *conn_cap;
+  np_prom_series *spool_held, *spool_writable;
 } np_server_metrics;
 
 typedef struct np_server {
@@ -135,6 +148,17 @@ typedef struct np_server {
   uint64_t spool_bytes; /* last scan plus files written since */
   uint64_t spool_scan_result;
   uint64_t spool_written_during_scan;
+  /* The spool's health and the files held while it cannot be written
+   * (spoolq.c). */
+  int spool_fault; /* the negative errno that made it unwritable; 0: writable */
+  uint64_t spool_fault_since_ms;
+  struct np_spool_item *held_head, *held_tail, *spool_retrying;
+  uint64_t held_files, held_bytes;
+  uv_timer_t spool_retry;
+  uv_work_t probe_req;
+  int probing;
+  int probe_result;
+  int spool_probe_rc; /* the scan's probe (admit.c) */
   uint8_t *payload;
   json_t *server_metadata;
   np_ndt7_server_cfg ndt7;
@@ -244,6 +268,16 @@ void np_metrics_respond(np_server *s, np_buf *out);
 
 /* `netpulse-server healthcheck [--url URL]` (healthcheck.c). */
 int np_healthcheck_main(int argc, char **argv, const char *health_addr);
+
+/* The spool hand-off (spoolq.c). put takes f->data in every case: the file
+ * is written on a worker thread, held in memory while the spool cannot be
+ * written, and counted and logged if it is lost. spool_health takes the
+ * result of a probe of the spool (np_spool_probe). abandon counts and logs
+ * the files still held, at exit. */
+void np_server_spool_setup(np_server *s);
+void np_server_spool_put(np_server *s, const np_server_file *f);
+void np_server_spool_health(np_server *s, int probe_rc);
+void np_server_spool_abandon(np_server *s);
 
 /* Hands a finished ndt7 test's record to the spool (data.c). */
 void np_server_ndt7_done(void *ud, np_ndt7_outcome *o);

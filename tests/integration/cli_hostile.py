@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import os
+import resource
 import socket
 import struct
 import subprocess
@@ -212,7 +213,14 @@ def h2_serve(c, first, mode):
         if ftype == 0x4 and not flags & 1:
             c.sendall(h2_frame(0x4, 1, 0))  # SETTINGS ACK
         elif ftype == 0x1:
-            if mode == "rst":
+            if mode == "bomb":
+                # ":status 200", "x: a*4063" into the table (4096 bytes
+                # with its overhead), then index 62 (that entry) a million
+                # times: ~4 GB of fields from one 1 MiB frame.
+                hb = b"\x88\x40\x01x\x7f\xe0\x1e" + b"a" * 4063
+                hb += b"\xbe" * ((1 << 20) - 64 - len(hb))
+                c.sendall(h2_frame(0x1, 0x5, stream, hb))
+            elif mode == "rst":
                 c.sendall(h2_frame(0x3, 0, stream, struct.pack("!I", 7)))
             else:  # 404: HPACK static index 13 is ":status: 404"
                 c.sendall(h2_frame(0x1, 0x5, stream, b"\x8d"))
@@ -270,15 +278,40 @@ def locate(hostports):
 
 # ---- running the client -------------------------------------------------------
 
-def run(client, args, limit, quiet=True):
+LAST_CPU = [0.0]
+
+
+def run(client, args, limit, quiet=True, time_max=5.0, cpu_max=0.5, out_max=16384):
+    """Runs the client and checks its bounds: seconds to exit, CPU seconds
+    (user + system: the servers here are threads, so the children's
+    rusage grows by this one child only) and stdout bytes.
+
+    The defaults fit every short case: each one's client exits within
+    1.6 s, uses at most 0.2 s of CPU (Release and ASan alike; most take
+    0.01-0.03 s) and prints a few hundred bytes; a client that spun
+    waiting on a hanging or hostile server, or echoed what it was fed,
+    would cross them."""
     env = dict(os.environ)
     env.update(BASE_ENV)
     sub = args[:1] if args[:1] == ["rpm"] else []
     argv = [client] + sub + ["--accept-data-policy"] + (["--quiet"] if quiet else []) + args[len(sub):]
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     p = subprocess.run(argv, env=env,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=limit)
-    return p.returncode, p.stdout, p.stderr.decode(errors="replace"), time.monotonic() - t0
+    dt = time.monotonic() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LAST_CPU[0] = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    what = " ".join(args[:1] + args[-2:])
+    err = p.stderr.decode(errors="replace")
+    print("  (%s: exit %d, %.2f s, %.2f s CPU, %d bytes out)" % (what, p.returncode, dt, LAST_CPU[0],
+                                                                 len(p.stdout)), flush=True)
+    check(dt < time_max, "%s: exits in %.2f s (bound %.1f s)" % (what, dt, time_max), p.stdout, err)
+    check(LAST_CPU[0] < cpu_max, "%s: %.2f s of client CPU (bound %.2f s)" % (what, LAST_CPU[0], cpu_max),
+          p.stdout, err)
+    check(len(p.stdout) < out_max, "%s: %d bytes on stdout (bound %d)" % (what, len(p.stdout), out_max),
+          p.stdout, err)
+    return p.returncode, p.stdout, err, dt
 
 
 FAILS = []
@@ -299,8 +332,11 @@ def case_locate_timeout(client):
     refused = "127.0.0.1:%d" % dead.getsockname()[1]
     loc = locate([refused] + ["127.0.0.1:%d" % h.port] * 8)
     url = "http://127.0.0.1:%d/v2/nearest/ndt/ndt7" % loc.server_address[1]
+    # Five seconds of waiting on candidates that never answer: idle, not
+    # spinning (0.00-0.02 s measured; a busy wait would take ~5 s).
     rc, out, err, dt = run(client, ["--locate-url", url, "--scheme", "ws", "--download",
-                                    "--timeout", "5", "--format", "json"], 60)
+                                    "--timeout", "5", "--format", "json"], 60, time_max=9.0,
+                           cpu_max=0.5)
     check(dt < 9, "locate: 8 hanging candidates end within --timeout 5 (took %.1f s, was 45)" % dt,
           out, err)
     check(rc == 1, "locate: exit 1 (got %d)" % rc, out, err)
@@ -319,8 +355,13 @@ def case_locate_timeout(client):
 def case_json_flood(client):
     """Point 5: a server flooding distinct measurements leaves stdout bounded."""
     s = Server(mixed(ndt7_flood, "404"))
+    # The flood lasts 3 s and the client reads it as fast as the server
+    # writes (one thread): it may spend up to those 3 s of CPU (1.45 s
+    # measured in Release, 1.98 s under ASan), not more, and stops when
+    # the flood does. Before the cap it wrote 331 MB for 12 s.
     rc, out, err, dt = run(client, ["--server", "127.0.0.1:%d" % s.port, "--scheme", "ws",
-                                    "--download", "--format", "json"], 60, quiet=False)
+                                    "--download", "--format", "json"], 60, quiet=False,
+                           time_max=8.0, cpu_max=3.5, out_max=300000)
     lines = out.splitlines()
     check(len(out) < 300000, "flood: stdout %d bytes, %d lines (was 331 MB)" % (len(out), len(lines)),
           out, err)
@@ -406,6 +447,19 @@ def case_h2_refusal(client):
     s.close()
 
 
+def case_bomb(client):
+    """Point 3: the config answered with a header bomb, after ndt7 passed.
+    Decoding it cost 1.26 s of CPU per response before the 16 KiB cap;
+    the whole run (ndt7 included, ~0.2 s of CPU) now stays under 0.6 s."""
+    s = Server(mixed(ndt7_honest, "bomb"))
+    rc, out, err, dt = run(client, ["--server", "127.0.0.1:%d" % s.port, "--scheme", "ws"], 60,
+                           cpu_max=0.6)
+    text = out.decode()
+    check(rc == 1 and "header block over 16 KiB" in text and "broken or hostile" in text,
+          "bomb: exit 1, the header block named, the server called hostile (rc %d)" % rc, out, err)
+    s.close()
+
+
 def case_help(client):
     """Point 8 and the --timeout promise, in the help texts."""
     _, out, _, _ = run(client, ["rpm", "--help"], 10)
@@ -423,6 +477,7 @@ CASES = {
     "http400": case_http400,
     "no_rpm": case_no_rpm,
     "h2_refusal": case_h2_refusal,
+    "bomb": case_bomb,
     "help": case_help,
 }
 

@@ -130,6 +130,13 @@ def check_record(datadir, res, name, sent=True, client_ip="127.0.0.1"):
             want = {m: v for m, v in want.items() if m in (got or {})}
             check(len(want) >= 3, "%s: ClientSummary %s lost its members: %r" % (name, k, got))
         check(got == want, "%s: ClientSummary %s = %r, client said %r" % (name, k, got, want))
+    # Throughput is HTTP body bytes of the load streams (issue 17): the
+    # stored summary says so for every loaded direction it holds.
+    for k in ("Download", "Upload", "Parallel"):
+        d = cs.get(k)
+        if isinstance(d, dict) and "ThroughputMbps" in d:
+            check(d.get("ThroughputBasis") == "http-body",
+                  "%s: ClientSummary %s ThroughputBasis %r" % (name, k, d.get("ThroughputBasis")))
     # The CLI prints more parameters than the summary carries; the draft's
     # eight are in both.
     par = cs.get("Parameters") or {}

@@ -159,14 +159,15 @@ static void crash_in_window(writer *w) {
   (void)raise(SIGKILL);
 }
 
-static void done_cb(void *ud, int status, const char *path) {
+static void done_cb(void *ud, np_spool_result *res) {
   writer *w = ud;
   w->done++;
-  if (status < 0) {
+  free(res->data); /* this tool does not try again */
+  if (res->status < 0) {
     w->failed++;
-    fprintf(stderr, "spool_writer: write failed: %s\n", np_strerror(status));
+    fprintf(stderr, "spool_writer: write failed: %s\n", np_strerror(res->status));
   } else {
-    fprintf(stderr, "spool_writer: wrote %s\n", path);
+    fprintf(stderr, "spool_writer: wrote %s\n", res->path);
   }
   if (w->opt.crash_after >= 0 && w->done == w->opt.crash_after) crash_in_window(w);
 }

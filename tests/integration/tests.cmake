@@ -112,6 +112,13 @@ if(EXISTS /usr/bin/python3)
                          LABELS integration TIMEOUT 120 ${NP_SKIPPABLE})
   endforeach()
   set_tests_properties(integration.ops_budget PROPERTIES TIMEOUT 180)
+  # The spool failing under the server (issue 18): a tmpfs remounted
+  # read-only, filled, its directories removed (needs root, as CI has).
+  add_test(NAME integration.ops_spool_fault
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/spool_fault.py
+                   $<TARGET_FILE:netpulse-server> run)
+  set_tests_properties(integration.ops_spool_fault PROPERTIES
+                       LABELS integration TIMEOUT 120 ${NP_SKIPPABLE})
 else()
   np_missing_tool("/usr/bin/python3 missing: operations tests")
 endif()
@@ -211,7 +218,8 @@ endif()
 # measurement flood leaves stdout bounded, impossible figures are marked not
 # credible, a server without RPM (404, HTTP/1.1 400 to the h2c preface) is
 # one line and exit 0, GOAWAY/RST/flood on the config request are named,
-# http:// Locate only to loopback.
+# http:// Locate only to loopback, a header bomb costs < 0.6 s of CPU.
+# Every run asserts the client's time to exit, CPU seconds and stdout bytes.
 if(Python3_Interpreter_FOUND)
   add_test(NAME integration.cli_hostile
            COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/cli_hostile.py
@@ -504,6 +512,36 @@ if(EXISTS /usr/bin/python3 AND NP_NODE)
   endforeach()
 else()
   np_missing_tool("/usr/bin/python3 or node missing: Node HTTP/2 RPM interop tests")
+endif()
+
+# --- the soak (issue 18): bench/soak.py --ci, three minutes of mixed load
+# (netpulse ndt7 and RPM, Node ws ndt7, Go x/net HTTP/2, killed, slow and
+# hostile clients) with faults (SIGHUP, read-only and full spool, removed
+# directories, lowered fd limit, SIGTERM and SIGKILL restarts). Label soak:
+# scripts/test.sh runs it alone after the plain pass (it sets its own
+# concurrency), never under ASan. Needs root, node and the Go peer.
+if(EXISTS /usr/bin/python3 AND NP_NODE AND NP_GO AND EXISTS ${NP_XNET_SRC})
+  add_test(NAME integration.soak_ci
+           COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/bench/soak.py ${CMAKE_BINARY_DIR} --ci)
+  set_tests_properties(integration.soak_ci PROPERTIES LABELS "integration;soak" TIMEOUT 600
+                       ${NP_SKIPPABLE})
+else()
+  np_missing_tool("python3, node or go missing: the soak (bench/soak.py --ci)")
+endif()
+
+# M-Lab's official ndt7 JavaScript client (@m-lab/ndt7, unchanged) under
+# Node: tests/peers/ndt7_official_node.mjs supplies the browser's Worker
+# (worker_threads) and WebSocket (`ws`). A download over ws, an upload over
+# wss, each matched to its archived file by UUID.
+if(EXISTS /usr/bin/python3 AND NP_NODE
+   AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/../peers/node_modules/@m-lab/ndt7)
+  add_test(NAME integration.ndt7_official_node
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/ndt7_official_node.py
+                   $<TARGET_FILE:netpulse-server> ${NP_NODE})
+  set_tests_properties(integration.ndt7_official_node PROPERTIES LABELS integration TIMEOUT 120
+                       ${NP_SKIPPABLE})
+else()
+  np_missing_tool("node or the npm peers missing: the official ndt7 JS client under Node")
 endif()
 
 # --- netpulse-data (issue 19): table, check, report ------------------------

@@ -17,7 +17,8 @@
 #define MS (NP_NS_PER_MS)
 
 static np_admit_request req(const char *ip, uint64_t now) {
-  np_admit_request r = {"ndt7", true, false, ip, now, 0};
+  np_admit_request r = {
+      .test = "ndt7", .transmits = true, .monitoring = false, .client_ip = ip, .now_ns = now};
   return r;
 }
 
@@ -100,6 +101,12 @@ static void lame_duck_and_spool(void **state) {
   assert_int_equal(np_admit(a, &r, &d), 0);
   assert_int_equal(d.reason, NP_ADMIT_OK);
   assert_int_equal(d.retry_after_s, 0);
+  /* An unwritable spool refuses too, with its own reason and a short wait. */
+  r.spool_unwritable = true;
+  assert_int_equal(np_admit(a, &r, &d), NP_E_REFUSED);
+  assert_string_equal(np_admit_reason_str(d.reason), "spool_unwritable");
+  assert_int_equal(d.retry_after_s, 10);
+  r.spool_unwritable = false;
   np_admission_set_lame_duck(a, true);
   r.monitoring = true; /* not even monitoring once draining */
   assert_int_equal(np_admit(a, &r, &d), NP_E_REFUSED);

@@ -346,7 +346,8 @@ static void test_broken_server_is_dead_at_once(void **state) {
                {1, "the server broke HTTP/2: too large SETTINGS_INITIAL_WINDOW_SIZE"},
                {2, "the server broke HTTP/2: WINDOW_UPDATE frame (FLOW_CONTROL_ERROR)"},
                {3, "the server broke HTTP/2: PUSH_PROMISE: push disabled"},
-               {4, "the server does not speak HTTP/2"}};
+               {4, "the server does not speak HTTP/2"},
+               {5, "the server broke HTTP/2: invalid SETTINGS_MAX_FRAME_SIZE"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     pair *p = pair_new();
     size_t n = 0;
@@ -363,6 +364,14 @@ static void test_broken_server_is_dead_at_once(void **state) {
       n = frame(b, 4, 0, 0, NULL, 0);
       n += frame(b + n, 4, 1, 0, NULL, 0);
       n += frame(b + n, 5, 4, 1, pp, 5);
+    }
+    if (cases[i].kind == 5) {
+      /* A graceful GOAWAY (stream 1 still served), then a broken frame:
+       * fuzz_h2_client's goaway_then_broken. */
+      static const uint8_t ga[8] = {0, 0, 0, 1, 0, 0, 0, 0};
+      n = frame(b, 4, 0, 0, NULL, 0);
+      n += frame(b + n, 7, 0, 0, ga, 8);
+      n += setting(b + n, 5, 16383);
     }
     if (cases[i].kind == 4) {
       memcpy(b, "HTTP/1.1 400 Bad Request\r\n\r\n", 28);
@@ -403,6 +412,53 @@ static void test_header_bomb_is_bounded(void **state) {
   pair_free(p);
 }
 
+/* 103 Early Hints (with a Retry-After of its own) before the final 200:
+ * found by fuzz_h2_client. The owner hears of the final response only,
+ * once, without the informational block's Retry-After; trailers after
+ * the body are not a second response. */
+static void test_informational_then_final(void **state) {
+  (void)state;
+  static uint8_t b[256];
+  static const uint8_t early[] = {0x08, 3, '1', '0', '3', 0x0f, 0x26, 1, '7'}; /* retry-after 7 */
+  static const uint8_t final[] = {0x88};                                       /* :status 200 */
+  static const uint8_t trailer[] = {0x00, 3, 'x', '-', 't', 1, '1'};
+  pair *p = pair_new();
+  size_t n = frame(b, 4, 0, 0, NULL, 0);
+  n += frame(b + n, 1, 4, 1, early, sizeof early);
+  n += frame(b + n, 1, 4, 1, final, sizeof final);
+  n += frame(b + n, 0, 0, 1, (const uint8_t *)"abc", 3);
+  n += frame(b + n, 1, 4 | 1, 1, trailer, sizeof trailer);
+  p->status = -1;
+  assert_null(feed(p, b, n));
+  assert_int_equal(p->status, 200);
+  assert_int_equal(p->retry_after, -1);
+  assert_int_equal(p->cli_body, 3);
+  assert_int_equal(p->cli_closes, 1);
+  assert_int_equal(p->close_code, 0);
+  pair_free(p);
+}
+
+/* ":status: 050" is three digits, which nghttp2 accepts: it is no
+ * response, so the stream is reset and its body goes nowhere (found by
+ * fuzz_h2_client: the body was counted for a response never reported). */
+static void test_status_under_100_resets(void **state) {
+  (void)state;
+  static uint8_t b[128];
+  static const uint8_t st050[] = {0x08, 3, '0', '5', '0'};
+  pair *p = pair_new();
+  size_t n = frame(b, 4, 0, 0, NULL, 0);
+  n += frame(b + n, 1, 4, 1, st050, sizeof st050);
+  n += frame(b + n, 0, 1, 1, (const uint8_t *)"abc", 3);
+  p->status = -1;
+  assert_null(feed(p, b, n));
+  assert_int_equal(p->status, -1);
+  assert_int_equal(p->cli_body, 0);
+  assert_true(np_h2c_flush(p->cli, 1u << 20) > 0); /* the RST_STREAM leaves, the stream ends */
+  assert_int_equal(p->cli_closes, 1);
+  assert_int_equal(p->close_code, 1); /* PROTOCOL_ERROR */
+  pair_free(p);
+}
+
 int main(void) {
   for (size_t i = 0; i < PAYLOAD; i++) payload[i] = (uint8_t)(i * 131);
   const struct CMUnitTest tests[] = {
@@ -414,6 +470,8 @@ int main(void) {
       cmocka_unit_test(test_garbage_and_goaway),
       cmocka_unit_test(test_broken_server_is_dead_at_once),
       cmocka_unit_test(test_header_bomb_is_bounded),
+      cmocka_unit_test(test_informational_then_final),
+      cmocka_unit_test(test_status_under_100_resets),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

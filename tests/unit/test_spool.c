@@ -324,19 +324,26 @@ typedef struct {
   int calls;
   int ok;
   int eexist;
+  size_t returned;
   char last[PATH_MAX];
 } async_result;
 
-static void done_cb(void *ud, int status, const char *path) {
+static void done_cb(void *ud, np_spool_result *res) {
   async_result *r = ud;
   r->calls++;
-  if (status == 0) {
-    assert_non_null(path);
+  if (res->status == 0) {
+    assert_non_null(res->path);
+    assert_null(res->data);
     r->ok++;
-    pathf(r->last, sizeof r->last, "%s", path);
+    pathf(r->last, sizeof r->last, "%s", res->path);
   } else {
-    assert_null(path);
-    if (status == -EEXIST) r->eexist++;
+    assert_null(res->path);
+    /* The bytes come back so the caller could try again. */
+    assert_non_null(res->data);
+    assert_true(res->len > 0);
+    r->returned += res->len;
+    free(res->data);
+    if (res->status == -EEXIST) r->eexist++;
   }
 }
 
@@ -377,6 +384,8 @@ static void test_async(void **state) {
   assert_int_equal(r.calls, N + 1);
   assert_int_equal(r.ok, N);
   assert_int_equal(r.eexist, 1);
+  /* Either writer of the name may lose; its bytes come back. */
+  assert_true(r.returned == 1 || r.returned == strlen("{\"i\":1}\n"));
   assert_non_null(strstr(r.last, "/responsiveness1/2026/11/27/async-"));
 
   char dir[PATH_MAX];
@@ -411,9 +420,29 @@ static void test_async_gzip(void **state) {
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* The probe leaves nothing behind and sees a directory it cannot use. */
+static void test_probe(void **state) {
+  fixture *f = *state;
+  assert_int_equal(np_spool_probe(f->s, "ndt7", WALL), 0);
+  char dir[PATH_MAX];
+  pathf(dir, sizeof dir, "%s/ndt7/2026/11/27", f->datadir);
+  int hidden = -1;
+  assert_int_equal(count_entries(dir, &hidden), 0);
+  assert_int_equal(hidden, 0);
+  assert_int_equal(np_spool_probe(f->s, "Bad", WALL), NP_E_BADARG);
+  /* A datatype "directory" that is a file: what a write would meet. */
+  char file[PATH_MAX];
+  pathf(file, sizeof file, "%s/blocked", f->datadir);
+  FILE *fp = fopen(file, "w");
+  assert_non_null(fp);
+  fclose(fp);
+  assert_int_equal(np_spool_probe(f->s, "blocked", WALL), -ENOTDIR);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_async_gzip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_probe, setup, teardown),
       cmocka_unit_test_setup_teardown(test_open_creates_datadir, setup, teardown),
       cmocka_unit_test_setup_teardown(test_write_layout_and_content, setup, teardown),
       cmocka_unit_test_setup_teardown(test_write_dates_utc, setup, teardown),

@@ -302,6 +302,7 @@ static void config_done(np_rpm_client *k, rpm_req *r, uint32_t error_code) {
                              "(only same-server configs are supported)");
     return;
   }
+  k->res.measuring = 1;
   start_phase(k, NP_RPM_PHASE_IDLE);
 }
 

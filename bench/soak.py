@@ -423,8 +423,10 @@ class Soak:
             ok, detail = False, case + ": not cut off within 30 s"
         except OSError as e:
             detail = "%s: %s" % (case, e)  # reset by the server: cut off
-        except ValueError as e:  # no config to attack (a restart): a failed run
-            ok, detail = False, "%s: %s" % (case, e)
+        except (ValueError, KeyError) as e:
+            # No config to attack (a restart, a 503 while the spool is
+            # broken): a failed run, judged against the fault windows.
+            ok, detail = False, "%s: no config: %r" % (case, e)
         self.record("hostile-" + case, ok, None, t, detail)
 
     KINDS = [("c_netpulse_ndt7", 4), ("c_netpulse_rpm", 3), ("c_node_ndt7", 1),

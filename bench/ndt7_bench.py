@@ -191,7 +191,11 @@ def run_iperf_once(m, port, duration, reverse):
     return r
 
 
-def run_ndt7(m, driver, port, scheme, direction):
+def run_ndt7(m, driver, port, scheme, direction, upload_basis="server"):
+    """upload_basis "client": upload bytes = what the client's transport
+    accepted (app_bytes), counted like the Go client's in rpm_go_bench;
+    "server": the server's TCPInfo at its last measurement (misses the
+    bytes after it, while the CPU of the whole run is counted)."""
     cmd = [driver, "--server", f"127.0.0.1:{port}", "--scheme", scheme, f"--{direction}",
            "--no-verify"]
     p, cpu, wall = m.run(cmd, 40)
@@ -202,9 +206,12 @@ def run_ndt7(m, driver, port, scheme, direction):
         return r
     if direction == "download":
         nbytes = j["app_bytes"]  # payload the client counted
+    elif upload_basis == "client":
+        nbytes = j["app_bytes"]  # what the client's transport accepted
     else:
         nbytes = j["server_bytes_received"]  # server TCPInfo at its final measurement
     r.update(ok=True, gbps=j["throughput_mbps"] / 1e3, bytes=nbytes,
+             server_bytes=j.get("server_bytes_received"),
              seconds=j["elapsed_us"] / 1e6, client_cpu_s=j.get("client_cpu_s"))
     return r
 

@@ -7,7 +7,9 @@ every 10 ms) against one server. A report, not a test.
 cpu (default): server CPU seconds per GB of the Go client's download and
 upload over TLS (h2), with and without its probes, interleaved in the same
 run with ndt7 wss download and upload (ndt7_bench.py's driver) against the
-same server process; prints the ratios (target <= 1.2x ndt7 wss).
+same server process; prints the ratios (target <= 1.2x ndt7 wss). Bytes
+are counted alike on both sides: what the client read (download) or what
+its transport accepted (upload).
 
 memory (--memory): N back-to-back Go client runs (sequential download and
 upload, probes on) against one server; after each run's record is written,
@@ -179,7 +181,8 @@ def main():
                 ("go h2 download" + sfx, lambda: run_go(m, exe, wss, "download", a.duration)),
                 ("go h2 download noprobe" + sfx,
                  lambda: run_go(m, exe, wss, "download", a.duration, False)),
-                ("ndt7 wss upload" + sfx, lambda: nb.run_ndt7(m, driver, wss, "wss", "upload")),
+                ("ndt7 wss upload" + sfx,
+                 lambda: nb.run_ndt7(m, driver, wss, "wss", "upload", upload_basis="client")),
                 ("go h2 upload" + sfx, lambda: run_go(m, exe, wss, "upload", a.duration)),
                 ("go h2 upload noprobe" + sfx,
                  lambda: run_go(m, exe, wss, "upload", a.duration, False)),
@@ -211,6 +214,11 @@ def main():
             name, nb.fmt(nb.median([r["gbps"] for r in ok]) if ok else None, ".2f"),
             nb.fmt(nb.median([r["bytes"] / 1e9 for r in ok]) if ok else None, ".2f"),
             nb.fmt(med[name], ".3f")))
+    ok = [r for r in res.get("ndt7 wss upload", []) if r.get("ok") and r.get("server_bytes")]
+    if ok and med.get("go h2 upload noprobe"):  # the basis of the figures before 2026-12-07 13:30
+        old = nb.median([r["server_cpu_s"] / (r["server_bytes"] / 1e9) for r in ok])
+        print("(ndt7 wss upload per byte of the server's last TCPInfo: %.3f s/GB; go h2 upload "
+              "noprobe against it: %.2fx)" % (old, med["go h2 upload noprobe"] / old))
     print()
     for d, cmp in [(d, cmp) for cmp in ("", " (compare)") if cmp == "" or srv2
                    for d in ("download", "upload")]:

@@ -1,8 +1,8 @@
 /* The stream transport's state machine: a non-blocking socket watched by
- * uv_poll, a queue of gathered writes charged by the memory they hold, the
- * read loop with kernel-side discard of unread bulk data, and the close
- * sequence. The bytes themselves move through c->tp (conn_plain.c,
- * conn_tls.c). */
+ * uv_poll, the flushing of its write queue, the read loop with
+ * kernel-side discard of unread bulk data, and the close sequence. The
+ * write queue's bookkeeping is conn_queue.c; the bytes themselves move
+ * through c->tp (conn_plain.c, conn_tls.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -18,7 +18,6 @@
 #define LINGER_MS 2000
 #define LOWAT_MAX (1 << 20)   /* wake for at most this much skipped data */
 #define LOWAT_MIN (64 * 1024) /* below this, waking per segment is fine */
-#define MALLOC_OVERHEAD 16    /* glibc: chunk header, 16-byte granules */
 
 static void on_poll(uv_poll_t *h, int status, int events);
 static void finish_close(np_conn *c, int status);
@@ -137,11 +136,6 @@ int np_conn_connect(uv_loop_t *loop, const struct sockaddr *addr, np_tls_ctx *tl
 
 /* ---- completions and closing ---- */
 
-static void req_free(np_conn *c, np_wreq *r) {
-  c->mem -= r->cost;
-  free(r);
-}
-
 /* Runs the callbacks of finished writes, oldest first. */
 static void dispatch_done(np_conn *c) {
   while (c->done) {
@@ -150,7 +144,7 @@ static void dispatch_done(np_conn *c) {
     if (!c->done) c->done_tail = NULL;
     np_conn_write_cb cb = r->cb;
     void *arg = r->arg;
-    req_free(c, r);
+    np_conn_req_free(c, r);
     c->in_callback++;
     cb(c, arg, 0);
     c->in_callback--;
@@ -168,7 +162,7 @@ static void on_handle_closed(uv_handle_t *h) {
     c->head = r->next;
     np_conn_write_cb cb = r->cb;
     void *arg = r->arg;
-    req_free(c, r);
+    np_conn_req_free(c, r);
     if (cb) cb(c, arg, NP_E_CLOSED);
   }
   if (c->cbs.on_close) c->cbs.on_close(c, c->ud, c->close_status);
@@ -223,83 +217,6 @@ void np_conn_close(np_conn *c) {
 
 /* ---- writing ---- */
 
-static int queue_req(np_conn *c, const np_conn_buf *bufs, int n, np_conn_write_cb cb, void *arg) {
-  if (c->state == ST_CLOSED || c->state == ST_CLOSING) return NP_E_CLOSED;
-  if (n < 1 || n > NP_CONN_MAX_BUFS) return -EINVAL;
-  size_t copied = 0, total = 0;
-  for (int i = 0; i < n; i++) {
-    total += bufs[i].len;
-    if (!bufs[i].ref) copied += bufs[i].len;
-  }
-  size_t head = sizeof(np_wreq) + (size_t)n * sizeof(struct iovec);
-  size_t cost = ((head + copied + 15) & ~(size_t)15) + MALLOC_OVERHEAD;
-  if (c->mem + cost > c->mem_cap) return -ENOBUFS;
-  np_wreq *r = malloc(head + copied);
-  if (!r) return -ENOMEM;
-  uint8_t *dst = (uint8_t *)r + head;
-  int k = 0;
-  for (int i = 0; i < n; i++) {
-    if (bufs[i].len == 0) continue;
-    if (bufs[i].ref) {
-      r->iov[k].iov_base = (void *)bufs[i].base;
-    } else {
-      memcpy(dst, bufs[i].base, bufs[i].len);
-      r->iov[k].iov_base = dst;
-      dst += bufs[i].len;
-    }
-    r->iov[k++].iov_len = bufs[i].len;
-  }
-  r->next = NULL;
-  r->cb = cb;
-  r->arg = arg;
-  r->cost = cost;
-  r->left = total;
-  r->n = k;
-  r->idx = 0;
-  if (c->tail)
-    c->tail->next = r;
-  else
-    c->head = r;
-  c->tail = r;
-  c->pending += total;
-  c->mem += cost;
-  return 0;
-}
-
-static void complete(np_conn *c, np_wreq *r) {
-  c->head = r->next;
-  if (!c->head) c->tail = NULL;
-  if (!r->cb) {
-    req_free(c, r);
-    return;
-  }
-  r->next = NULL;
-  if (c->done_tail)
-    c->done_tail->next = r;
-  else
-    c->done = r;
-  c->done_tail = r;
-}
-
-static void advance(np_conn *c, size_t n) {
-  c->pending -= n;
-  c->stats.app_written += n;
-  while (c->head && (n > 0 || c->head->left == 0)) {
-    np_wreq *r = c->head;
-    while (n > 0 && r->idx < r->n) {
-      struct iovec *v = &r->iov[r->idx];
-      size_t k = n < v->iov_len ? n : v->iov_len;
-      v->iov_base = (uint8_t *)v->iov_base + k;
-      v->iov_len -= k;
-      r->left -= k;
-      n -= k;
-      if (v->iov_len == 0) r->idx++;
-    }
-    if (r->left > 0) break;
-    complete(c, r);
-  }
-}
-
 /* Pushes queued data out. Returns < 0 on a fatal error. */
 static int flush(np_conn *c) {
   if (c->state == ST_CONNECTING || c->state == ST_HANDSHAKE || c->fd < 0) return 0;
@@ -314,7 +231,7 @@ static int flush(np_conn *c) {
     size_t w = 0;
     rc = n ? c->tp->write(c, iov, n, &w) : NP_IO_DONE;
     if (rc < 0) return rc;
-    advance(c, w);
+    np_conn_queue_advance(c, w);
     if (rc == NP_IO_AGAIN) return 0;
   }
   if (c->state == ST_CLOSING && !c->fin_sent) {
@@ -328,7 +245,7 @@ static int flush(np_conn *c) {
 }
 
 int np_conn_writev(np_conn *c, const np_conn_buf *bufs, int n, np_conn_write_cb cb, void *arg) {
-  int rc = queue_req(c, bufs, n, cb, arg);
+  int rc = np_conn_queue_add(c, bufs, n, cb, arg);
   if (rc < 0) return rc;
   if (c->state == ST_OPEN) {
     rc = flush(c);
@@ -346,12 +263,6 @@ int np_conn_write(np_conn *c, const void *data, size_t len) {
   np_conn_buf b = {data, len, 0};
   return np_conn_writev(c, &b, 1, NULL, NULL);
 }
-
-size_t np_conn_pending(const np_conn *c) { return c->pending; }
-
-size_t np_conn_queue_mem(const np_conn *c) { return c->mem; }
-
-void np_conn_set_queue_cap(np_conn *c, size_t bytes) { c->mem_cap = bytes; }
 
 void np_conn_want_writable(np_conn *c, int on, size_t lowat) {
   c->lowat = lowat;

@@ -1,7 +1,7 @@
-/* Internal to net/: the connection object shared by conn.c (state, write
- * queue, read loop) and the two transports that move its bytes, plain TCP
- * (conn_plain.c) and TLS (conn_tls.c). Nothing outside
- * src/net/ includes this header. */
+/* Internal to net/: the connection object shared by conn.c (state,
+ * flushing, read loop), conn_queue.c (write queue bookkeeping) and the
+ * two transports that move its bytes, plain TCP (conn_plain.c) and TLS
+ * (conn_tls.c). Nothing outside src/net/ includes this header. */
 #ifndef NP_NET_CONN_TRANSPORT_H
 #define NP_NET_CONN_TRANSPORT_H
 
@@ -111,6 +111,16 @@ struct np_conn {
  * NP_IO_AGAIN, or -errno. They count wire bytes. */
 int np_sock_send(np_conn *c, const struct iovec *iov, int n, size_t *ret_n);
 int np_sock_recv(np_conn *c, uint8_t *buf, size_t cap, size_t *ret_n);
+
+/* conn_queue.c: the write queue's bookkeeping (no I/O, no callbacks).
+ * Queues bufs (copying those without .ref) and charges the memory held:
+ * 0, NP_E_CLOSED, -EINVAL, -ENOBUFS over the queue's cap, or -ENOMEM. */
+int np_conn_queue_add(np_conn *c, const np_conn_buf *bufs, int n, np_conn_write_cb cb, void *arg);
+/* Consumes n written bytes from the head; finished requests go to the
+ * done list (or are freed when they have no callback). */
+void np_conn_queue_advance(np_conn *c, size_t n);
+/* Frees one request and uncharges its memory. */
+void np_conn_req_free(np_conn *c, np_wreq *r);
 
 /* conn_tls.c: attaches an SSL object (server or client role). */
 int np_conn_tls_setup(np_conn *c, np_tls_ctx *tls, const char *server_name);

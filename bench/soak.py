@@ -506,14 +506,32 @@ class Soak:
         subprocess.run(["mount", "-o", "remount,rw", self.mnt], check=True)
         self.expect_recovery("read-only")
 
+    def fill(self, stop):
+        """Keeps the spool full: the uploader frees space as it moves files
+        out (as M-Lab's pusher does), so the filler takes it back."""
+        path = os.path.join(self.mnt, "filler")
+        zeros = bytes(1 << 20)
+        while not stop.is_set():
+            try:
+                with open(path, "ab") as f:
+                    while True:
+                        f.write(zeros)
+                        f.flush()
+            except OSError:
+                pass
+            stop.wait(0.1)
+
     def f_full(self, secs):
-        filler = os.path.join(self.mnt, "filler")
-        subprocess.run(["dd", "if=/dev/zero", "of=" + filler, "bs=1M", "count=4096"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stop = threading.Event()
+        th = threading.Thread(target=self.fill, args=(stop,), daemon=True)
+        th.start()
+        time.sleep(0.5)
         self.fault("spool full", "%d s" % secs, secs)
         self.expect_refusal("full")
         time.sleep(max(0, secs - 8))
-        os.unlink(filler)
+        stop.set()
+        th.join(10)
+        os.unlink(os.path.join(self.mnt, "filler"))
         self.expect_recovery("full")
 
     def f_rmday(self):

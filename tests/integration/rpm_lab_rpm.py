@@ -124,6 +124,9 @@ def server_rtt_vs_queue(lab, rep, label, rec, res, backlog):
                  (s.get("MinRTTMs", 0), got, s["LoadedRTTP90Ms"],
                   statistics.median(span) if span else -1, ph.get("LoadedLatencyMs", 0),
                   ph.get("LoadedLatencyMs", 0) - got))
+        rep.note("RPM %s %s: server GoodputMbps over the phase / client ThroughputMbps" %
+                 (label, phase.lower()), "%.2f / %.2f" % (s.get("GoodputMbps", 0),
+                                                         ph.get("ThroughputMbps", 0)))
         out[phase] = {"server": got, "want": want, "client": ph.get("LoadedLatencyMs")}
     return out
 

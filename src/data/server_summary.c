@@ -135,7 +135,8 @@ static void loaded(const np_rpm_record *r, np_srv_phase *p, int down, int up, ui
 
 /* Idle: the probes before any load. No load connection exists yet, so
  * the RTT is each probe connection's last TCP_INFO, for those that closed
- * before the load began (a later snapshot would be a loaded one). */
+ * before the load began (a later snapshot would be a loaded one); the
+ * minimum, of every probe connection opened before it. */
 static void idle(const np_rpm_record *r, np_srv_phase *p, uint64_t load_start, int any_load,
                  const scratch *sc) {
   span s = {0};
@@ -152,10 +153,13 @@ static void idle(const np_rpm_record *r, np_srv_phase *p, uint64_t load_start, i
   for (uint32_t i = 0; i < r->nslots; i++) {
     const np_rpm_conn_rec *c = &r->conns[i];
     if (!c->used || !c->has_final || !c->requests[NP_RPM_EP_SMALL] ||
-        c->requests[NP_RPM_EP_LARGE] || c->requests[NP_RPM_EP_UPLOAD] || c->end_ns < 0 ||
-        (any_load && (uint64_t)c->end_ns > load_start))
+        c->requests[NP_RPM_EP_LARGE] || c->requests[NP_RPM_EP_UPLOAD] ||
+        (any_load && c->accept_ns > 0 && (uint64_t)c->accept_ns >= load_start))
       continue;
+    /* A minimum stays what the idle path gave it (the load only adds
+     * longer samples); the rest of a snapshot taken under load does not. */
     note_min(&p->min_rtt_us, c->final.min_rtt);
+    if (c->end_ns < 0 || (any_load && (uint64_t)c->end_ns > load_start)) continue;
     if (c->final.rtt) sc->rtt[n++] = c->final.rtt / 1e3;
     p->retransmits += c->final.total_retrans;
     p->retrans_bytes += c->final.bytes_retrans;

@@ -85,6 +85,13 @@ static np_rpm_record *sequential(void) {
   r->conns[idle].final.rtt = 40000;
   r->conns[idle].final.min_rtt = 39000;
   assert_int_equal(np_rpm_record_close_conn(r, idle, (int64_t)MS(1900), "idle"), 0);
+  /* A probe connection of the idle phase that lives on into the load:
+   * its minimum counts, its (loaded) smoothed RTT does not. */
+  int late = np_rpm_record_add_conn(r, "p", 5, (int64_t)MS(1500));
+  request(r, late, NP_RPM_EP_SMALL, 1600, 1602, 1, 0);
+  r->conns[late].has_final = 1;
+  r->conns[late].final.rtt = 150000;
+  r->conns[late].final.min_rtt = 38000;
   int d1 = np_rpm_record_add_conn(r, "d1", 2, (int64_t)MS(1990));
   int d2 = np_rpm_record_add_conn(r, "d2", 3, (int64_t)MS(1990));
   request(r, d1, NP_RPM_EP_LARGE, 2000, 12000, 50000000, 0);
@@ -140,13 +147,13 @@ static void test_sequential(void **state) {
   const np_srv_phase *i = &s.phase[NP_SRV_IDLE];
   assert_true(i->present);
   assert_int_equal(i->start_ns, MS(200));
-  assert_int_equal(i->end_ns, MS(1005));
+  assert_int_equal(i->end_ns, MS(1602));
   assert_int_equal(i->load_conns, 0);
   assert_int_equal(i->rtt_samples, 1);
   assert_float_equal(i->rtt_median_ms, 40, 1e-9);
-  assert_int_equal(i->min_rtt_us, 39000);
-  assert_int_equal(i->probes, 2);
-  assert_float_equal(i->probe_median_ms, 4, 1e-9);
+  assert_int_equal(i->min_rtt_us, 38000);
+  assert_int_equal(i->probes, 3);
+  assert_float_equal(i->probe_median_ms, 3, 1e-9);
 
   json_t *j = np_srv_summary_rpm_json(&s);
   assert_non_null(j);

@@ -114,7 +114,10 @@ def check_server_summary(rec, res, name, parallel):
     phases = ["Parallel"] if parallel else ["Download", "Upload"]
     for ph in ("Download", "Upload", "Parallel"):
         check((ph in ss) == (ph in phases), "%s: ServerSummary phases %s" % (name, sorted(ss)))
-    check("Idle" in ss and ss["Idle"].get("Probes", 0) >= 3,
+    print("%s: ServerSummary Idle %s" % (name, json.dumps(ss.get("Idle"), sort_keys=True)),
+          flush=True)
+    check("Idle" in ss and ss["Idle"].get("Probes", 0) >= 3 and
+          0 < ss["Idle"].get("MinRTTMs", 0) < 50,
           "%s: ServerSummary Idle %r" % (name, ss.get("Idle")))
     conns = rec.get("Connections") or []
     for ph in phases:

@@ -86,6 +86,13 @@ def server_rtt_vs_queue(lab, rep, label, rec, res, backlog):
     ss = (rec or {}).get("ServerSummary") or {}
     base = 2 * lab.delay + 1514 * 8.0 / (lab.rate_mbit * 1e3)  # and one frame's time
     out = {}
+    idle = ss.get("Idle") or {}
+    rep.note("RPM %s idle: server min / median RTT ms (probe connections) / probes; client "
+             "idle latency ms" % label,
+             "%.1f / %.1f (%d) / %d; %.1f" % (idle.get("MinRTTMs", -1),
+                                            idle.get("LoadedRTTMedianMs", -1),
+                                            idle.get("RTTSamples", 0), idle.get("Probes", 0),
+                                            res.get("IdleLatencyMs", -1)))
     for phase, dev, role, key, ovh in (("Download", lab.down_dev, "load-download", "RTT", 14),
                                        ("Upload", lab.up_dev, "load-upload", "RcvRTT", 0)):
         s = ss.get(phase)

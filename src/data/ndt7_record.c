@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/version.h"
+#include "data/server_summary.h"
 
 int np_ndt7_record_json(const np_ndt7_outcome *o, np_buf *out) {
   char start[48], end[48];
@@ -25,8 +26,14 @@ int np_ndt7_record_json(const np_ndt7_outcome *o, np_buf *out) {
   (void)json_object_set_new(top, "ClientPort", json_integer(o->client_port));
   (void)json_object_set_new(top, "StartTime", json_string(start));
   (void)json_object_set_new(top, "EndTime", json_string(end));
-  if (o->record)
+  if (o->record) {
     (void)json_object_set(top, o->dir == NP_NDT7_DIR_DOWNLOAD ? "Download" : "Upload", o->record);
+    /* Not in ndt-server's files: a key of our own beside theirs. M-Lab's
+     * ndt7 parser decodes into ndt-server's Go struct, which skips keys it
+     * does not know: the archived file has it, their ndt7 table does not. */
+    json_t *ss = np_srv_summary_ndt7_json(o->record, o->dir == NP_NDT7_DIR_UPLOAD);
+    if (ss) (void)json_object_set_new(top, "ServerSummary", ss);
+  }
   size_t n = json_dumpb(top, NULL, 0, JSON_COMPACT);
   int rc = n ? np_buf_reserve(out, n) : NP_E_JSON;
   if (rc == 0) {

@@ -10,10 +10,16 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/version.h"
+#include "data/server_summary.h"
 
 int np_rpm_record_line(const np_rpm_record *r, np_buf *out) {
   json_t *j = np_rpm_record_json(r, NP_GIT_COMMIT, "netpulse-" NP_VERSION);
   if (!j) return -ENOMEM;
+  /* The server's own figures; a record without them (out of memory) is
+   * still the record. */
+  np_srv_summary ss;
+  json_t *sj = np_srv_summary_rpm(r, &ss) == 0 ? np_srv_summary_rpm_json(&ss) : NULL;
+  if (sj) (void)json_object_set_new(j, "ServerSummary", sj);
   /* Compact output escapes control characters, so the line has no other
    * newline than the last. */
   size_t n = json_dumpb(j, NULL, 0, JSON_COMPACT);

@@ -292,7 +292,14 @@ void np_rpm_peer_result(np_rpm_peer *p, np_rpm_measurement *m, const np_buf *bod
 int np_rpm_peer_request(np_rpm_peer *p, np_rpm_endpoint ep, int32_t id, uint64_t now) {
   np_rpm_measurement *m = np_rpm_peer_measurement(p);
   if (ep == NP_RPM_EP_LARGE) p->large_open++;
-  return m ? np_rpm_record_add_request(&m->rec, p->conn_idx, ep, id, now) : -1;
+  if (!m) return -1;
+  /* A foreign probe's connection often closes before its first tick: a
+   * snapshot at its first request keeps its handshake RTT in the record
+   * (the idle phase's minimum RTT in ServerSummary). Ticks replace it. */
+  np_rpm_conn_rec *cr =
+      p->conn_idx >= 0 && (uint32_t)p->conn_idx < m->rec.nslots ? &m->rec.conns[p->conn_idx] : NULL;
+  if (cr && !cr->has_final && np_tcpinfo_read(np_conn_fd(p->c), &cr->final) == 0) cr->has_final = 1;
+  return np_rpm_record_add_request(&m->rec, p->conn_idx, ep, id, now);
 }
 
 static np_rpm_req_rec *req_of(np_rpm_peer *p, int req, np_rpm_measurement **ret_m) {

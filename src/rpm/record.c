@@ -222,8 +222,10 @@ int np_rpm_record_sample(np_rpm_record *r, int conn, const np_tcpinfo *ti, uint6
   s->min_rtt = ti->min_rtt;
   s->snd_cwnd = ti->snd_cwnd;
   s->total_retrans = ti->total_retrans;
+  s->rcv_rtt = ti->rcv_rtt;
   s->bytes_acked = ti->bytes_acked;
   s->bytes_received = ti->bytes_received;
+  s->bytes_sent = ti->bytes_sent;
   s->bytes_retrans = ti->bytes_retrans;
   s->notsent_bytes = ti->notsent_bytes;
   s->delivery_rate = ti->delivery_rate;
@@ -263,8 +265,10 @@ static json_t *sample_json(const np_rpm_sample *s) {
   set_int(o, "MinRTT", s->min_rtt);
   set_int(o, "SndCwnd", s->snd_cwnd);
   set_int(o, "TotalRetrans", s->total_retrans);
+  set_int(o, "RcvRTT", s->rcv_rtt);
   set_int(o, "BytesAcked", (int64_t)s->bytes_acked);
   set_int(o, "BytesReceived", (int64_t)s->bytes_received);
+  set_int(o, "BytesSent", (int64_t)s->bytes_sent);
   set_int(o, "BytesRetrans", (int64_t)s->bytes_retrans);
   set_int(o, "NotsentBytes", (int64_t)s->notsent_bytes);
   set_int(o, "DeliveryRate", (int64_t)s->delivery_rate);

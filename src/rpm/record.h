@@ -40,9 +40,9 @@
  * tree): slots 1280 x 816 B = 1.03 MB (grown on demand, so only a
  * measurement that held 1024 connections open at once gets there, and
  * the server-wide connection cap, 4096 by default, bounds the open ones
- * across all measurements), samples 4096 x 96 B = 393 KB, requests 8192
- * x 56 B = 459 KB: 1.9 MB, and 1.06 MB + open rows when only the kept
- * rows are counted. 256 live measurements: at most 271 MB + 3.3 MB for
+ * across all measurements), samples 4096 x 104 B = 426 KB, requests 8192
+ * x 56 B = 459 KB: 1.95 MB, and 1.09 MB + open rows when only the kept
+ * rows are counted. 256 live measurements: at most 280 MB + 3.3 MB for
  * 4096 open rows. A goresponsiveness run holds ~100 slots: ~80 KB. */
 
 typedef enum {
@@ -65,8 +65,8 @@ np_rpm_endpoint np_rpm_endpoint_of(const char *path, size_t len);
  * once, when the connection ends). */
 typedef struct {
   uint64_t t_ns; /* since the measurement started */
-  uint32_t rtt, rttvar, min_rtt, snd_cwnd, total_retrans;
-  uint64_t bytes_acked, bytes_received, bytes_retrans, notsent_bytes, delivery_rate;
+  uint32_t rtt, rttvar, min_rtt, snd_cwnd, total_retrans, rcv_rtt;
+  uint64_t bytes_acked, bytes_received, bytes_sent, bytes_retrans, notsent_bytes, delivery_rate;
   uint64_t busy_time, rwnd_limited, sndbuf_limited;
 } np_rpm_sample;
 

@@ -147,6 +147,26 @@ def check_file(path, cookies):
     return key, uuid, meta, doc
 
 
+def check_server_summary(doc, test, client, scheme):
+    """netpulse's ServerSummary beside ndt-server's shape (docs/data.md):
+    the test's direction, the RTT from its own TCP_INFO (tcpi_rtt sending,
+    tcpi_rcv_rtt receiving) with a non-zero minimum on loopback, and a
+    goodput of the client's order."""
+    ss = doc.get("ServerSummary") or {}
+    where = "%s %s ServerSummary %r" % (scheme, test, ss)
+    print("%s %s: ServerSummary %s" % (scheme, test, json.dumps(ss, sort_keys=True)), flush=True)
+    check(ss.get("SchemaVersion") == 1 and ss.get("Direction") == test.lower(), where)
+    check(ss.get("RTTSource") == ("tcpi_rtt" if test == "Download" else "tcpi_rcv_rtt"), where)
+    n = len(doc.get(test, {}).get("ServerMeasurements", []))
+    check(n // 2 <= ss.get("RTTSamples", 0) <= n, where + ": of %d measurements" % n)
+    check(0 < ss.get("MinRTTMs", 0) < 50, where + ": MinRTTMs")
+    check(0 < ss.get("LoadedRTTMedianMs", 0) <= ss.get("LoadedRTTP90Ms", 0), where)
+    check(ss.get("Retransmits", -1) >= 0 and "RetransPct" in ss, where)
+    mbit = (client.get("Throughput") or {}).get("Value", 0)
+    check(mbit / 2 <= ss.get("GoodputMbps", 0) <= mbit * 2,
+          where + ": the client measured %r Mbit/s" % mbit)
+
+
 def node_download(node, peers, port):
     """A raw ndt7 download with an access token and junk query keys."""
     script = r"""
@@ -214,6 +234,7 @@ def main():
             check(u in by_uuid and by_uuid[u][0] == test,
                   "%s %s summary UUID %r has no %s data file" % (scheme, test, u, test))
             if u in by_uuid:
+                check_server_summary(by_uuid[u][3], test, s.get(test) or {}, scheme)
                 meta = by_uuid[u][2]
                 check(meta.get("client_name") == "e2e-test",
                       "%s %s ClientMetadata %r" % (scheme, test, meta))

@@ -101,7 +101,58 @@ def check_result(res, name, proto, parallel):
           and par.get("IntervalMs") == 1000, "%s: parameters %r" % (name, par))
 
 
-def check_record(datadir, res, name, sent=True, client_ip="127.0.0.1"):
+def check_server_summary(rec, res, name, parallel):
+    """The server's own view (ServerSummary, docs/data.md) is there and
+    plausible on loopback: each phase the client ran, its load body bytes
+    within the socket bytes of its load connections (framing and TLS add
+    a few percent), a goodput of the client's order, RTT samples with a
+    non-zero minimum, probes answered."""
+    ss = rec.get("ServerSummary")
+    if not check(isinstance(ss, dict) and ss.get("SchemaVersion") == 1,
+                 "%s: record ServerSummary %r" % (name, ss)):
+        return
+    phases = ["Parallel"] if parallel else ["Download", "Upload"]
+    for ph in ("Download", "Upload", "Parallel"):
+        check((ph in ss) == (ph in phases), "%s: ServerSummary phases %s" % (name, sorted(ss)))
+    print("%s: ServerSummary Idle %s" % (name, json.dumps(ss.get("Idle"), sort_keys=True)),
+          flush=True)
+    check("Idle" in ss and ss["Idle"].get("Probes", 0) >= 3 and
+          0 < ss["Idle"].get("MinRTTMs", 0) < 50,
+          "%s: ServerSummary Idle %r" % (name, ss.get("Idle")))
+    conns = rec.get("Connections") or []
+    for ph in phases:
+        s = ss.get(ph) or {}
+        print("%s: ServerSummary %s %s" % (name, ph, json.dumps(s, sort_keys=True)), flush=True)
+        roles = {"Download": ["load-download"], "Upload": ["load-upload"],
+                 "Parallel": ["load-download", "load-upload"]}[ph]
+        wire = sum(c.get("WireBytesSent", 0) if c.get("Role") == "load-download"
+                   else c.get("WireBytesReceived", 0)
+                   for c in conns if c.get("Role") in roles)
+        body = s.get("LoadBodyBytes", 0)
+        # Body bytes count when framed for the connection: a cancelled
+        # stream leaves what its connection had queued unwritten (its
+        # output queue is up to 1 MiB, its frame ring 128 KiB; 1.3 MB per
+        # connection seen on loopback).
+        check(0.9 * wire <= body <= wire + s.get("LoadConnections", 0) * 2 ** 21,
+              "%s %s: LoadBodyBytes %d, load connections' socket bytes %d" % (name, ph, body, wire))
+        client = (res.get(ph) or {}).get("ThroughputMbps", 0)
+        check(client / 3 <= s.get("GoodputMbps", 0) <= client * 3,
+              "%s %s: server goodput %r Mbit/s, client %r" % (name, ph, s.get("GoodputMbps"),
+                                                               client))
+        check(1 <= s.get("LoadConnections", 0) <= 32 and s.get("EndTime", 0) > s.get("StartTime", 0),
+              "%s %s: connections / span %r" % (name, ph, s))
+        check(s.get("RTTSource") == ("tcpi_rcv_rtt" if ph == "Upload" else "tcpi_rtt"),
+              "%s %s: RTTSource %r" % (name, ph, s.get("RTTSource")))
+        check(s.get("RTTSamples", 0) > 0 and 0 < s.get("MinRTTMs", 0) < 50 and
+              0 < s.get("LoadedRTTMedianMs", 0) <= s.get("LoadedRTTP90Ms", 0),
+              "%s %s: RTT figures %r" % (name, ph, s))
+        check(s.get("Probes", 0) > 0 and 0 <= s.get("ProbeServiceMedianMs", -1) <=
+              s.get("ProbeServiceP90Ms", -1),
+              "%s %s: probe figures %r" % (name, ph, s))
+        check(s.get("Retransmits", -1) >= 0, "%s %s: Retransmits %r" % (name, ph, s))
+
+
+def check_record(datadir, res, name, sent=True, client_ip="127.0.0.1", parallel=False):
     files = wait_records(datadir, 1)
     check(len(files) == 1, "%s: want exactly one responsiveness1 record, got %d" %
           (name, len(files)))
@@ -112,6 +163,7 @@ def check_record(datadir, res, name, sent=True, client_ip="127.0.0.1"):
     with open(files[0]) as f:
         rec = json.load(f)
     check(rec.get("ClientIP") == client_ip, "%s: record ClientIP %r" % (name, rec.get("ClientIP")))
+    check_server_summary(rec, res, name, parallel)
     cs = rec.get("ClientSummary")
     if not sent:
         check(cs is None, "%s: ClientSummary stored although --no-send-results" % name)
@@ -181,7 +233,7 @@ def case_rpm(a, name, tls, extra, parallel=False, sent=True, v6=False):
             check(all(s.get("HTTPMs", -1) >= 0 for s in samples), name + ": bad sample")
             if v6:
                 check(res.get("ServerIP") == "::1", "%s: ServerIP %r" % (name, res.get("ServerIP")))
-            check_record(datadir, res, name, sent, "::1" if v6 else "127.0.0.1")
+            check_record(datadir, res, name, sent, "::1" if v6 else "127.0.0.1", parallel)
         finally:
             srv.stop()
 

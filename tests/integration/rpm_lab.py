@@ -14,6 +14,14 @@ ends' default. Checks, each printed with its value and its band:
                     throughput in [-8 %, +3 %] of that rate
   RPM, 30 KB bfifo  RPM >= 1.5 x the 1 MB case; loss (bfifo drops, server
                     TCP_INFO retransmissions) and where it shows in the probes
+  server RTT        (issue 19) the server's own download RTT under load
+                    (ServerSummary, tcpi_rtt median) against the bottleneck:
+                    base RTT + the bfifo's drain time when its samples were
+                    taken, within 25 % or 5 ms; 1 MB and 30 KB, 20 ms each
+                    way and (download-only runs in two more labs) 0 ms; the
+                    client's loaded latency printed beside it
+  ndt7 BBR          the ndt7 downloads run BBR; their server loaded RTT is
+                    within one BDP of the base RTT and agrees with the bfifo
 
 The RPM cases run when the client has an `rpm` subcommand. lab.sh starts
 netpulse-server with --datadir LABDIR/spool; every lab's spool is validated
@@ -35,7 +43,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -81,19 +88,24 @@ class Report:
 class Lab:
     """One scripts/lab.sh lab; down (and the spool check) on exit."""
 
-    def __init__(self, args, rep, buffer, name):
+    def __init__(self, args, rep, buffer, name, delay=DELAY_MS):
         self.args = args
         self.rep = rep
         self.id = "t%07x" % random.getrandbits(28)
         self.dir = tempfile.mkdtemp(prefix="np-lab-%s-" % name)
         self.buffer = buffer
+        self.delay = delay
+        self.rate_mbit = RATE_MBIT
         self.env = {}
         self.target_mbit = TARGET_MBIT
+        # Downloads queue at the router's TUN side, uploads at its veth side.
+        self.down_dev = "nplr" + self.id
+        self.up_dev = "nplv%sr" % self.id
 
     def __enter__(self):
         cmd = [self.args.lab, "up", "--id", self.id, "--dir", self.dir,
                "--buffer", str(self.buffer), "--rate", "%gmbit" % RATE_MBIT,
-               "--delay", "%g" % DELAY_MS, "--server-bin", self.args.server_bin,
+               "--delay", "%g" % self.delay, "--server-bin", self.args.server_bin,
                "--delayline", self.args.delayline, "--lifetime", "900"]
         print("lab: " + " ".join(cmd), flush=True)
         try:
@@ -105,9 +117,12 @@ class Lab:
         for line in out.splitlines():
             k, _, v = line.partition("=")
             self.env[k] = v
+        self.t0 = time.monotonic()
         return self
 
     def __exit__(self, *exc):
+        self.rep.note("lab %s (%d B, %g ms): seconds from up to down" % (
+            self.id, self.buffer, self.delay), "%.1f" % (time.monotonic() - self.t0))
         subprocess.run([self.args.lab, "down", "--id", self.id, "--dir", self.dir],
                        timeout=120, check=False)
         for line in open(os.path.join(self.dir, "delayline.log")):
@@ -129,12 +144,11 @@ class Lab:
 
     def qdiscs(self):
         """{device: bfifo json} at the router's two bottlenecks."""
-        out = {}
-        for dev in ("nplr" + self.id, "nplv%sr" % self.id):
-            js = json.loads(self.run("router", ["tc", "-s", "-j", "qdisc", "show", "dev", dev],
-                                     30, capture_output=True, text=True, check=True).stdout)
-            out[dev] = [q for q in js if q["kind"] == "bfifo"][0]
-        return out
+        # One tc for both devices: it is sampled every 100 ms during loads.
+        js = json.loads(self.run("router", ["tc", "-s", "-j", "qdisc", "show"], 30,
+                                 capture_output=True, text=True, check=True).stdout)
+        out = {q["dev"]: q for q in js if q["kind"] == "bfifo"}
+        return {dev: out[dev] for dev in (self.down_dev, self.up_dev)}
 
     def delayline_stats(self):
         log = os.path.join(self.dir, "delayline.log")
@@ -187,14 +201,17 @@ def server_ndt7_figures(lab, direction, known):
     if not new:
         raise AssertionError("no new ndt7 %s file in %s" % (direction, lab.env["LAB_DATADIR"]))
     doc = json.load(gzip.open(new[0]))
-    ti = [m["TCPInfo"] for m in doc[direction.capitalize()]["ServerMeasurements"]
-          if m.get("TCPInfo")]
+    ms = doc[direction.capitalize()]["ServerMeasurements"]
+    ti = [m["TCPInfo"] for m in ms if m.get("TCPInfo")]
     key = "BytesAcked" if direction == "download" else "BytesReceived"
     last = ti[-1]
     first = [t for t in ti if t["ElapsedTime"] >= 2000000][0]
     return {"mbit": 8.0 * last[key] / last["ElapsedTime"],
             "steady": 8.0 * (last[key] - first[key]) / (last["ElapsedTime"] - first["ElapsedTime"]),
-            "notsent": last.get("NotsentBytes", 0)}
+            "notsent": last.get("NotsentBytes", 0), "summary": doc.get("ServerSummary") or {},
+            "bbr": any((m.get("BBRInfo") or {}).get("BW", 0) > 0 for m in ms),
+            "start": rpm_lab_rpm.unix_time(doc["StartTime"]),
+            "times": [t["ElapsedTime"] for t in ti if t.get("RTT", 0) > 0]}
 
 
 def idle_latency(lab, rep):
@@ -222,25 +239,11 @@ def ndt7(lab, rep, direction, runs=3):
     """ndt7 tests through the lab while the bottleneck queues are sampled;
     the median of `runs` is judged: one test's start (BBR's startup and its
     ProbeRTT, a cubic slow-start overshoot) moves it by a percent or two."""
-    samples = []
-    stop = threading.Event()
-
-    def sample():
-        while not stop.wait(0.1):
-            try:
-                samples.append({d: q["backlog"] for d, q in lab.qdiscs().items()})
-            except (subprocess.SubprocessError, ValueError, KeyError):
-                pass
     before = lab.qdiscs()
-    th = threading.Thread(target=sample)
-    th.start()
     results = []
-    try:
+    with rpm_lab_rpm.Backlog(lab) as backlog:
         for _ in range(runs):
             results.append(ndt7_once(lab, direction))
-    finally:
-        stop.set()
-        th.join()
     # M-Lab publishes the server's figure (its last TCP_INFO: bytes acked, or
     # received, over the elapsed time); the upload figure the client prints
     # is that one too.
@@ -268,13 +271,47 @@ def ndt7(lab, rep, direction, runs=3):
              "%.1f ms / %.1f ms / %.2f" % (part["Latency"]["Value"], part["LoadedLatency"]["Value"],
                                            part["Retransmission"]["Value"]))
     after = lab.qdiscs()
-    # Downloads queue at the router's TUN side, uploads at its veth side.
-    dev = "nplr%s" % lab.id if direction == "download" else "nplv%sr" % lab.id
-    peak = max((s.get(dev, 0) for s in samples), default=0)
+    dev = lab.down_dev if direction == "download" else lab.up_dev
+    peak = backlog.peak(dev)
+    if direction == "download":
+        ndt7_bbr_rtt(lab, rep, [srv for _, srv in results], backlog)
     rep.note("ndt7 %s: bottleneck bfifo peak backlog / drops (all tests)" % direction,
              "%d B of %d / %d" % (peak, after[dev]["options"]["limit"],
                                   after[dev]["drops"] - before[dev]["drops"]))
     return peak, after[dev]["options"]["limit"]
+
+
+def ndt7_bbr_rtt(lab, rep, srv, backlog):
+    """The ndt7 downloads run BBR, which paces at the bottleneck's rate and
+    caps what it has in flight at twice the path's BDP: their RTT under
+    load (ServerSummary, tcpi_rtt) stays within one BDP of queue over the
+    base RTT, where cubic fills the 1 MB buffer (160 ms); it also agrees
+    with what the bfifo held while those samples were taken."""
+    base = 2 * lab.delay + 1514 * 8.0 / (lab.rate_mbit * 1e3)
+    rep.check("ndt7 download: the server ran BBR (BBRInfo.BW > 0) in every test",
+              float(sum(1 for s in srv if s["bbr"])), len(srv), len(srv))
+    med = [s["summary"].get("LoadedRTTMedianMs") for s in srv]
+    if None in med:
+        rep.check("ndt7 download: ServerSummary with RTT figures", None, 0, 0)
+        return
+    got = statistics.median(med)
+    rep.check("ndt7 download (BBR): server loaded RTT, median of %d tests' medians "
+              "(<= base %.1f + one BDP)" % (len(srv), base), got, 0.9 * base, 2 * base, "ms")
+    q = [backlog.queue_ms(lab.down_dev, s["start"] + t / 1e6, lab.rate_mbit, 14)
+         for s in srv for t in s["times"]]
+    q = [v for v in q if v is not None]
+    if q:
+        want = base + statistics.median(q)
+        tol = max(0.25 * want, 5.0)
+        rep.check("ndt7 download (BBR): server loaded RTT vs bottleneck (base %.1f + queue "
+                  "%.1f ms), all tests' samples" % (base, want - base),
+                  got, max(0.0, want - tol), want + tol, "ms")
+    rep.note("ndt7 download (BBR): server min / median / p90 RTT ms, retransmitted %, each test",
+             ", ".join("%.1f / %.1f / %.1f, %.2f" % (s["summary"].get("MinRTTMs", 0),
+                                                      s["summary"]["LoadedRTTMedianMs"],
+                                                      s["summary"].get("LoadedRTTP90Ms", 0),
+                                                      s["summary"].get("RetransPct", 0))
+                       for s in srv))
 
 
 def queue_placement(lab, rep, peak, limit):
@@ -361,6 +398,11 @@ def run_lab(args):
         with Lab(args, rep, SMALL, "30kb") as lab:
             small = rpm_lab_rpm.run(lab, rep, "30 KB")
         rpm_lab_rpm.compare(rep, big, small)
+        # The server's RTT under load against the bottleneck without the
+        # delay line's 40 ms: the queue is then all of it (issue 19).
+        for buf, name in ((BIG, "1 MB"), (SMALL, "30 KB")):
+            with Lab(args, rep, buf, name.replace(" ", "").lower() + "-0ms", delay=0) as lab:
+                rpm_lab_rpm.run_download(lab, rep, name + " 0 ms")
     else:
         rep.note("RPM cases", "not run: %s has no `rpm` subcommand yet" % args.client_bin)
     rep.note("host load average at end (1 min)", "%.2f" % os.getloadavg()[0])

@@ -2,16 +2,140 @@
 (TLS) through a lab with a 1 MB and then a 30 KB bfifo, with the loss each
 case saw and where it shows in the probe times."""
 
+import bisect
+import datetime
 import json
 import os
 import statistics
 import subprocess
+import threading
 import time
 
 import datafiles
 
 RTO_MIN_MS = 200.0  # Linux's minimum retransmission timeout
 SYN_RTO_MS = 1000.0  # the first SYN retransmission waits 1 s
+
+
+class Backlog:
+    """The router's bfifo backlogs sampled every 100 ms while it runs, each
+    with its wall-clock time (the namespaces share the host's clock, so it
+    compares with the records' times)."""
+
+    def __init__(self, lab, after=0.0):
+        self.lab = lab
+        self.after = after  # seconds before the first sample
+        self.samples = []  # (unix time, {dev: bfifo json})
+        self.stop = threading.Event()
+        self.th = threading.Thread(target=self._run)
+
+    def _run(self):
+        if self.stop.wait(self.after):
+            return
+        while not self.stop.wait(0.1):
+            try:
+                q = self.lab.qdiscs()
+                self.samples.append((time.time(), q))
+            except (subprocess.SubprocessError, ValueError, KeyError, IndexError):
+                pass
+
+    def __enter__(self):
+        self.th.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.th.join()
+        return False
+
+    def peak(self, dev):
+        return max((q[dev]["backlog"] for _, q in self.samples if dev in q), default=0)
+
+    def queue_ms(self, dev, at, rate_mbit, overhead):
+        """How long the bottleneck's queue at time `at` takes to drain: its
+        bytes (plus the link header htb charges a TUN device's bare IP
+        packets) at the link rate; None without a sample within 150 ms."""
+        times = [t for t, _ in self.samples]
+        i = bisect.bisect_left(times, at)
+        near = [j for j in (i - 1, i) if 0 <= j < len(times) and abs(times[j] - at) <= 0.15]
+        if not near:
+            return None
+        q = self.samples[min(near, key=lambda j: abs(times[j] - at))][1].get(dev)
+        if q is None:
+            return None
+        return (q["backlog"] + q.get("qlen", 0) * overhead) * 8.0 / (rate_mbit * 1e3)
+
+
+def unix_time(rfc3339):
+    """An RFC 3339 UTC time with up to nine fractional digits, as seconds."""
+    head, _, frac = rfc3339.rstrip("Z").partition(".")
+    t = datetime.datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+    return t + (float("0." + frac) if frac else 0.0)
+
+
+def server_rtt_vs_queue(lab, rep, label, rec, res, backlog):
+    """The server's download RTT under load (ServerSummary.Download,
+    tcpi_rtt) against what the bottleneck held while it was measured: for
+    each of the phase's loaded TCP_INFO samples, the base RTT plus the
+    bfifo's drain time at that moment; the median of those against the
+    server's median, within 25 % or 5 ms. The same weighting on both sides
+    (a phase with more flows late has more samples late); the queue's own
+    median over the phase's time is printed beside it. The upload's
+    tcpi_rcv_rtt is set against its own bottleneck, for information."""
+    ss = (rec or {}).get("ServerSummary") or {}
+    base = 2 * lab.delay + 1514 * 8.0 / (lab.rate_mbit * 1e3)  # and one frame's time
+    out = {}
+    idle = ss.get("Idle") or {}
+    rep.note("RPM %s idle: server min / median RTT ms (probe connections) / probes; client "
+             "idle latency ms" % label,
+             "%.1f / %.1f (%d) / %d; %.1f" % (idle.get("MinRTTMs", -1),
+                                            idle.get("LoadedRTTMedianMs", -1),
+                                            idle.get("RTTSamples", 0), idle.get("Probes", 0),
+                                            res.get("IdleLatencyMs", -1)))
+    for phase, dev, role, key, ovh in (("Download", lab.down_dev, "load-download", "RTT", 14),
+                                       ("Upload", lab.up_dev, "load-upload", "RcvRTT", 0)):
+        s = ss.get(phase)
+        if not s or "LoadedRTTMedianMs" not in s:
+            if phase == "Download":
+                rep.check("RPM %s: ServerSummary.Download with RTT figures" % label, None, 0, 0)
+            continue
+        t0 = unix_time(rec["StartTime"])
+        times = [smp["ElapsedTime"] for c in rec.get("Connections", []) if c.get("Role") == role
+                 for smp in c.get("TCPInfoSamples", [])
+                 if s["StartTime"] <= smp["ElapsedTime"] <= s["EndTime"] and smp.get(key, 0) > 0]
+        q = [backlog.queue_ms(dev, t0 + et / 1e6, lab.rate_mbit, ovh) for et in times]
+        q = [v for v in q if v is not None]
+        span = [backlog.queue_ms(dev, t, lab.rate_mbit, ovh)
+                for t, _ in backlog.samples if t0 + s["StartTime"] / 1e6 <= t <=
+                t0 + s["EndTime"] / 1e6]
+        span = [v for v in span if v is not None]
+        if not q:
+            rep.check("RPM %s %s: bfifo samples during the phase" % (label, phase.lower()),
+                      None, 0, 0)
+            continue
+        want = base + statistics.median(q)
+        got = s["LoadedRTTMedianMs"]
+        tol = max(0.25 * want, 5.0)
+        what = ("RPM %s %s: server loaded RTT, median %s (bottleneck: base %.1f + queue %.1f ms)"
+                % (label, phase.lower(), s["RTTSource"], base, want - base))
+        if phase == "Download":
+            rep.check(what, got, max(0.0, want - tol), want + tol, "ms")
+        else:
+            rep.note(what + ", not asserted", "%.1f ms (%+.0f %%)" % (got, 100 * (got / want - 1)))
+        ph = res.get(phase) or {}
+        rep.note("RPM %s %s: server min / median / p90 RTT ms (%d samples); bfifo median over "
+                 "the phase ms; client loaded latency ms (its excess over the server's)" %
+                 (label, phase.lower(), s["RTTSamples"]),
+                 "%.1f / %.1f / %.1f; %.1f; %.1f (%+.1f)" %
+                 (s.get("MinRTTMs", 0), got, s["LoadedRTTP90Ms"],
+                  statistics.median(span) if span else -1, ph.get("LoadedLatencyMs", 0),
+                  ph.get("LoadedLatencyMs", 0) - got))
+        rep.note("RPM %s %s: server GoodputMbps over the phase / client ThroughputMbps" %
+                 (label, phase.lower()), "%.2f / %.2f" % (s.get("GoodputMbps", 0),
+                                                         ph.get("ThroughputMbps", 0)))
+        out[phase] = {"server": got, "want": want, "client": ph.get("LoadedLatencyMs")}
+    return out
 
 
 def client_has_rpm(client_bin):
@@ -70,25 +194,45 @@ def _probe_times(samples, phase, idle_ms):
             "self": len(own)}
 
 
-def run(lab, rep, label):
-    """One `netpulse rpm` through the lab; returns its JSON, the drops at
-    the bottlenecks and the server's TCP_INFO retransmissions."""
-    before = lab.qdiscs()
+def _rpm(lab, extra=(), idle_s=2.0):
+    """`netpulse rpm` through the lab while the bottlenecks are sampled:
+    (the client's JSON, its process, the record, the samples)."""
     if lab.args.rpm_scheme == "h2":
         where = [lab.env["LAB_SERVER_ADDR"] + ":443", "--no-verify"]
     else:
         where = [lab.env["LAB_SERVER_ADDR"] + ":80", "--scheme", "http"]
     cmd = [lab.args.client_bin, "rpm", "--server"] + where + [
-        "--accept-data-policy", "--json", "-q", "--verbose", "--rpm-timeout", "150"]
-    p = lab.run("client", cmd, 200, capture_output=True, text=True)
-    after = lab.qdiscs()
+        "--accept-data-policy", "--json", "-q", "--verbose", "--rpm-timeout", "150"] + list(extra)
+    # Not during the idle phase (its latency is checked, and tc is work on
+    # a busy host); the load starts after it.
+    with Backlog(lab, after=idle_s + 0.2) as backlog:
+        p = lab.run("client", cmd, 200, capture_output=True, text=True)
     if p.returncode != 0:
         print(p.stdout[-2000:] + p.stderr[-2000:], flush=True)
     res = json.loads(p.stdout)
+    return res, p, _record(lab), backlog
+
+
+def run_download(lab, rep, label):
+    """A download-only run (short phases): the server's RTT under load
+    against the bottleneck. For the zero-delay labs."""
+    res, _, rec, backlog = _rpm(lab, ["--download", "--rpm-idle-duration", "1s",
+                                      "--rpm-max-duration", "8s"], idle_s=1.0)
+    label = "%s %s" % (label, lab.args.rpm_scheme)
+    rep.note("RPM %s: RPM / download throughput Mbit/s" % label,
+             "%.1f / %.2f" % (res.get("RPM", 0), (res.get("Download") or {}).get("ThroughputMbps", 0)))
+    return server_rtt_vs_queue(lab, rep, label, rec, res, backlog)
+
+
+def run(lab, rep, label):
+    """One `netpulse rpm` through the lab; returns its JSON, the drops at
+    the bottlenecks and the server's TCP_INFO retransmissions."""
+    before = lab.qdiscs()
+    res, p, rec, backlog = _rpm(lab)
+    after = lab.qdiscs()
     # Kept with the lab's files (when a figure fails) for a closer look.
     with open(os.path.join(lab.dir, "rpm-client.json"), "w") as fh:
         fh.write(p.stdout)
-    rec = _record(lab)
     drops = {d: after[d]["drops"] - before[d]["drops"] for d in after}
     sent = {d: after[d]["packets"] - before[d]["packets"] for d in after}
     label = "%s %s" % (label, lab.args.rpm_scheme)
@@ -104,7 +248,8 @@ def run(lab, rep, label):
                       for k in ("TCPMs", "TLSMs", "HTTPMs")] +
                      [max(x.get("TCPMs", 0) + x.get("TLSMs", 0) + x.get("HTTPMs", 0)
                           for x in idle)]))
-    out = {"res": res, "drops": drops, "record": rec}
+    out = {"res": res, "drops": drops, "record": rec,
+           "server_rtt": server_rtt_vs_queue(lab, rep, label, rec, res, backlog)}
     for phase, dev in (("Download", "nplr" + lab.id), ("Upload", "nplv%sr" % lab.id)):
         ph = res.get(phase)
         if not ph:

@@ -177,7 +177,7 @@ typedef struct {
   np_srv_phase_id id;
   const span *s;
   int down, up;
-} phase_todo;
+} phase_job;
 
 int np_srv_summary_rpm(const np_rpm_record *r, np_srv_summary *ret) {
   memset(ret, 0, sizeof *ret);
@@ -211,25 +211,25 @@ int np_srv_summary_rpm(const np_rpm_record *r, np_srv_summary *ret) {
   uint64_t hi = down.end < up.end ? down.end : up.end;
   uint64_t shorter = span_len(&down) < span_len(&up) ? span_len(&down) : span_len(&up);
   int parallel = down.any && up.any && hi > lo && (hi - lo) * 2 >= shorter;
-  phase_todo todo[2];
+  phase_job jobs[2];
   int n = 0;
   span both = down;
   if (parallel) {
     span_add(&both, up.start, up.end);
-    todo[n++] = (phase_todo){NP_SRV_PARALLEL, &both, 1, 1};
+    jobs[n++] = (phase_job){NP_SRV_PARALLEL, &both, 1, 1};
   } else {
-    if (down.any) todo[n++] = (phase_todo){NP_SRV_DOWNLOAD, &down, 1, 0};
-    if (up.any) todo[n++] = (phase_todo){NP_SRV_UPLOAD, &up, 0, 1};
+    if (down.any) jobs[n++] = (phase_job){NP_SRV_DOWNLOAD, &down, 1, 0};
+    if (up.any) jobs[n++] = (phase_job){NP_SRV_UPLOAD, &up, 0, 1};
   }
   for (int i = 0; i < n; i++) {
-    np_srv_phase *p = &ret->phase[todo[i].id];
+    np_srv_phase *p = &ret->phase[jobs[i].id];
     p->present = 1;
-    p->start_ns = todo[i].s->start;
-    p->end_ns = todo[i].s->end;
-    p->down_bytes = todo[i].down ? down_bytes : 0;
-    p->up_bytes = todo[i].up ? up_bytes : 0;
+    p->start_ns = jobs[i].s->start;
+    p->end_ns = jobs[i].s->end;
+    p->down_bytes = jobs[i].down ? down_bytes : 0;
+    p->up_bytes = jobs[i].up ? up_bytes : 0;
     p->body_bytes = p->down_bytes + p->up_bytes;
-    loaded(r, p, todo[i].down, todo[i].up, meas_end, &sc);
+    loaded(r, p, jobs[i].down, jobs[i].up, meas_end, &sc);
   }
   uint64_t load_start = down.any && (!up.any || down.start < up.start) ? down.start : up.start;
   idle(r, &ret->phase[NP_SRV_IDLE], load_start, down.any || up.any, &sc);

@@ -66,6 +66,7 @@ import datafiles  # noqa: E402
 import ops_lib as L  # noqa: E402
 
 ID_RE = re.compile(r'(?:uuid|measurement)=(\S+)')
+GONE = ".gone-"  # f_rmday's renamed trees, under the spool
 
 
 def free_port():
@@ -107,6 +108,7 @@ class Soak:
         shutil.copy(key, self.key)
         self.ports = {k: free_port() for k in ("http", "https", "health", "prom")}
         self.lock = threading.Lock()
+        self.up_lock = threading.Lock()  # the uploader against f_rmday
         self.stop_load = threading.Event()
         self.done = threading.Event()
         self.srv = None
@@ -117,6 +119,7 @@ class Soak:
         self.refusals = []       # (t, fault, status, reason, health)
         self.failures = []
         self.kills = []          # monotonic times of SIGKILLs
+        self.gone = 0            # f_rmday's count
         self.windows = []        # (from, to): faults that may fail a client run
 
     def now(self):
@@ -257,12 +260,18 @@ class Soak:
             time.sleep(1)
 
     def move_published(self):
+        with self.up_lock:
+            self._move_published()
+
+    def _move_published(self):
         for root, _, names in os.walk(self.mnt):
             for n in names:
                 if n.startswith(".") or n == "filler":
                     continue
                 src = os.path.join(root, n)
                 rel = os.path.relpath(src, self.mnt)
+                if rel.startswith(GONE):  # ".gone-N/<datatype>/..." -> "<datatype>/..."
+                    rel = rel.split(os.sep, 1)[1]
                 dst = os.path.join(self.archive, rel)
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
                 try:
@@ -271,6 +280,15 @@ class Soak:
                     os.unlink(src)
                 except OSError:
                     pass  # read-only spool: the pusher would retry as well
+        # Directories of f_rmday, once emptied. The server may still hold one
+        # open; a file it then links there fails (ENOENT) and is held.
+        for name in os.listdir(self.mnt):
+            if name.startswith(GONE):
+                for root, _, _ in os.walk(os.path.join(self.mnt, name), topdown=False):
+                    try:
+                        os.rmdir(root)
+                    except OSError:
+                        pass
 
     # ---- load ---------------------------------------------------------------
 
@@ -545,8 +563,20 @@ class Soak:
         self.expect_recovery("full")
 
     def f_rmday(self):
-        for dt in ("ndt7", "responsiveness1"):
-            shutil.rmtree(os.path.join(self.mnt, dt), ignore_errors=True)
+        """The datatype directories vanish from under the server. They are
+        renamed aside, not deleted: a file the server published a moment
+        before, which the uploader has not moved yet, is still uploaded
+        (deleting it would be a loss the soak caused, not the server). The
+        uploader sweeps the renamed trees and removes them once empty."""
+        with self.up_lock:
+            self.gone += 1
+            aside = os.path.join(self.mnt, "%s%d" % (GONE, self.gone))
+            os.mkdir(aside)
+            for dt in ("ndt7", "responsiveness1"):
+                try:
+                    os.rename(os.path.join(self.mnt, dt), os.path.join(aside, dt))
+                except FileNotFoundError:
+                    pass
         self.fault("day directories removed")
 
     def f_fdlimit(self, secs):

@@ -39,6 +39,12 @@ def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
 
+# Where the server listens and how a client command starts: rpm_go_bench.py
+# --netns puts them in two network namespaces (see there).
+HOST = "127.0.0.1"
+CLIENT_WRAP = []
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -136,7 +142,7 @@ class Measure:
     def run(self, cmd, timeout):
         c0 = proc_cpu_s(self.pid)
         t0 = time.monotonic()
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(CLIENT_WRAP + cmd, capture_output=True, text=True, timeout=timeout)
         wall = time.monotonic() - t0
         time.sleep(SETTLE_S)
         c1 = proc_cpu_s(self.pid)
@@ -196,7 +202,7 @@ def run_ndt7(m, driver, port, scheme, direction, upload_basis="server"):
     accepted (app_bytes), counted like the Go client's in rpm_go_bench;
     "server": the server's TCPInfo at its last measurement (misses the
     bytes after it, while the CPU of the whole run is counted)."""
-    cmd = [driver, "--server", f"127.0.0.1:{port}", "--scheme", scheme, f"--{direction}",
+    cmd = [driver, "--server", f"{HOST}:{port}", "--scheme", scheme, f"--{direction}",
            "--no-verify"]
     p, cpu, wall = m.run(cmd, 40)
     r = {"ok": False, "server_cpu_s": cpu, "wall_s": wall}

@@ -16,8 +16,13 @@ upload, probes on) against one server; after each run's record is written,
 the server's VmRSS and VmHWM. Target: peak <= 64 MB, and after the third
 run flat within +-4 MB.
 
+--netns (CPU mode, root): server and clients in two network namespaces on
+separate CPUs, so the server is not charged for the client's TCP work as
+it is on loopback (netns_up).
+
 Usage: bench/rpm_go_bench.py [BUILD_DIR] [--reps N] [--duration S]
-                             [--memory] [--runs N] [--server-flag=FLAG]...
+                             [--netns [--mtu N]] [--memory] [--runs N]
+                             [--server-flag=FLAG]...
 BUILD_DIR (default build-bench): a Release build (netpulse-server,
 libnetpulse.a for the ndt7 driver). The Go client is built into
 BUILD_DIR/bench/np_goh2 with Debian's go and x/net, offline.
@@ -50,7 +55,7 @@ def build_go(build):
 
 def run_go(m, exe, wss, mode, duration, probes=True):
     """One Go client run (-mode download or upload); bytes from its summary."""
-    cmd = [exe, "-config", "https://127.0.0.1:%d/.well-known/nq" % wss, "-insecure",
+    cmd = [exe, "-config", "https://%s:%d/.well-known/nq" % (nb.HOST, wss), "-insecure",
            "-mode", mode, "-seconds", str(duration), "-no-result"]
     if not probes:
         cmd += ["-probe-ms", str(3600 * 1000)]
@@ -67,6 +72,61 @@ def run_go(m, exe, wss, mode, duration, probes=True):
     return {"ok": True, "bytes": ph["bytes"], "seconds": ph["seconds"],
             "gbps": 8 * ph["bytes"] / ph["seconds"] / 1e9, "server_cpu_s": cpu,
             "probes": ph["foreign_probes"]["ok"] + ph["self_probes"]["ok"]}
+
+
+NS_SERVER, NS_CLIENT = "np-bench-s", "np-bench-c"
+NS_ADDR = "10.77.0.1"
+
+
+def netns_up(mtu):
+    """--netns: the server in one network namespace on CPU 0, every client
+    in another on CPU 1, joined by a veth pair, with RPS steering each
+    side's received packets to its own CPU. On loopback the softirq that
+    delivers the server's ACK runs in the server's context and goes on to
+    transmit for the client (tcp_write_xmit of the client's socket), so
+    part of the client's TCP send work is charged to the server, by
+    scheduling: bench/README.md measured 0 to 180 ms/GB of it. Here the
+    server pays for what it receives and sends, as it would with the
+    client on another machine. veth MTU 1500 with its offloads, as a
+    fleet server's NIC."""
+    netns_down()
+    for cmd in (["ip", "netns", "add", NS_SERVER], ["ip", "netns", "add", NS_CLIENT],
+                ["ip", "link", "add", "np-bench-vs", "type", "veth", "peer", "name", "np-bench-vc"],
+                ["ip", "link", "set", "np-bench-vs", "netns", NS_SERVER],
+                ["ip", "link", "set", "np-bench-vc", "netns", NS_CLIENT],
+                ["ip", "-n", NS_SERVER, "addr", "add", NS_ADDR + "/24", "dev", "np-bench-vs"],
+                ["ip", "-n", NS_CLIENT, "addr", "add", "10.77.0.2/24", "dev", "np-bench-vc"],
+                ["ip", "-n", NS_SERVER, "link", "set", "np-bench-vs", "mtu", str(mtu), "up"],
+                ["ip", "-n", NS_CLIENT, "link", "set", "np-bench-vc", "mtu", str(mtu), "up"],
+                ["ip", "-n", NS_SERVER, "link", "set", "lo", "up"],
+                ["ip", "-n", NS_CLIENT, "link", "set", "lo", "up"],
+                ["ip", "netns", "exec", NS_SERVER, "sh", "-c",
+                 "echo 1 > /sys/class/net/np-bench-vs/queues/rx-0/rps_cpus"],
+                ["ip", "netns", "exec", NS_CLIENT, "sh", "-c",
+                 "echo 2 > /sys/class/net/np-bench-vc/queues/rx-0/rps_cpus"]):
+        subprocess.run(cmd, check=True)
+    nb.HOST = NS_ADDR
+    nb.CLIENT_WRAP = ["ip", "netns", "exec", NS_CLIENT, "taskset", "-c", "1"]
+    return ["ip", "netns", "exec", NS_SERVER, "taskset", "-c", "0"]
+
+
+def netns_down():
+    for ns in (NS_SERVER, NS_CLIENT):
+        subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+
+
+def wait_listening(port, proc):
+    if not nb.CLIENT_WRAP:
+        return nb.wait_listening(port, proc)
+    probe = "import socket; socket.create_connection(('%s', %d), 0.5)" % (nb.HOST, port)
+    for _ in range(200):
+        if proc.poll() is not None:
+            raise RuntimeError("server exited with %s" % proc.returncode)
+        if subprocess.run(nb.CLIENT_WRAP + ["python3", "-c", probe],
+                          stderr=subprocess.DEVNULL).returncode == 0:
+            return
+        time.sleep(0.05)
+    raise RuntimeError("nothing listens on %s:%d" % (nb.HOST, port))
 
 
 def status_kib(pid, key):
@@ -137,6 +197,10 @@ def main():
     ap.add_argument("--memory", action="store_true", help="the probe-churn memory mode")
     ap.add_argument("--runs", type=int, default=5, help="memory mode: back-to-back runs")
     ap.add_argument("--server-flag", action="append", default=[])
+    ap.add_argument("--netns", action="store_true",
+                    help="CPU mode: server and clients in two network namespaces on separate "
+                    "CPUs (root; see netns_up)")
+    ap.add_argument("--mtu", type=int, default=1500, help="--netns: the veth pair's MTU")
     ap.add_argument("--compare", metavar="BUILD_DIR",
                     help="CPU mode: the same cases against this build's server too (before/after)")
     a = ap.parse_args()
@@ -149,26 +213,32 @@ def main():
     datadir = os.path.join(tmp, "data")
     ws, wss = nb.free_port(), nb.free_port()
     log = open(os.path.join(tmp, "server.log"), "w")
+    if a.netns and a.memory:
+        sys.exit("rpm_go_bench: --netns is for the CPU mode")
+    wrap = netns_up(a.mtu) if a.netns else []
 
     def start(binary, ws, wss, datadir):
-        return subprocess.Popen([binary, "--http-addr", "127.0.0.1:%d" % ws,
-                                 "--https-addr", "127.0.0.1:%d" % wss, "--tls-self-signed",
+        return subprocess.Popen(wrap + [binary, "--http-addr", "%s:%d" % (nb.HOST, ws),
+                                 "--https-addr", "%s:%d" % (nb.HOST, wss), "--tls-self-signed",
                                  "--datadir", datadir, "--health-addr", "", "--prometheus-addr",
                                  "", "--log-level", "warn"] + a.server_flag, stdout=log, stderr=log)
     srv = start(server_bin, ws, wss, datadir)
     srv2 = None
     try:
-        nb.wait_listening(ws, srv)
-        nb.wait_listening(wss, srv)
+        wait_listening(ws, srv)
+        wait_listening(wss, srv)
         if a.compare and not a.memory:
             other = a.compare if os.path.isabs(a.compare) else os.path.join(nb.SRC, a.compare)
             ws2, wss2 = nb.free_port(), nb.free_port()
             srv2 = start(os.path.join(other, "netpulse-server"), ws2, wss2, datadir + "2")
-            nb.wait_listening(wss2, srv2)
+            wait_listening(wss2, srv2)
         mach = nb.machine()
         print("netpulse rpm_go_bench  %s  %s" % (
             time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
             " ".join("%s=%s" % (k, mach[k]) for k in ("nproc", "kernel", "cpu") if k in mach)))
+        if a.netns:
+            print("netns: server in %s on CPU 0, clients in %s on CPU 1, veth MTU %d, RPS"
+                  % (NS_SERVER, NS_CLIENT, a.mtu))
         if a.memory:
             memory(exe, srv, datadir, wss, a.runs, a.duration)
             return 0
@@ -203,6 +273,8 @@ def main():
             if p:
                 p.terminate()
                 p.wait()
+        if a.netns:
+            netns_down()
     print("reps=%d, go client: 4 connections, %d s per case, probes every 10 ms "
           "(noprobe: load only)" % (a.reps, a.duration))
     print("%-24s %8s %8s %12s" % ("case", "Gbit/s", "GB", "server s/GB"))

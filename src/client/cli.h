@@ -109,6 +109,13 @@ int np_cli_consent(int accepted);
  * Retry-After, untrusted certificate, refused connection). */
 void np_cli_describe_failure(np_cli_test *t, const char *scheme, int verify_tls);
 
+/* The hint for a refused test (NP_E_REFUSED): what the server's reason in
+ * error_text means ("... HTTP 503 (lame_duck) ...", see the client
+ * library's refusal text) and when to try again; otherwise_what when it
+ * names none. Written into buf, which is returned. */
+const char *np_cli_refused_hint(const char *error_text, int retry_after_s,
+                                const char *otherwise_what, char *buf, size_t cap);
+
 /* "the server reported figures that cannot be true: ..." for the
  * NP_NDT7_IMPLAUSIBLE_* bits, into out. */
 void np_cli_implausible_text(unsigned bits, char *out, size_t cap);

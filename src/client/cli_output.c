@@ -55,12 +55,13 @@ void np_cli_describe_failure(np_cli_test *t, const char *scheme, int verify_tls)
     hint = "the TLS handshake failed; if the server uses a self-signed or private "
            "certificate, pass its CA with --ca-file FILE (or, for a test server only, "
            "--no-verify)";
-  } else if (e == NP_E_REFUSED && r->retry_after_s > 0) {
-    (void)snprintf(buf, sizeof buf, "the server is busy; try again in %d s", r->retry_after_s);
-    hint = buf;
   } else if (e == NP_E_REFUSED) {
-    hint = "the server refused the test (busy, or the access token was rejected); "
-           "try again later";
+    hint = np_cli_refused_hint(t->error, r->retry_after_s,
+                               r->retry_after_s > 0
+                                   ? "the server is busy"
+                                   : "the server refused the test (busy, or the access token "
+                                     "was rejected)",
+                               buf, sizeof buf);
   } else if (e == NP_E_TOKEN) {
     hint = "the access token was rejected; ask the Locate service for a fresh server";
   } else if (e == -ECONNREFUSED) {
@@ -74,6 +75,34 @@ void np_cli_describe_failure(np_cli_test *t, const char *scheme, int verify_tls)
     hint = "the server does not speak ndt7 on this URL";
   }
   if (hint) (void)snprintf(t->hint, sizeof t->hint, "%s", hint);
+}
+
+const char *np_cli_refused_hint(const char *error_text, int retry_after_s,
+                                const char *otherwise_what, char *buf, size_t cap) {
+  /* The reasons of np_admit_reason_str and the RPM lame duck, as the
+   * server names them in its refusal's body. */
+  static const struct {
+    const char *reason, *what;
+  } known[] = {
+      {"(lame_duck)", "the server is shutting down (test against another one: without "
+                      "--server, Locate finds one)"},
+      {"(spool_unwritable)", "the server cannot store results at the moment, so it takes no "
+                             "tests"},
+      {"(spool_full)", "the server's disk for results is full, so it takes no tests"},
+      {"(client_limit)", "the server is already running as many tests from your address as it "
+                         "allows"},
+      {"(at_capacity)", "the server is busy"},
+      {"(tx_rate)", "the server is busy"},
+      {"(budget)", "the server has used its bandwidth budget for now"},
+  };
+  const char *what = otherwise_what;
+  for (size_t i = 0; error_text && i < sizeof known / sizeof known[0]; i++)
+    if (strstr(error_text, known[i].reason)) what = known[i].what;
+  if (retry_after_s > 0)
+    (void)snprintf(buf, cap, "%s; try again in %d s", what, retry_after_s);
+  else
+    (void)snprintf(buf, cap, "%s; try again later", what);
+  return buf;
 }
 
 void np_cli_implausible_text(unsigned bits, char *out, size_t cap) {

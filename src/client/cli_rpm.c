@@ -193,12 +193,13 @@ static const char *hint_for(const np_rpm_result *r, int verify) {
   if (r->error == NP_E_TLS && verify)
     return "the TLS handshake failed; pass the server's CA with --ca-file FILE (or, for a "
            "test server only, --no-verify)";
-  if (r->error == NP_E_REFUSED && r->retry_after_s > 0) {
-    static char buf[96];
-    (void)snprintf(buf, sizeof buf, "the server is busy; try again in %d s", r->retry_after_s);
-    return buf;
+  if (r->error == NP_E_REFUSED) {
+    static char buf[200];
+    return np_cli_refused_hint(r->error_text, r->retry_after_s,
+                               r->retry_after_s > 0 ? "the server is busy"
+                                                    : "the server is busy or refused the test",
+                               buf, sizeof buf);
   }
-  if (r->error == NP_E_REFUSED) return "the server is busy or refused the test; try again later";
   if (r->error == -ECONNREFUSED || (r->error == -EBADF && !r->server_ip[0]))
     return "nothing accepts connections there; check the host and port";
   if (r->not_offered)

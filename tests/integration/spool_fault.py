@@ -39,6 +39,15 @@ def upload_in_background(srv, seconds):
     return th, out
 
 
+def cli(server_binary, args, port):
+    """The netpulse client built beside the server, against port."""
+    client = os.path.join(os.path.dirname(server_binary), "netpulse")
+    sub = args[:1] if args[:1] == ["rpm"] else []
+    return subprocess.run([client] + sub + ["--accept-data-policy", "--server",
+                                            "127.0.0.1:%d" % port] + args[len(sub):],
+                          capture_output=True, text=True, timeout=30)
+
+
 def files(mnt):
     return L.data_files(mnt)
 
@@ -78,6 +87,17 @@ def t_run(binary, tmp):
         check(r.status == 503 and json.loads(r.body)["error"] == "spool_unwritable",
               "new test refused: spool_unwritable", r.status, r.body)
         check(r.headers.get("retry-after") == "10", "with Retry-After 10", r.headers)
+        # What a user of the CLI is told, for ndt7 and RPM alike.
+        for args, text in ((["--scheme", "ws", "--download"],
+                            "server refused the test: HTTP 503 (spool_unwritable), retry after 10 s"),
+                           (["rpm", "--scheme", "http"],
+                            "server refused the test: HTTP 503 (spool_unwritable), retry after 10 s")):
+            p = cli(binary, args, srv.ws)
+            said = p.stdout + p.stderr
+            check(p.returncode == 1 and text in said and
+                  "the server cannot store results at the moment, so it takes no tests; "
+                  "try again in 10 s" in said, "netpulse %s: the reason and its hint" % args[0],
+                  p.returncode, said)
         check(val(scrape(srv), "netpulse_spool_writable") == 0, "spool_writable 0")
         th.join(30)
         check(out["r"].status == 101, "the running upload finished", out["r"])
@@ -96,7 +116,8 @@ def t_run(binary, tmp):
               val(m, "netpulse_data_files_total", datatype="ndt7", result="failed") == 0,
               "files_total agrees with the spool: 2 written, 0 failed")
         check(val(m, "netpulse_rejections_total", protocol="ndt7+ws",
-                  reason="spool_unwritable") == 1, "rejections{spool_unwritable} 1")
+                  reason="spool_unwritable") == 2, "rejections{ndt7+ws,spool_unwritable} 2 "
+              "(the raw request and the CLI's)")
 
         # 2. Full: the probe finds ENOSPC; freeing it recovers.
         filler = os.path.join(mnt, "filler")

@@ -15,6 +15,7 @@
 #include "client/cli_consent.c"
 #include "netpulse/policy.h"
 #include "client/cli_output.c"
+#include "client/lib/setup.h"
 #include "client/cli_progress.c"
 
 static np_cli_summary *good_summary(void) {
@@ -247,6 +248,61 @@ static void failure_hints(void **state) {
   assert_string_equal(t.hint, "");
 }
 
+/* A refusal's text names the server's reason only when its body gives a
+ * short plain word; the hint explains the known ones. */
+static void refusal_reasons(void **state) {
+  (void)state;
+  static const struct {
+    const char *body; /* NULL: none */
+    int retry;
+    const char *text;
+  } cases[] = {
+      {"{\"status\":503,\"error\":\"lame_duck\"}\n", 30,
+       "server refused the test: HTTP 503 (lame_duck), retry after 30 s"},
+      {"{\"status\":503,\"error\":\"spool_unwritable\"}", 0,
+       "server refused the test: HTTP 503 (spool_unwritable)"},
+      {NULL, 10, "server refused the test: HTTP 503, retry after 10 s"},
+      {"{\"status\":503,\"err", 10, "server refused the test: HTTP 503, retry after 10 s"},
+      {"<html>busy</html>", 0, "server refused the test: HTTP 503"},
+      {"{\"error\":\"Lame Duck\"}", 0, "server refused the test: HTTP 503"},
+      {"{\"error\":\"a\\u0000b\"}", 0, "server refused the test: HTTP 503"},
+      {"{\"error\":\"\\u001b[2J\"}", 0, "server refused the test: HTTP 503"},
+      {"{\"error\":\"\"}", 0, "server refused the test: HTTP 503"},
+      {"{\"error\":42}", 0, "server refused the test: HTTP 503"},
+      {"{\"error\":\"a_reason_name_that_is_much_longer_than_forty\"}", 0,
+       "server refused the test: HTTP 503"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char text[256];
+    const char *b = cases[i].body;
+    np_client_refusal_text(text, sizeof text, 503, cases[i].retry, (const uint8_t *)b,
+                           b ? strlen(b) : 0);
+    if (strcmp(text, cases[i].text) != 0) fail_msg("case %zu: \"%s\"", i, text);
+  }
+  char buf[256];
+  assert_string_equal(
+      np_cli_refused_hint("server refused the test: HTTP 503 (lame_duck), retry after 30 s", 30,
+                          "the server is busy", buf, sizeof buf),
+      "the server is shutting down (test against another one: without --server, Locate finds "
+      "one); try again in 30 s");
+  assert_string_equal(np_cli_refused_hint("server refused the test: HTTP 503 (at_capacity)", 0,
+                                          "the server is busy", buf, sizeof buf),
+                      "the server is busy; try again later");
+  assert_string_equal(np_cli_refused_hint("server refused the test: HTTP 503 (whatever)", 5,
+                                          "the server is busy", buf, sizeof buf),
+                      "the server is busy; try again in 5 s");
+  /* Through np_cli_describe_failure, as the ndt7 output uses it. */
+  np_cli_test t;
+  memset(&t, 0, sizeof t);
+  t.r.error = NP_E_REFUSED;
+  t.r.retry_after_s = 10;
+  (void)snprintf(t.r.error_text, sizeof t.r.error_text, "%s",
+                 "server refused the test: HTTP 503 (spool_full), retry after 10 s");
+  np_cli_describe_failure(&t, "wss", 1);
+  assert_string_equal(t.hint, "the server's disk for results is full, so it takes no tests; try "
+                              "again in 10 s");
+}
+
 static void consent(void **state) {
   (void)state;
   /* accepted, stdin tty, stderr tty */
@@ -342,15 +398,11 @@ static void implausible_figures(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(summary_shape),
-      cmocka_unit_test(summary_failures),
-      cmocka_unit_test(no_nan_in_json),
-      cmocka_unit_test(events),
-      cmocka_unit_test(measurements),
-      cmocka_unit_test(failure_hints),
-      cmocka_unit_test(consent),
-      cmocka_unit_test(progress_and_human),
-      cmocka_unit_test(implausible_figures),
+      cmocka_unit_test(summary_shape),      cmocka_unit_test(summary_failures),
+      cmocka_unit_test(no_nan_in_json),     cmocka_unit_test(events),
+      cmocka_unit_test(measurements),       cmocka_unit_test(failure_hints),
+      cmocka_unit_test(refusal_reasons),    cmocka_unit_test(consent),
+      cmocka_unit_test(progress_and_human), cmocka_unit_test(implausible_figures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

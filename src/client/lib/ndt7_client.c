@@ -290,11 +290,9 @@ static size_t on_upgrade_data(np_ndt7_client *k, uint8_t *data, size_t len) {
     char text[200];
     if (chk == NP_E_REFUSED) {
       k->res.retry_after_s = parse_retry_after(&resp);
-      if (k->res.retry_after_s > 0)
-        (void)snprintf(text, sizeof text, "server refused the test: HTTP %d, retry after %d s",
-                       resp.status, k->res.retry_after_s);
-      else
-        (void)snprintf(text, sizeof text, "server refused the test: HTTP %d", resp.status);
+      /* The body's reason, if it came with the head (the server writes both at once). */
+      np_client_refusal_text(text, sizeof text, resp.status, k->res.retry_after_s, data + rc,
+                             len - (size_t)rc);
     } else {
       (void)snprintf(text, sizeof text, "WebSocket upgrade failed: %s", np_strerror(chk));
     }

@@ -252,11 +252,8 @@ static void config_done(np_rpm_client *k, rpm_req *r, uint32_t error_code) {
   if (error_code != 0 || r->status != 200) {
     if (r->status == 503 || r->status == 429 || r->status == 401) {
       k->res.retry_after_s = r->retry_after > 0 ? r->retry_after : 0;
-      if (r->retry_after > 0)
-        (void)snprintf(text, sizeof text, "server refused the test: HTTP %d, retry after %d s",
-                       r->status, r->retry_after);
-      else
-        (void)snprintf(text, sizeof text, "server refused the test: HTTP %d", r->status);
+      np_client_refusal_text(text, sizeof text, r->status, k->res.retry_after_s, r->body.data,
+                             r->body.len);
       finish(k, NP_E_REFUSED, text);
     } else if (r->status == 404) {
       k->res.not_offered = 1;

@@ -26,6 +26,15 @@ int np_client_resolve(uv_loop_t *loop, uv_getaddrinfo_t *gai, uv_getaddrinfo_cb 
  * text and returns -EHOSTUNREACH, the error such a test ends with. */
 int np_client_resolve_failed(char *text, size_t cap, const char *host, int uv_status);
 
+/* The error text of a refused test (HTTP 401, 429 or 503), e.g. "server
+ * refused the test: HTTP 503 (lame_duck), retry after 30 s". The reason in
+ * parentheses is the "error" member of a netpulse server's JSON body
+ * ({"status":503,"error":"lame_duck"}), shown only when it is one short
+ * word of [a-z0-9_] (body: what arrived of it, may be partial or NULL);
+ * retry_after_s <= 0 leaves the retry out. */
+void np_client_refusal_text(char *text, size_t cap, int status, int retry_after_s,
+                            const uint8_t *body, size_t body_len);
+
 /* len random bytes in a new buffer, *ret_payload (the caller frees it).
  * 0 or -ENOMEM / the random source's error. */
 int np_client_random_payload(size_t len, uint8_t **ret_payload);

@@ -79,8 +79,8 @@ void np_cli_describe_failure(np_cli_test *t, const char *scheme, int verify_tls)
 
 const char *np_cli_refused_hint(const char *error_text, int retry_after_s,
                                 const char *otherwise_what, char *buf, size_t cap) {
-  /* The reasons of np_admit_reason_str and the RPM lame duck, as the
-   * server names them in its refusal's body. */
+  /* The reasons of np_admit_reason_str, the RPM lame duck and the 401
+   * token_* ones, as the server names them in its refusal's body. */
   static const struct {
     const char *reason, *what;
   } known[] = {
@@ -94,6 +94,8 @@ const char *np_cli_refused_hint(const char *error_text, int retry_after_s,
       {"(at_capacity)", "the server is busy"},
       {"(tx_rate)", "the server is busy"},
       {"(budget)", "the server has used its bandwidth budget for now"},
+      {"(token_", "the server rejected the access token (without --server, Locate gives a "
+                  "fresh one)"},
   };
   const char *what = otherwise_what;
   for (size_t i = 0; error_text && i < sizeof known / sizeof known[0]; i++)

@@ -291,6 +291,10 @@ static void refusal_reasons(void **state) {
   assert_string_equal(np_cli_refused_hint("server refused the test: HTTP 503 (whatever)", 5,
                                           "the server is busy", buf, sizeof buf),
                       "the server is busy; try again in 5 s");
+  assert_string_equal(np_cli_refused_hint("server refused the test: HTTP 401 (token_expired)", 0,
+                                          "the server is busy", buf, sizeof buf),
+                      "the server rejected the access token (without --server, Locate gives a "
+                      "fresh one); try again later");
   /* Through np_cli_describe_failure, as the ndt7 output uses it. */
   np_cli_test t;
   memset(&t, 0, sizeof t);
